@@ -1,0 +1,91 @@
+"""One application error type and the DRF exception handler that turns every error into SPEC.md's JSON shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.response import Response
+
+
+class ApplicationError(Exception):
+    """A request that cannot be served as asked; carries the HTTP status, a code and details."""
+
+    def __init__(self, message: str, *, code: str = "invalid", status: int = 400, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+        self.details = details
+
+
+def error_body(*, code: str, message: str, details: Any = None) -> dict[str, Any]:
+    """Build the JSON error body `{"error": {"code", "message", "details"}}`."""
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def _drf_message(detail: Any) -> str:
+    """Flatten a DRF error detail into one readable sentence."""
+    if isinstance(detail, dict):
+        parts = [f"{key}: {_drf_message(value)}" for key, value in detail.items()]
+        return "; ".join(parts)
+    if isinstance(detail, list):
+        return "; ".join(_drf_message(item) for item in detail)
+    return str(detail)
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Turn application, Django and DRF errors into the JSON error shape; unknown errors stay 500s."""
+    if isinstance(exc, ApplicationError):
+        return Response(error_body(code=exc.code, message=exc.message, details=exc.details), status=exc.status)
+    if isinstance(exc, RequestDataTooBig):
+        return Response(
+            error_body(code="body_too_large", message="The request body exceeds the size limit.", details=None),
+            status=413,
+        )
+    if isinstance(exc, DjangoValidationError):
+        details = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        return Response(error_body(code="invalid", message=_drf_message(details), details=details), status=400)
+    from rest_framework.views import exception_handler  # imported late: rest_framework.views reads API settings
+
+    if isinstance(exc, Http404):
+        exc = drf_exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = drf_exceptions.PermissionDenied()
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, drf_exceptions.APIException):
+        codes = exc.get_codes()
+        code = codes if isinstance(codes, str) else "invalid"
+        details = exc.detail if isinstance(exc.detail, (dict, list)) else None
+        response.data = error_body(code=code, message=_drf_message(exc.detail), details=details)
+    return response
+
+
+def json_error_response(*, status: int, code: str, message: str) -> JsonResponse:
+    """A plain Django JSON error response, for handlers outside DRF."""
+    return JsonResponse(error_body(code=code, message=message), status=status)
+
+
+def handler400(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """Django's 400 handler, in the JSON error shape."""
+    return json_error_response(status=400, code="bad_request", message="Bad request.")
+
+
+def handler403(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """Django's 403 handler, in the JSON error shape."""
+    return json_error_response(status=403, code="permission_denied", message="Permission denied.")
+
+
+def handler404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """Django's 404 handler, in the JSON error shape."""
+    return json_error_response(status=404, code="not_found", message=f"No such path: {request.path}")
+
+
+def handler500(request: HttpRequest) -> JsonResponse:
+    """Django's 500 handler, in the JSON error shape."""
+    return json_error_response(status=500, code="server_error", message="Internal server error.")

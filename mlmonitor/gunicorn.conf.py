@@ -1,0 +1,45 @@
+"""gunicorn settings: `gunicorn -c mlmonitor/gunicorn.conf.py mlmonitor.wsgi`.
+
+Multiprocess Prometheus metrics (client_python "multiprocess" docs): PROMETHEUS_MULTIPROC_DIR must be set in the
+environment before gunicorn starts; the directory is wiped here before the workers fork and a dead worker's
+live gauges are dropped. Workers are never recycled (max_requests = 0): each recycled worker leaves files behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+# gthread: keep-alive connections and a thread pool that overlaps database waits; see docs/benchmarks.md.
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+graceful_timeout = 20
+max_requests = 0
+accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
+wsgi_app = "mlmonitor.wsgi:application"
+
+
+def on_starting(server: Any) -> None:
+    """Start from an empty metrics directory, so a restart does not resurrect old counters of dead processes."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        path = Path(directory)
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir(parents=True, exist_ok=True)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Drop the live gauges of a worker that exited."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,33 @@
+"""A JSON parser that reads NaN and Infinity literals, so the schema check (not the parser) can say what is wrong."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser as DRFJSONParser
+
+from mlmonitor.errors import ApplicationError
+
+
+class JSONParser(DRFJSONParser):
+    """Parse JSON; malformed bodies raise a ParseError naming the position."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict[str, Any] | None = None) -> Any:
+        """Decode the body as UTF-8 JSON, accepting NaN/Infinity tokens (checked later against the schema)."""
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if limit is not None and len(raw) > limit:
+            raise ApplicationError(
+                f"The request body exceeds the limit of {limit} bytes.", code="body_too_large", status=413
+            )
+        if not raw.strip():
+            raise ParseError("The request body is empty; a JSON document is expected.")
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ParseError(f"Request body is not valid UTF-8: {exc}") from exc
+        except ValueError as exc:
+            raise ParseError(f"Malformed JSON: {exc}") from exc

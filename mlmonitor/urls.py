@@ -1,0 +1,27 @@
+"""URL configuration: the API under /api/v1/, the seed's paths, admin, schema, metrics and health."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from predictions.apis import DefaultPredictApi
+
+from . import views
+
+handler400 = "mlmonitor.errors.handler400"
+handler403 = "mlmonitor.errors.handler403"
+handler404 = "mlmonitor.errors.handler404"
+handler500 = "mlmonitor.errors.handler500"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("predictions.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("predict", DefaultPredictApi.as_view(), name="seed-predict"),
+    path("metrics", views.metrics_view, name="metrics"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+]

@@ -1,0 +1,135 @@
+"""Admin for the model registry: upload artifacts (checked on save), pick active versions and the default model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from . import services
+from .inference import artifact_read
+from .models import MLModel, ModelVersion, Prediction
+
+
+class ModelVersionForm(forms.ModelForm):
+    """Loads the uploaded artifact with skops' trusted-type check and checks it against schema and classes."""
+
+    class Meta:
+        model = ModelVersion
+        fields = ["model", "version", "artifact", "framework", "feature_schema", "class_labels", "is_active"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        upload = cleaned.get("artifact")
+        if upload is None or self.errors:
+            return cleaned
+        changed = {"artifact", "feature_schema", "class_labels"} & set(self.changed_data)
+        if changed:
+            try:
+                data = artifact_read(upload)
+                services.artifact_check(
+                    data=data, feature_schema=cleaned.get("feature_schema"), class_labels=cleaned.get("class_labels")
+                )
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    self.add_error(field if field in self.fields else None, errors)
+            except OSError as exc:
+                self.add_error("artifact", f"The artifact could not be read: {exc}")
+        return cleaned
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    """Model versions; saving goes through services.model_version_save_checked."""
+
+    form = ModelVersionForm
+    list_display = ["model", "version", "framework", "is_active", "memory_bytes", "created_at"]
+    list_filter = ["model", "is_active", "framework"]
+    readonly_fields = ["artifact_sha256", "memory_bytes", "created_at"]
+    actions = ["activate"]
+
+    def save_model(self, request: HttpRequest, obj: ModelVersion, form: Any, change: bool) -> None:
+        data = artifact_read(form.cleaned_data["artifact"]) if "artifact" in form.changed_data or not change else None
+        services.model_version_save_checked(model_version=obj, data=data)
+
+    @admin.action(description="Make the selected version active for its model")
+    def activate(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        for version in queryset:
+            services.model_version_activate(model_version=version)
+        self.message_user(request, f"Activated {queryset.count()} version(s).", messages.SUCCESS)
+
+
+class ModelVersionInline(admin.TabularInline):
+    """Versions listed on the model page (edited on their own page, where the artifact is checked)."""
+
+    model = ModelVersion
+    fields = ["version", "framework", "is_active", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    show_change_link = True
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(MLModel)
+class MLModelAdmin(admin.ModelAdmin):
+    """Models: default, enabled, their versions."""
+
+    list_display = ["name", "is_default", "is_enabled", "active_version", "updated_at"]
+    list_filter = ["is_default", "is_enabled"]
+    search_fields = ["name"]
+    inlines = [ModelVersionInline]
+    actions = ["make_default"]
+
+    @admin.display(description="active version")
+    def active_version(self, obj: MLModel) -> str:
+        version = obj.versions.filter(is_active=True).first()
+        return version.version if version else "-"
+
+    def save_model(self, request: HttpRequest, obj: MLModel, form: Any, change: bool) -> None:
+        make_default = obj.is_default
+        obj.is_default = False if make_default else obj.is_default
+        super().save_model(request, obj, form, change)
+        if make_default:
+            services.model_set_default(model=obj)
+
+    @admin.action(description="Make the selected model the default")
+    def make_default(self, request: HttpRequest, queryset: QuerySet[MLModel]) -> None:
+        model = queryset.first()
+        if model is not None:
+            services.model_set_default(model=model)
+            self.message_user(request, f"{model} is now the default model.", messages.SUCCESS)
+
+
+@admin.register(Prediction)
+class PredictionAdmin(admin.ModelAdmin):
+    """The prediction log, read-only."""
+
+    list_display = ["id", "model_version", "predicted_label", "confidence", "true_label", "latency_ms"]
+    list_filter = ["model_version"]
+    show_full_result_count = False
+    list_select_related = ["model_version__model"]
+    readonly_fields = [
+        "id",
+        "model_version",
+        "feature_values",
+        "predicted_label",
+        "confidence",
+        "probability_map",
+        "latency_ms",
+        "true_label",
+        "labelled_at",
+    ]
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

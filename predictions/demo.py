@@ -1,0 +1,50 @@
+"""The demo model: a scikit-learn pipeline trained on the bundled iris data (4 features, 3 classes)."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import skops.io
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+IRIS_SCHEMA = [{"name": name, "type": "numeric", "nullable": False} for name in IRIS_FEATURES]
+
+
+@dataclass(frozen=True)
+class DemoModel:
+    """A trained demo model with its artifact bytes and its train/test split."""
+
+    artifact: bytes
+    class_labels: list[str]
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def iris_demo_train(*, seed: int = 42) -> DemoModel:
+    """Train StandardScaler + LogisticRegression on 70% of iris, deterministic for a seed."""
+    iris = load_iris()
+    labels = np.asarray(iris.target_names)[iris.target]
+    x_train, x_test, y_train, y_test = train_test_split(
+        iris.data, labels, test_size=0.3, random_state=seed, stratify=labels
+    )
+    pipeline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    pipeline.fit(x_train, y_train)
+    buffer = io.BytesIO()
+    skops.io.dump(pipeline, buffer)
+    return DemoModel(
+        artifact=buffer.getvalue(),
+        class_labels=[str(c) for c in pipeline.classes_],
+        x_train=x_train,
+        y_train=y_train,
+        x_test=x_test,
+        y_test=y_test,
+    )

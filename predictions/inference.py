@@ -1,0 +1,163 @@
+"""Loading model artifacts safely (skops, trusted types only), checking them, and a per-process model cache."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import threading
+import warnings
+from dataclasses import dataclass
+from typing import IO, Any
+
+import numpy as np
+import sklearn
+import skops.io
+
+from .schema import CATEGORICAL, FeatureSchema
+
+
+class ArtifactError(ValueError):
+    """An artifact that cannot be used: unreadable, untrusted, or not matching its schema."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """An estimator ready to answer, with what was checked about it."""
+
+    estimator: Any
+    schema: FeatureSchema
+    class_labels: tuple[str, ...]
+    memory_bytes: int
+    sha256: str
+
+    def predict_proba(self, matrix: np.ndarray) -> np.ndarray:
+        """Class probabilities for each row, columns in class_labels order."""
+        # Inputs were validated by the schema: skip sklearn's finite check and parameter validation on the hot path.
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            return np.asarray(self.estimator.predict_proba(matrix), dtype=np.float64)
+
+
+def artifact_read(file: IO[bytes]) -> bytes:
+    """Read an uploaded or stored artifact fully."""
+    if hasattr(file, "seek"):
+        file.seek(0)
+    data = file.read()
+    if hasattr(file, "seek"):
+        file.seek(0)
+    return data
+
+
+def deep_size_bytes(obj: Any, _seen: set[int] | None = None) -> int:
+    """Memory held by an object graph: numpy buffers by nbytes, Python objects by sys.getsizeof."""
+    seen = _seen if _seen is not None else set()
+    if id(obj) in seen:
+        return 0
+    seen.add(id(obj))
+    if isinstance(obj, np.ndarray):
+        size = sys.getsizeof(obj) if obj.base is None else obj.nbytes
+        if obj.dtype == object:
+            size += sum(deep_size_bytes(item, seen) for item in obj.ravel().tolist())
+        return size
+    size = sys.getsizeof(obj)
+    if isinstance(obj, dict):
+        size += sum(deep_size_bytes(k, seen) + deep_size_bytes(v, seen) for k, v in obj.items())
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        size += sum(deep_size_bytes(item, seen) for item in obj)
+    elif hasattr(obj, "__dict__") and not isinstance(obj, type):
+        size += deep_size_bytes(vars(obj), seen)
+    return size
+
+
+def _probe_matrix(schema: FeatureSchema) -> np.ndarray:
+    """Two plausible rows for a smoke prediction: zeros/ones for numbers, the first categories for categories."""
+    rows = []
+    for fill in (0.0, 1.0):
+        row: list[Any] = []
+        for feature in schema.features:
+            row.append(feature.categories[0] if feature.kind == CATEGORICAL else fill)
+        rows.append(row)
+    if schema.is_all_numeric:
+        return np.asarray(rows, dtype=np.float64)
+    return np.asarray(rows, dtype=object)
+
+
+def artifact_load(*, data: bytes, schema: FeatureSchema, class_labels: list[str]) -> LoadedModel:
+    """Load a skops artifact without running untrusted code and check it against the schema and class labels."""
+    try:
+        untrusted = skops.io.get_untrusted_types(data=data)
+    except Exception as exc:
+        raise ArtifactError(f"Not a readable skops artifact: {exc}") from exc
+    if untrusted:
+        raise ArtifactError(
+            "The artifact contains types that are not trusted and will not be loaded: " + ", ".join(untrusted)
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            estimator = skops.io.loads(data)
+    except Exception as exc:
+        raise ArtifactError(f"The artifact could not be loaded: {exc}") from exc
+    if not hasattr(estimator, "predict_proba"):
+        raise ArtifactError(
+            f"{type(estimator).__name__} has no predict_proba: only probabilistic classifiers can be monitored."
+        )
+    classes = getattr(estimator, "classes_", None)
+    if classes is None:
+        raise ArtifactError("The estimator is not fitted (it has no classes_).")
+    model_labels = [str(c) for c in np.asarray(classes).tolist()]
+    if model_labels != [str(c) for c in class_labels]:
+        raise ArtifactError(f"Class labels {class_labels} do not match the model's classes_ {model_labels}.")
+    expected = len(schema.features)
+    n_in = getattr(estimator, "n_features_in_", None)
+    if n_in is not None and int(n_in) != expected:
+        raise ArtifactError(f"The model takes {n_in} features but the schema lists {expected}.")
+    names_in = getattr(estimator, "feature_names_in_", None)
+    if names_in is not None and [str(n) for n in names_in] != schema.names:
+        raise ArtifactError(f"The model's feature names {list(names_in)} differ from the schema's {schema.names}.")
+    loaded = LoadedModel(
+        estimator=estimator,
+        schema=schema,
+        class_labels=tuple(model_labels),
+        memory_bytes=deep_size_bytes(estimator),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+    try:
+        probabilities = loaded.predict_proba(_probe_matrix(schema))
+    except Exception as exc:
+        raise ArtifactError(f"A test prediction on schema-shaped input failed: {exc}") from exc
+    if probabilities.shape != (2, len(model_labels)):
+        raise ArtifactError(f"predict_proba returned shape {probabilities.shape}, expected (2, {len(model_labels)}).")
+    return loaded
+
+
+class ModelCache:
+    """Loaded models of this process, keyed by version id and artifact hash; a new active version loads anew."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._models: dict[int, LoadedModel] = {}
+
+    def get(self, *, version_id: int, sha256: str, loader: Any) -> LoadedModel:
+        """The loaded model for a version, loading it with `loader()` on first use or when its artifact changed."""
+        cached = self._models.get(version_id)
+        if cached is not None and cached.sha256 == sha256:
+            return cached
+        with self._lock:
+            cached = self._models.get(version_id)
+            if cached is None or cached.sha256 != sha256:
+                cached = loader()
+                self._models[version_id] = cached
+            return cached
+
+    def evict(self, version_id: int) -> None:
+        """Forget one version."""
+        with self._lock:
+            self._models.pop(version_id, None)
+
+    def clear(self) -> None:
+        """Forget every model."""
+        with self._lock:
+            self._models.clear()
+
+
+model_cache = ModelCache()

@@ -1,0 +1,254 @@
+"""Prediction metrics of SPEC.md: request counters and histograms recorded in the request, and collectors that
+read the database (model info, accuracy, F1, label coverage) or NVML (GPU) at scrape time.
+
+Counters and histograms work in gunicorn's multiprocess mode; values that live in the database are read by the
+process that serves the scrape, so every worker reports the same thing (DESIGN-NOTES, "values computed in Celery").
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+logger = logging.getLogger(__name__)
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500)
+CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
+
+PREDICTION_REQUESTS = Counter(
+    "ml_prediction_requests_total",
+    "Prediction requests by model, version and outcome (success or error).",
+    ["model_name", "model_version", "status"],
+)
+PREDICTION_LATENCY = Histogram(
+    "ml_prediction_latency_seconds",
+    "Time to validate, score and log one prediction request.",
+    ["model_name"],
+    buckets=LATENCY_BUCKETS,
+)
+BATCH_SIZE = Histogram("ml_batch_size", "Rows per prediction request.", ["model_name"], buckets=BATCH_BUCKETS)
+MODEL_CONFIDENCE = Histogram(
+    "ml_model_confidence",
+    "Top-class probability of each prediction.",
+    ["model_name", "predicted_class"],
+    buckets=CONFIDENCE_BUCKETS,
+)
+PREDICTION_DISTRIBUTION = Counter(
+    "ml_prediction_distribution_total", "Predictions by predicted class.", ["model_name", "predicted_class"]
+)
+PREDICTION_ROWS = Counter("ml_prediction_rows_total", "Rows scored and logged.", ["model_name", "model_version"])
+FEEDBACK_LABELS = Counter("ml_feedback_labels_total", "Ground-truth labels received.", ["model_name", "model_version"])
+MODEL_MEMORY = Gauge(
+    "ml_model_memory_bytes",
+    "Memory held by one loaded copy of the model's active version (per serving process).",
+    ["model_name"],
+    multiprocess_mode="livemax",
+)
+
+
+def _histogram_observe_many(child: Any, bounds: np.ndarray, values: np.ndarray) -> None:
+    """Observe many values at once: one increment per bucket instead of one observe() per value."""
+    if values.size == 0:
+        return
+    buckets = getattr(child, "_buckets", None)
+    total = getattr(child, "_sum", None)
+    if buckets is None or total is None:  # a future client without these internals: fall back to observe()
+        for value in values.tolist():
+            child.observe(value)
+        return
+    positions = np.searchsorted(bounds, values, side="left")
+    counts = np.bincount(positions, minlength=len(bounds) + 1)
+    for position in np.flatnonzero(counts).tolist():
+        buckets[position].inc(int(counts[position]))
+    total.inc(float(values.sum()))
+
+
+_CONFIDENCE_BOUNDS = np.asarray([*CONFIDENCE_BUCKETS, float("inf")])
+
+
+def prediction_success_record(
+    *,
+    model_name: str,
+    model_version: str,
+    class_labels: list[str],
+    predicted: np.ndarray,
+    confidences: np.ndarray,
+    latency_seconds: float,
+) -> None:
+    """Record one successful request that scored and logged `len(predicted)` rows."""
+    if not settings.METRICS_ENABLED:
+        return
+    PREDICTION_REQUESTS.labels(model_name, model_version, "success").inc()
+    PREDICTION_LATENCY.labels(model_name).observe(latency_seconds)
+    BATCH_SIZE.labels(model_name).observe(len(predicted))
+    PREDICTION_ROWS.labels(model_name, model_version).inc(len(predicted))
+    counts = np.bincount(predicted, minlength=len(class_labels))
+    for index in np.flatnonzero(counts).tolist():
+        label = class_labels[index]
+        PREDICTION_DISTRIBUTION.labels(model_name, label).inc(int(counts[index]))
+        _histogram_observe_many(
+            MODEL_CONFIDENCE.labels(model_name, label), _CONFIDENCE_BOUNDS, confidences[predicted == index]
+        )
+
+
+def prediction_error_record(*, model_name: str, model_version: str) -> None:
+    """Record one failed prediction request of a known model."""
+    if settings.METRICS_ENABLED:
+        PREDICTION_REQUESTS.labels(model_name, model_version, "error").inc()
+
+
+def feedback_record(*, counts: dict[tuple[str, str], int]) -> None:
+    """Record received labels per (model, version)."""
+    if settings.METRICS_ENABLED:
+        for (model_name, model_version), count in counts.items():
+            FEEDBACK_LABELS.labels(model_name, model_version).inc(count)
+
+
+def model_memory_record(*, model_name: str, memory_bytes: int) -> None:
+    """Record the in-memory size of a freshly loaded model."""
+    if settings.METRICS_ENABLED:
+        MODEL_MEMORY.labels(model_name).set(memory_bytes)
+
+
+class CachedCollector(Collector):
+    """A collector whose families are rebuilt at most every METRICS_COLLECTOR_CACHE_SECONDS per process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._families: list[Any] = []
+        self._built_at = -1e18
+
+    def build(self) -> list[Any]:
+        """Compute the metric families (database or device reads)."""
+        raise NotImplementedError
+
+    def collect(self) -> Iterator[Any]:
+        """Yield the cached families, rebuilding them when stale; a failure yields nothing rather than a 500."""
+        with self._lock:
+            now = time.monotonic()
+            if now - self._built_at >= settings.METRICS_COLLECTOR_CACHE_SECONDS:
+                try:
+                    self._families = self.build()
+                except Exception:
+                    logger.exception("metrics collector %s failed", type(self).__name__)
+                    self._families = []
+                self._built_at = now
+            families = list(self._families)
+        yield from families
+
+
+class ModelRegistryCollector(CachedCollector):
+    """ml_model_info, ml_model_accuracy, ml_model_f1_score and label counts, from the database at scrape time."""
+
+    def build(self) -> list[Any]:
+        """Read the registry and recent labelled predictions (one query each)."""
+        from .selectors import model_performance_list, model_version_active_list
+
+        info = GaugeMetricFamily(
+            "ml_model_info", "Active model version (value 1).", labels=["model_name", "model_version", "framework"]
+        )
+        for version in model_version_active_list():
+            info.add_metric([version.model.name, version.version, version.framework], 1.0)
+        accuracy = GaugeMetricFamily(
+            "ml_model_accuracy",
+            f"Accuracy over the last {settings.FEEDBACK_WINDOW} labelled predictions.",
+            labels=["model_name", "model_version"],
+        )
+        f1 = GaugeMetricFamily(
+            "ml_model_f1_score",
+            f"Macro F1 over the last {settings.FEEDBACK_WINDOW} labelled predictions.",
+            labels=["model_name", "model_version"],
+        )
+        labelled = GaugeMetricFamily(
+            "ml_model_labelled_predictions",
+            "Labelled predictions in the accuracy window.",
+            labels=["model_name", "model_version"],
+        )
+        coverage = GaugeMetricFamily(
+            "ml_model_label_coverage",
+            f"Share of the last {settings.FEEDBACK_WINDOW} predictions that have a true label.",
+            labels=["model_name", "model_version"],
+        )
+        for perf in model_performance_list(window=settings.FEEDBACK_WINDOW):
+            labels = [perf.model_name, perf.model_version]
+            labelled.add_metric(labels, float(perf.labelled))
+            coverage.add_metric(labels, perf.coverage)
+            if perf.labelled:
+                accuracy.add_metric(labels, perf.accuracy)
+                f1.add_metric(labels, perf.f1_macro)
+        return [info, accuracy, f1, labelled, coverage]
+
+
+class GpuCollector(CachedCollector):
+    """GPU utilization and memory through NVML; no series at all where there is no GPU or no driver."""
+
+    def __init__(self, nvml: Callable[[], Any] | None = None) -> None:
+        super().__init__()
+        self._nvml_factory = nvml
+        self._nvml: Any = None
+        self._unavailable = False
+
+    def _module(self) -> Any:
+        """Initialise NVML once; remember that it is missing instead of retrying on every scrape."""
+        if self._unavailable:
+            return None
+        if self._nvml is None:
+            try:
+                module = self._nvml_factory() if self._nvml_factory else __import__("pynvml")
+                module.nvmlInit()
+            except Exception as exc:  # NVMLError_LibraryNotFound, DriverNotLoaded, ImportError
+                logger.info("GPU metrics off: %s", exc)
+                self._unavailable = True
+                return None
+            self._nvml = module
+        return self._nvml
+
+    def build(self) -> list[Any]:
+        """Read every device; a metric a device does not support is skipped, the others still export."""
+        if not settings.GPU_METRICS_ENABLED:
+            return []
+        nvml = self._module()
+        if nvml is None:
+            return []
+        utilization = GaugeMetricFamily("ml_gpu_utilization_percent", "GPU utilization.", labels=["gpu_id"])
+        memory = GaugeMetricFamily("ml_gpu_memory_used_bytes", "GPU memory used.", labels=["gpu_id"])
+        total = GaugeMetricFamily("ml_gpu_memory_total_bytes", "GPU memory size.", labels=["gpu_id"])
+        try:
+            count = nvml.nvmlDeviceGetCount()
+        except Exception:
+            logger.exception("nvmlDeviceGetCount failed")
+            return []
+        for index in range(count):
+            gpu_id = str(index)
+            try:
+                handle = nvml.nvmlDeviceGetHandleByIndex(index)
+            except Exception:
+                logger.warning("GPU %s: no handle", gpu_id)
+                continue
+            for family, read in (
+                (utilization, lambda h: float(nvml.nvmlDeviceGetUtilizationRates(h).gpu)),
+                (memory, lambda h: float(nvml.nvmlDeviceGetMemoryInfo(h).used)),
+                (total, lambda h: float(nvml.nvmlDeviceGetMemoryInfo(h).total)),
+            ):
+                try:
+                    family.add_metric([gpu_id], read(handle))
+                except Exception:  # NVMLError_NotSupported and friends: leave this series out
+                    logger.debug("GPU %s: %s unsupported", gpu_id, family.name)
+        return [family for family in (utilization, memory, total) if family.samples]
+
+
+def collectors_build() -> list[Collector]:
+    """Instantiate the collectors named in METRICS_COLLECTORS (once per process)."""
+    from django.utils.module_loading import import_string
+
+    return [import_string(path)() for path in settings.METRICS_COLLECTORS]

@@ -1,0 +1,400 @@
+"""Writes of the model registry, the prediction log and feedback. Views call these; so does the admin."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import IO, Any
+
+import numpy as np
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import connection, transaction
+from django.utils import timezone
+
+from mlmonitor.errors import ApplicationError
+
+from . import metrics
+from .ids import uuid7_batch
+from .inference import ArtifactError, LoadedModel, artifact_load, artifact_read, model_cache
+from .models import MLModel, ModelVersion, Prediction
+from .schema import RowEncoder, RowError, SchemaError, feature_schema_parse
+from .selectors import model_version_resolve
+
+logger = logging.getLogger(__name__)
+
+
+# --- registry ---------------------------------------------------------------------------------------------------
+
+
+def artifact_check(*, data: bytes, feature_schema: Any, class_labels: Any) -> LoadedModel:
+    """Load and check an artifact against a schema and class labels; ValidationError says why it is refused."""
+    try:
+        schema = feature_schema_parse(feature_schema)
+    except SchemaError as exc:
+        raise ValidationError({"feature_schema": str(exc)}) from exc
+    if not isinstance(class_labels, list) or len(class_labels) < 2 or not all(isinstance(c, str) for c in class_labels):
+        raise ValidationError({"class_labels": "Give at least two class labels, as strings, in classes_ order."})
+    try:
+        return artifact_load(data=data, schema=schema, class_labels=class_labels)
+    except ArtifactError as exc:
+        raise ValidationError({"artifact": str(exc)}) from exc
+
+
+@transaction.atomic
+def model_version_register(
+    *,
+    model_name: str,
+    version: str,
+    artifact: IO[bytes] | bytes,
+    feature_schema: list[dict[str, Any]],
+    class_labels: list[str],
+    framework: str = ModelVersion.FRAMEWORK_SKLEARN,
+    activate: bool = True,
+    make_default: bool = False,
+    artifact_name: str | None = None,
+) -> ModelVersion:
+    """Register a checked artifact as a new version of a model (created if needed), optionally active/default."""
+    data = artifact if isinstance(artifact, bytes) else artifact_read(artifact)
+    loaded = artifact_check(data=data, feature_schema=feature_schema, class_labels=class_labels)
+    model, _ = MLModel.objects.get_or_create(name=model_name)
+    model_version = ModelVersion(
+        model=model,
+        version=version,
+        framework=framework,
+        feature_schema=loaded.schema.to_json(),
+        class_labels=list(class_labels),
+        artifact_sha256=loaded.sha256,
+        memory_bytes=loaded.memory_bytes,
+    )
+    model_version.artifact.save(artifact_name or f"{model_name}-{version}.skops", ContentFile(data), save=False)
+    model_version.full_clean(exclude=["model"])
+    model_version.save()
+    if activate:
+        model_version_activate(model_version=model_version)
+    if make_default:
+        model_set_default(model=model)
+    return model_version
+
+
+@transaction.atomic
+def model_version_save_checked(*, model_version: ModelVersion, data: bytes | None) -> ModelVersion:
+    """Save an admin-edited version: (re)check its artifact against schema and labels, keep one active version."""
+    if data is not None:
+        loaded = artifact_check(
+            data=data, feature_schema=model_version.feature_schema, class_labels=model_version.class_labels
+        )
+        model_version.artifact_sha256 = loaded.sha256
+        model_version.memory_bytes = loaded.memory_bytes
+        model_version.feature_schema = loaded.schema.to_json()
+    model_version.full_clean()
+    if model_version.is_active:
+        ModelVersion.objects.filter(model=model_version.model, is_active=True).exclude(pk=model_version.pk).update(
+            is_active=False
+        )
+    model_version.save()
+    return model_version
+
+
+@transaction.atomic
+def model_version_activate(*, model_version: ModelVersion) -> ModelVersion:
+    """Make this version the one that answers for its model."""
+    ModelVersion.objects.filter(model=model_version.model, is_active=True).exclude(pk=model_version.pk).update(
+        is_active=False
+    )
+    model_version.is_active = True
+    model_version.save(update_fields=["is_active"])
+    return model_version
+
+
+@transaction.atomic
+def model_set_default(*, model: MLModel) -> MLModel:
+    """Make this model the one behind the seed's /predict and /drift."""
+    MLModel.objects.filter(is_default=True).exclude(pk=model.pk).update(is_default=False)
+    model.is_default = True
+    model.save(update_fields=["is_default", "updated_at"])
+    return model
+
+
+def model_load(*, model_version: ModelVersion) -> LoadedModel:
+    """The loaded model of a version, from this process' cache or from its stored artifact."""
+
+    def loader() -> LoadedModel:
+        with model_version.artifact.open("rb") as handle:
+            data = handle.read()
+        loaded = artifact_load(
+            data=data, schema=model_version.schema, class_labels=[str(c) for c in model_version.class_labels]
+        )
+        metrics.model_memory_record(model_name=model_version.model.name, memory_bytes=loaded.memory_bytes)
+        return loaded
+
+    try:
+        return model_cache.get(version_id=model_version.pk, sha256=model_version.artifact_sha256, loader=loader)
+    except (ArtifactError, OSError) as exc:
+        logger.exception("cannot load %s", model_version)
+        raise ApplicationError(
+            f"Model {model_version} cannot be loaded: {exc}", code="model_unavailable", status=503
+        ) from exc
+
+
+# --- predictions ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PredictionRequest:
+    """A parsed predict body: its rows and whether it was a batch."""
+
+    rows: list[Any]
+    is_batch: bool
+
+
+def prediction_request_parse(*, payload: Any) -> PredictionRequest:
+    """Accept `{"features": row}` or `{"instances": [row, ..]}`; anything else is a 400 saying what was expected."""
+    if not isinstance(payload, dict):
+        raise ApplicationError(
+            'The body must be a JSON object: {"features": [...]} or {"instances": [[...], ...]}.', code="invalid_input"
+        )
+    keys = set(payload)
+    if keys == {"features"}:
+        return PredictionRequest(rows=[payload["features"]], is_batch=False)
+    if keys == {"instances"}:
+        instances = payload["instances"]
+        if not isinstance(instances, list):
+            raise ApplicationError(
+                '"instances" must be a list of rows.', code="invalid_input", details={"field": "instances"}
+            )
+        if not instances:
+            raise ApplicationError('"instances" is empty: send at least one row.', code="empty_batch")
+        limit = settings.PREDICTION_MAX_BATCH_SIZE
+        if len(instances) > limit:
+            raise ApplicationError(
+                f"The batch has {len(instances)} rows; the limit is {limit}.",
+                code="batch_too_large",
+                details={"rows": len(instances), "limit": limit},
+            )
+        return PredictionRequest(rows=instances, is_batch=True)
+    raise ApplicationError(
+        'The body must have exactly one key, "features" (one row) or "instances" (a batch); got '
+        + (", ".join(sorted(map(str, keys))) or "none")
+        + ".",
+        code="invalid_input",
+    )
+
+
+_ENCODERS: dict[tuple[int, str], RowEncoder] = {}
+
+
+def _encoder(model_version: ModelVersion) -> RowEncoder:
+    """A cached row encoder per version (schemas do not change without a new artifact hash)."""
+    key = (model_version.pk, model_version.artifact_sha256)
+    encoder = _ENCODERS.get(key)
+    if encoder is None:
+        encoder = _ENCODERS[key] = model_version.encoder()
+    return encoder
+
+
+def _prediction_rows_insert(rows: list[Prediction]) -> None:
+    """Log predictions in one statement (PostgreSQL: COPY; elsewhere a multi-row INSERT) inside a transaction."""
+    if connection.vendor == "postgresql" and len(rows) > 50:
+        table = Prediction._meta.db_table
+        columns = ("id", "model_version_id", "features", "predicted_index", "confidence", "probabilities", "latency_ms")
+        with transaction.atomic(), connection.cursor() as cursor:
+            with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(
+                        (
+                            row.id,
+                            row.model_version_id,
+                            row.features,
+                            row.predicted_index,
+                            row.confidence,
+                            row.probabilities,
+                            row.latency_ms,
+                        )
+                    )
+        return
+    Prediction.objects.bulk_create(rows, batch_size=500)
+
+
+def prediction_create(*, model_name: str | None, version: str | None, payload: Any) -> dict[str, Any]:
+    """Validate, score and log one row or a batch; answer SPEC.md's payload. Nothing is logged unless all rows are."""
+    started = time.perf_counter()
+    request = prediction_request_parse(payload=payload)
+    model_version = model_version_resolve(model_name=model_name, version=version)
+    name, version_label = model_version.model.name, model_version.version
+    try:
+        encoder = _encoder(model_version)
+        try:
+            model_input, log_matrix = encoder.encode_rows(request.rows)
+        except RowError as exc:
+            details: dict[str, Any] = {"field": exc.field}
+            message = str(exc)
+            if request.is_batch:
+                details["row"] = exc.row
+                message = f"row {exc.row}: {message}"
+            raise ApplicationError(message, code="invalid_input", details=details) from exc
+        loaded = model_load(model_version=model_version)
+        try:
+            probabilities = loaded.predict_proba(model_input)
+        except Exception as exc:
+            logger.exception("prediction failed for %s", model_version)
+            raise ApplicationError(
+                f"The model could not score this input: {exc}", code="prediction_failed", status=422
+            ) from exc
+        predicted = probabilities.argmax(axis=1)
+        confidences = probabilities[np.arange(len(predicted)), predicted]
+        ids = uuid7_batch(len(predicted))
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        rows = [
+            Prediction(
+                id=prediction_id,
+                model_version_id=model_version.pk,
+                features=features.tobytes(),
+                predicted_index=int(index),
+                confidence=float(confidence),
+                probabilities=probs.tobytes(),
+                latency_ms=latency_ms,
+            )
+            for prediction_id, features, index, confidence, probs in zip(
+                ids, log_matrix, predicted.tolist(), confidences.tolist(), probabilities, strict=True
+            )
+        ]
+        _prediction_rows_insert(rows)
+    except ApplicationError:
+        metrics.prediction_error_record(model_name=name, model_version=version_label)
+        raise
+    except Exception:
+        metrics.prediction_error_record(model_name=name, model_version=version_label)
+        raise
+    latency_seconds = time.perf_counter() - started
+    labels = loaded.class_labels
+    metrics.prediction_success_record(
+        model_name=name,
+        model_version=version_label,
+        class_labels=list(labels),
+        predicted=predicted,
+        confidences=confidences,
+        latency_seconds=latency_seconds,
+    )
+    answers = [
+        {
+            "prediction_id": str(prediction_id),
+            "prediction": labels[index],
+            "confidence": confidence,
+            "probabilities": dict(zip(labels, probs, strict=True)),
+        }
+        for prediction_id, index, confidence, probs in zip(
+            ids, predicted.tolist(), confidences.tolist(), probabilities.tolist(), strict=True
+        )
+    ]
+    meta = {"model": name, "version": version_label, "latency_ms": latency_seconds * 1000.0}
+    if request.is_batch:
+        return {"predictions": answers, **meta}
+    return {**answers[0], **meta}
+
+
+# --- feedback ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedbackItem:
+    """One ground-truth label for one prediction."""
+
+    prediction_id: uuid.UUID
+    label: str
+
+
+def feedback_items_parse(*, payload: Any, max_items: int) -> list[FeedbackItem]:
+    """Parse `[{"prediction_id", "label"}, ..]`; every problem is a 400 naming the item."""
+    if not isinstance(payload, list):
+        raise ApplicationError(
+            'The body must be a JSON list of {"prediction_id", "label"} objects.', code="invalid_input"
+        )
+    if not payload:
+        raise ApplicationError("The list is empty: send at least one label.", code="empty_batch")
+    if len(payload) > max_items:
+        raise ApplicationError(
+            f"{len(payload)} labels in one request; the limit is {max_items}.", code="batch_too_large"
+        )
+    items: list[FeedbackItem] = []
+    seen: set[uuid.UUID] = set()
+    for index, raw in enumerate(payload):
+        if not isinstance(raw, dict) or set(raw) != {"prediction_id", "label"}:
+            raise ApplicationError(
+                f'item {index}: expected an object with exactly "prediction_id" and "label".',
+                code="invalid_input",
+                details={"item": index},
+            )
+        items.append(feedback_item_parse(prediction_id=raw["prediction_id"], label=raw["label"], item=index))
+        if items[-1].prediction_id in seen:
+            raise ApplicationError(
+                f"item {index}: prediction {raw['prediction_id']} is labelled twice in this request.",
+                code="invalid_input",
+                details={"item": index},
+            )
+        seen.add(items[-1].prediction_id)
+    return items
+
+
+def feedback_item_parse(*, prediction_id: Any, label: Any, item: int | None = None) -> FeedbackItem:
+    """Check one prediction id and label for type and form."""
+    where = f"item {item}: " if item is not None else ""
+    details = {"item": item} if item is not None else None
+    try:
+        parsed = uuid.UUID(str(prediction_id))
+    except ValueError as exc:
+        raise ApplicationError(
+            f"{where}prediction_id {prediction_id!r} is not a UUID.", code="invalid_input", details=details
+        ) from exc
+    if isinstance(label, bool) or not isinstance(label, (str, int)):
+        raise ApplicationError(
+            f"{where}label must be a string (one of the model's classes), got {type(label).__name__}.",
+            code="invalid_input",
+            details=details,
+        )
+    return FeedbackItem(prediction_id=parsed, label=str(label))
+
+
+@transaction.atomic
+def feedback_record(*, items: list[FeedbackItem]) -> int:
+    """Store true labels (relabelling replaces); all or nothing: an unknown id or label rejects the request."""
+    ids = [item.prediction_id for item in items]
+    found = {
+        row[0]: row[1:]
+        for row in Prediction.objects.filter(id__in=ids).values_list(
+            "id",
+            "model_version_id",
+            "model_version__class_labels",
+            "model_version__model__name",
+            "model_version__version",
+        )
+    }
+    updates: list[Prediction] = []
+    counts: dict[tuple[str, str], int] = {}
+    now = timezone.now()
+    for index, item in enumerate(items):
+        row = found.get(item.prediction_id)
+        if row is None:
+            raise ApplicationError(
+                f"item {index}: no prediction {item.prediction_id}.",
+                code="not_found",
+                status=404,
+                details={"item": index, "prediction_id": str(item.prediction_id)},
+            )
+        class_labels, model_name, model_version = row
+        labels = [str(c) for c in class_labels]
+        if item.label not in labels:
+            raise ApplicationError(
+                f"item {index}: label {item.label!r} is not a class of {model_name} v{model_version} "
+                f"(classes: {', '.join(labels)}).",
+                code="invalid_label",
+                details={"item": index, "label": item.label},
+            )
+        updates.append(Prediction(id=item.prediction_id, label_index=labels.index(item.label), labelled_at=now))
+        counts[(model_name, model_version)] = counts.get((model_name, model_version), 0) + 1
+    Prediction.objects.bulk_update(updates, ["label_index", "labelled_at"], batch_size=1000)
+    transaction.on_commit(lambda: metrics.feedback_record(counts=counts))
+    return len(updates)

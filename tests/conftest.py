@@ -1,0 +1,76 @@
+"""Shared fixtures: a temporary media root, the trained iris demo model, API clients."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from predictions import services
+from predictions.demo import IRIS_SCHEMA, DemoModel, iris_demo_train
+from predictions.inference import model_cache
+from predictions.models import ModelVersion
+
+
+@functools.cache
+def iris_demo() -> DemoModel:
+    """The demo model, trained once per test session."""
+    return iris_demo_train()
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings: Any, tmp_path: Any) -> None:
+    """Artifacts and uploads land in a per-test directory."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_model_cache() -> None:
+    """Each test loads models anew (version ids are reused across tests)."""
+    model_cache.clear()
+
+
+@pytest.fixture
+def register_iris(db: None) -> Callable[..., ModelVersion]:
+    """Factory: register the iris demo artifact under a model name and version."""
+
+    def register(*, name: str = "iris", version: str = "1", default: bool = True, **kwargs: Any) -> ModelVersion:
+        demo = iris_demo()
+        return services.model_version_register(
+            model_name=name,
+            version=version,
+            artifact=demo.artifact,
+            feature_schema=kwargs.pop("feature_schema", IRIS_SCHEMA),
+            class_labels=kwargs.pop("class_labels", demo.class_labels),
+            make_default=default,
+            **kwargs,
+        )
+
+    return register
+
+
+@pytest.fixture
+def iris_version(register_iris: Callable[..., ModelVersion]) -> ModelVersion:
+    """The iris demo model registered as `iris` v1, active and default."""
+    return register_iris()
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    """An anonymous API client."""
+    return APIClient()
+
+
+@pytest.fixture
+def token_client(db: None) -> APIClient:
+    """An API client authenticated with a bearer token."""
+    user = get_user_model().objects.create_user(username="feeder", password="x-not-used")
+    token = Token.objects.create(user=user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.key}")
+    return client

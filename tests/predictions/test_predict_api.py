@@ -1,0 +1,159 @@
+"""The predict endpoints: single and batch, by position and by name, logging, and the error contract."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from prometheus_client import REGISTRY
+
+from predictions.models import Prediction
+
+ROW = [5.1, 3.5, 1.4, 0.2]
+
+
+def sample(name: str, labels: dict[str, str]) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+@pytest.mark.django_db
+def test_seed_predict_answers_with_the_default_model_and_logs_the_row(api_client: Any, iris_version: Any) -> None:
+    """POST /predict with the seed's body scores with the default model and stores one row."""
+    # given
+    before = sample("ml_prediction_requests_total", {"model_name": "iris", "model_version": "1", "status": "success"})
+    # when
+    response = api_client.post("/predict", {"features": [0.1, 0.5, 0.3, 0.8]}, format="json")
+    # then
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"prediction_id", "prediction", "confidence", "probabilities", "model", "version", "latency_ms"}
+    assert body["model"] == "iris" and body["version"] == "1"
+    assert body["prediction"] in {"setosa", "versicolor", "virginica"}
+    assert body["confidence"] == pytest.approx(max(body["probabilities"].values()))
+    assert sum(body["probabilities"].values()) == pytest.approx(1.0)
+    row = Prediction.objects.get(id=body["prediction_id"])
+    assert row.feature_values() == dict(
+        zip(["sepal_length", "sepal_width", "petal_length", "petal_width"], [0.1, 0.5, 0.3, 0.8], strict=True)
+    )
+    assert row.predicted_label == body["prediction"]
+    after = sample("ml_prediction_requests_total", {"model_name": "iris", "model_version": "1", "status": "success"})
+    assert after - before == 1
+
+
+@pytest.mark.django_db
+def test_batch_by_name_and_position_agrees_with_the_model(api_client: Any, iris_version: Any) -> None:
+    """A batch mixing both row forms answers one prediction per row, equal to the estimator's own output."""
+    # given
+    from tests.conftest import iris_demo
+
+    demo = iris_demo()
+    rows = demo.x_test[:5].tolist()
+    named = dict(zip(["sepal_length", "sepal_width", "petal_length", "petal_width"], rows[0], strict=True))
+    # when
+    response = api_client.post("/api/v1/models/iris/predict", {"instances": [named, *rows[1:]]}, format="json")
+    # then
+    assert response.status_code == 200
+    body = response.json()
+    assert len(body["predictions"]) == 5
+    from predictions.inference import model_cache
+
+    loaded = next(iter(model_cache._models.values()))
+    expected = loaded.estimator.predict_proba(np.asarray(rows))
+    for answer, probs in zip(body["predictions"], expected, strict=True):
+        assert list(answer["probabilities"].values()) == pytest.approx(probs.tolist())
+    assert Prediction.objects.count() == 5
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "status", "code", "fragment"),
+    [
+        ({"features": [1, 2, 3]}, 400, "invalid_input", "expected 4 features"),
+        ({"features": [1, 2, 3, "x"]}, 400, "invalid_input", "petal_width"),
+        ({"features": [1, 2, 3, True]}, 400, "invalid_input", "must be a number"),
+        ({"features": [1, 2, 3, None]}, 400, "invalid_input", "does not allow missing"),
+        ({"features": {"sepal_length": 1, "sepal_width": 2, "petal_length": 3}}, 400, "invalid_input", "petal_width"),
+        (
+            {"features": {"sepal_length": 1, "sepal_width": 2, "petal_length": 3, "petal_width": 4, "x": 1}},
+            400,
+            "invalid_input",
+            "unknown features: x",
+        ),
+        ({"instances": []}, 400, "empty_batch", "empty"),
+        ({"instances": [ROW, [1, 2]]}, 400, "invalid_input", "row 1"),
+        ({"instances": "nope"}, 400, "invalid_input", "list"),
+        ({"rows": [ROW]}, 400, "invalid_input", "exactly one key"),
+        ({"features": ROW, "instances": [ROW]}, 400, "invalid_input", "exactly one key"),
+        ([ROW], 400, "invalid_input", "JSON object"),
+        ({"features": "1,2,3,4"}, 400, "invalid_input", "a row must be"),
+    ],
+)
+def test_bad_input_is_a_4xx_json_error_and_logs_nothing(
+    api_client: Any, iris_version: Any, body: Any, status: int, code: str, fragment: str
+) -> None:
+    """Each malformed body answers the JSON error shape naming the problem, and stores no prediction."""
+    # when
+    response = api_client.post("/api/v1/models/iris/predict", body, format="json")
+    # then
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert fragment in error["message"]
+    assert Prediction.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("raw", "status", "code"),
+    [
+        (b'{"features": [NaN, 1, 2, 3]}', 400, "invalid_input"),
+        (b'{"features": [Infinity, 1, 2, 3]}', 400, "invalid_input"),
+        (b'{"features": [1, 2, 3', 400, "parse_error"),
+        (b"", 400, "invalid_input"),
+        (b"\xff\xfe", 400, "parse_error"),
+    ],
+)
+def test_raw_bodies_that_are_not_acceptable_json(
+    api_client: Any, iris_version: Any, raw: bytes, status: int, code: str
+) -> None:
+    """NaN/Infinity literals, truncated JSON, empty and non-UTF-8 bodies are 400s, never 500s."""
+    response = api_client.generic("POST", "/predict", raw, content_type="application/json")
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+    assert Prediction.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_limits_on_batch_rows_and_body_size(api_client: Any, iris_version: Any, settings: Any) -> None:
+    """A batch over PREDICTION_MAX_BATCH_SIZE is 400, a body over MAX_REQUEST_BYTES is 413; neither logs rows."""
+    settings.PREDICTION_MAX_BATCH_SIZE = 3
+    response = api_client.post("/predict", {"instances": [ROW] * 4}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "batch_too_large"
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    response = api_client.post("/predict", {"instances": [ROW] * 3, "pad": "x" * 200}, format="json")
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "body_too_large"
+    assert Prediction.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_unknown_model_and_version_are_404(api_client: Any, iris_version: Any) -> None:
+    """Unknown model or version names answer 404 in the JSON error shape."""
+    response = api_client.post("/api/v1/models/nope/predict", {"features": ROW}, format="json")
+    assert response.status_code == 404
+    assert "nope" in response.json()["error"]["message"]
+    response = api_client.post("/api/v1/models/iris/versions/9/predict", {"features": ROW}, format="json")
+    assert response.status_code == 404
+    assert "9" in response.json()["error"]["message"]
+
+
+@pytest.mark.django_db
+def test_named_version_answers_while_another_is_active(api_client: Any, register_iris: Any) -> None:
+    """A named version scores even when it is not the active one; the active one answers the plain path."""
+    register_iris(version="1")
+    register_iris(version="2")
+    assert api_client.post("/api/v1/models/iris/predict", {"features": ROW}, format="json").json()["version"] == "2"
+    answer = api_client.post("/api/v1/models/iris/versions/1/predict", {"features": ROW}, format="json").json()
+    assert answer["version"] == "1"
