@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from drift.apis import DefaultDriftApi
 from predictions.apis import DefaultPredictApi
 
 from . import views
@@ -18,9 +19,11 @@ handler500 = "mlmonitor.errors.handler500"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("predictions.urls")),
+    path("api/v1/", include("drift.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("predict", DefaultPredictApi.as_view(), name="seed-predict"),
+    path("drift", DefaultDriftApi.as_view(), name="seed-drift"),
     path("metrics", views.metrics_view, name="metrics"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),

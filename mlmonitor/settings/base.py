@@ -78,6 +78,8 @@ INSTALLED_APPS = [
     "django_prometheus",
     "django_celery_beat",
     "predictions",
+    "drift",
+    "alerts_config",
 ]
 
 # Integrations switch on with flags (NetBox style): METRICS_ENABLED wraps the stack in django-prometheus'
@@ -88,6 +90,7 @@ METRICS_COLLECTOR_CACHE_SECONDS = env_float("METRICS_COLLECTOR_CACHE_SECONDS", 5
 METRICS_COLLECTORS = [
     "predictions.metrics.ModelRegistryCollector",
     "predictions.metrics.GpuCollector",
+    "drift.metrics.DriftCollector",
 ]
 
 MIDDLEWARE = [
@@ -178,6 +181,11 @@ PREDICTION_MAX_BATCH_SIZE = env_int("PREDICTION_MAX_BATCH_SIZE", 5000)
 # Accuracy and F1 are computed over this many most recent labelled predictions of each model version.
 FEEDBACK_WINDOW = env_int("FEEDBACK_WINDOW", 1000)
 FEEDBACK_MAX_BULK = env_int("FEEDBACK_MAX_BULK", 10000)
+# A reference dataset needs at least this many rows.
+REFERENCE_MIN_ROWS = env_int("REFERENCE_MIN_ROWS", 50)
+# Drift tasks: a lock per model keeps two runs of one model from overlapping (seconds; longer than the hard limit).
+DRIFT_TASK_SOFT_TIME_LIMIT = env_int("DRIFT_TASK_SOFT_TIME_LIMIT", 240)
+DRIFT_TASK_TIME_LIMIT = env_int("DRIFT_TASK_TIME_LIMIT", 300)
 # Predict and the read endpoints are open unless this is on; feedback, drift runs and the webhook always need a token.
 API_REQUIRE_TOKEN_FOR_READ = env_bool("API_REQUIRE_TOKEN_FOR_READ", False)
 

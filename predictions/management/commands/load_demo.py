@@ -1,32 +1,55 @@
-"""`python manage.py load_demo`: register the iris demo model (idempotent)."""
+"""`python manage.py load_demo`: register the iris demo model and its reference data (idempotent)."""
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from drift.models import ReferenceDataset
+from drift.services import reference_dataset_upload
 from predictions import services
-from predictions.demo import IRIS_SCHEMA, iris_demo_train
+from predictions.demo import IRIS_FEATURES, IRIS_SCHEMA, iris_demo_train
 from predictions.models import ModelVersion
 
 
+def iris_reference_csv(rows: Any) -> bytes:
+    """The training split as CSV with a header of feature names."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(IRIS_FEATURES)
+    writer.writerows(rows.tolist())
+    return buffer.getvalue().encode()
+
+
 class Command(BaseCommand):
-    help = "Train the iris demo classifier and register it as model 'iris' version 1, the default model."
+    help = "Train the iris demo classifier, register it as model 'iris' v1 (default), upload its training split."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        existing = ModelVersion.objects.filter(model__name="iris", version="1").first()
-        if existing is not None:
-            self.stdout.write("Model iris v1 is already registered.")
-            return
         demo = iris_demo_train()
-        services.model_version_register(
-            model_name="iris",
-            version="1",
-            artifact=demo.artifact,
-            feature_schema=IRIS_SCHEMA,
-            class_labels=demo.class_labels,
-            activate=True,
-            make_default=True,
+        version = ModelVersion.objects.filter(model__name="iris", version="1").first()
+        if version is None:
+            version = services.model_version_register(
+                model_name="iris",
+                version="1",
+                artifact=demo.artifact,
+                feature_schema=IRIS_SCHEMA,
+                class_labels=demo.class_labels,
+                activate=True,
+                make_default=True,
+            )
+            self.stdout.write(self.style.SUCCESS("Registered model iris v1 (default, active)."))
+        else:
+            self.stdout.write("Model iris v1 is already registered.")
+        if ReferenceDataset.objects.filter(model_version=version, is_active=True).exists():
+            self.stdout.write("Its reference dataset is already uploaded.")
+            return
+        reference = reference_dataset_upload(
+            model_version=version,
+            file=iris_reference_csv(demo.x_train),
+            filename="iris-train.csv",
+            name="iris training split",
         )
-        self.stdout.write(self.style.SUCCESS("Registered model iris v1 (default, active)."))
+        self.stdout.write(self.style.SUCCESS(f"Uploaded reference {reference.name} ({reference.row_count} rows)."))

@@ -1,0 +1,159 @@
+"""Admin for reference datasets (checked on upload), drift settings per model, and drift run history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+
+from predictions.inference import artifact_read
+
+from . import services
+from .models import DriftJobStats, DriftRun, DriftSettings, FeatureDriftResult, FeatureTest, ReferenceDataset
+
+
+class ReferenceDatasetForm(forms.ModelForm):
+    """Upload form: the file is parsed against the version's schema; errors name column and row."""
+
+    file_format = forms.ChoiceField(
+        choices=[("", "from the file name"), ("csv", "CSV"), ("parquet", "Parquet")], required=False
+    )
+
+    class Meta:
+        model = ReferenceDataset
+        fields = ["model_version", "name", "file"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        upload, version = cleaned.get("file"), cleaned.get("model_version")
+        if upload is None or version is None or self.errors:
+            return cleaned
+        file_format = cleaned.get("file_format") or services.reference_format_guess(upload.name)
+        try:
+            services.reference_table_read(data=artifact_read(upload), file_format=file_format, model_version=version)
+        except ValidationError as exc:
+            self.add_error("file", exc)
+        cleaned["file_format"] = file_format
+        return cleaned
+
+
+@admin.register(ReferenceDataset)
+class ReferenceDatasetAdmin(admin.ModelAdmin):
+    """Reference datasets; adding one goes through services.reference_dataset_upload."""
+
+    form = ReferenceDatasetForm
+    list_display = ["name", "model_version", "file_format", "row_count", "is_active", "uploaded_at"]
+    list_filter = ["model_version__model", "is_active"]
+    readonly_fields = ["row_count", "file_format", "class_counts", "uploaded_at"]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is not None:  # an uploaded reference is immutable: upload a new one instead
+            kwargs["fields"] = ["name", "is_active"]
+            return forms.modelform_factory(ReferenceDataset, fields=["name", "is_active"])
+        return super().get_form(request, obj, change, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: ReferenceDataset, form: Any, change: bool) -> None:
+        if change:
+            obj.save()
+            return
+        upload = form.cleaned_data["file"]
+        saved = services.reference_dataset_upload(
+            model_version=form.cleaned_data["model_version"],
+            file=upload,
+            filename=upload.name,
+            name=form.cleaned_data.get("name") or upload.name,
+            file_format=form.cleaned_data.get("file_format"),
+        )
+        obj.pk = saved.pk
+        obj.__dict__.update(saved.__dict__)
+
+
+class FeatureTestInline(admin.TabularInline):
+    """Per-feature test choice (thresholds live in Alerting > Thresholds: one number for the flag and the alert)."""
+
+    model = FeatureTest
+    extra = 0
+
+
+@admin.register(DriftSettings)
+class DriftSettingsAdmin(admin.ModelAdmin):
+    """Window, minimum samples and decision rule per model."""
+
+    list_display = [
+        "model",
+        "enabled",
+        "window_size",
+        "window_span",
+        "min_samples",
+        "alpha",
+        "correction",
+        "use_threshold",
+        "use_p_value",
+    ]
+    inlines = [FeatureTestInline]
+
+
+class FeatureDriftResultInline(admin.TabularInline):
+    """Feature results of a run."""
+
+    model = FeatureDriftResult
+    fields = [
+        "feature_name",
+        "test",
+        "status",
+        "score",
+        "p_value",
+        "p_value_corrected",
+        "threshold",
+        "drifted",
+        "missing_share",
+        "window_size",
+        "message",
+    ]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(DriftRun)
+class DriftRunAdmin(admin.ModelAdmin):
+    """Drift history, read-only."""
+
+    list_display = [
+        "model",
+        "model_version",
+        "computed_at",
+        "status",
+        "window_size",
+        "drifted_count",
+        "dataset_drift",
+        "prediction_score",
+        "duration_seconds",
+    ]
+    list_filter = ["model", "status", "dataset_drift"]
+    inlines = [FeatureDriftResultInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(DriftJobStats)
+class DriftJobStatsAdmin(admin.ModelAdmin):
+    """Running totals of drift jobs."""
+
+    list_display = ["model", "runs", "failures", "feature_failures", "duration_sum"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

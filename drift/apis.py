@@ -1,0 +1,147 @@
+"""HTTP API of drift: latest run, history, and queueing a recompute."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import transaction
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from mlmonitor.auth import ReadAccess
+from mlmonitor.errors import ApplicationError
+from predictions.apis import ERROR_SCHEMA
+from predictions.selectors import model_get
+
+from . import selectors
+from .models import DriftRun, ReferenceDataset
+from .tasks import compute_drift
+
+
+class FeatureDriftOutputSerializer(serializers.Serializer):
+    """One feature's drift in a run."""
+
+    feature = serializers.CharField(source="feature_name")
+    type = serializers.CharField(source="feature_type")
+    test = serializers.CharField()
+    status = serializers.CharField()
+    score = serializers.FloatField(allow_null=True)
+    statistic = serializers.FloatField(allow_null=True)
+    p_value = serializers.FloatField(allow_null=True)
+    p_value_corrected = serializers.FloatField(allow_null=True)
+    threshold = serializers.FloatField()
+    drifted = serializers.BooleanField()
+    missing_share = serializers.FloatField()
+    window_size = serializers.IntegerField()
+    reference_size = serializers.IntegerField()
+    reference_summary = serializers.JSONField()
+    current_summary = serializers.JSONField()
+    message = serializers.CharField()
+
+
+class DriftRunOutputSerializer(serializers.Serializer):
+    """A drift run: per-feature results, prediction drift, window, time."""
+
+    id = serializers.IntegerField()
+    model = serializers.CharField(source="model.name")
+    version = serializers.SerializerMethodField()
+    status = serializers.CharField()
+    message = serializers.CharField()
+    computed_at = serializers.DateTimeField()
+    duration_seconds = serializers.FloatField()
+    window_size = serializers.IntegerField()
+    drifted_count = serializers.IntegerField()
+    drifted_share = serializers.FloatField()
+    dataset_drift = serializers.BooleanField()
+    features = FeatureDriftOutputSerializer(many=True)
+    prediction_drift = serializers.SerializerMethodField()
+    settings = serializers.JSONField(source="settings_snapshot")
+
+    def get_version(self, run: DriftRun) -> str | None:
+        return run.model_version.version if run.model_version else None
+
+    def get_prediction_drift(self, run: DriftRun) -> dict[str, Any]:
+        return {
+            "test": "chi2 + jensenshannon",
+            "status": run.prediction_status,
+            "score": run.prediction_score,
+            "chi2": run.prediction_chi2,
+            "p_value": run.prediction_p_value,
+            "threshold": run.prediction_threshold,
+            "drifted": run.prediction_drifted,
+            "reference_distribution": run.prediction_reference_distribution,
+            "current_distribution": run.prediction_current_distribution,
+        }
+
+
+def _latest_or_404(model_name: str | None) -> DriftRun:
+    model = model_get(name=model_name)
+    run = selectors.drift_run_latest(model=model)
+    if run is None:
+        has_reference = ReferenceDataset.objects.filter(model_version__model=model, is_active=True).exists()
+        hint = "" if has_reference else " Upload a reference dataset first."
+        raise ApplicationError(f"No drift run for model {model.name!r} yet.{hint}", code="not_found", status=404)
+    return run
+
+
+class DriftLatestApi(APIView):
+    """GET /api/v1/models/{name}/drift: the latest drift run."""
+
+    permission_classes = [ReadAccess]
+
+    @extend_schema(responses={200: DriftRunOutputSerializer, 404: ERROR_SCHEMA})
+    def get(self, request: Request, name: str) -> Response:
+        """The latest run of the model."""
+        return Response(DriftRunOutputSerializer(_latest_or_404(name)).data)
+
+
+class DefaultDriftApi(APIView):
+    """GET /drift: the seed's path, the default model's latest drift run."""
+
+    permission_classes = [ReadAccess]
+
+    @extend_schema(responses={200: DriftRunOutputSerializer, 404: ERROR_SCHEMA})
+    def get(self, request: Request) -> Response:
+        """The latest run of the default model."""
+        return Response(DriftRunOutputSerializer(_latest_or_404(None)).data)
+
+
+class DriftHistoryApi(APIView):
+    """GET /api/v1/models/{name}/drift/history: past runs, newest first, paginated."""
+
+    permission_classes = [ReadAccess]
+
+    @extend_schema(responses=DriftRunOutputSerializer(many=True))
+    def get(self, request: Request, name: str) -> Response:
+        """A page of runs."""
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(selectors.drift_run_history(model=model_get(name=name)), request, view=self)
+        return paginator.get_paginated_response(DriftRunOutputSerializer(page, many=True).data)
+
+
+class DriftRunApi(APIView):
+    """POST /api/v1/models/{name}/drift/run: queue a recompute now (token required); 202 with the task id."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=None,
+        responses={
+            202: inline_serializer(
+                "DriftQueued", {"task_id": serializers.CharField(), "model": serializers.CharField()}
+            ),
+            404: ERROR_SCHEMA,
+        },
+    )
+    def post(self, request: Request, name: str) -> Response:
+        """Queue compute_drift for the model after the current transaction commits."""
+        model = model_get(name=name)
+        task_id = str(uuid.uuid4())
+        transaction.on_commit(lambda: compute_drift.apply_async(args=[model.pk], task_id=task_id))
+        return Response({"task_id": task_id, "model": model.name}, status=202)

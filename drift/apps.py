@@ -1,0 +1,12 @@
+"""App config for reference datasets, drift runs and the drift schedule."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class DriftConfigApp(AppConfig):
+    """Reference data, drift statistics, drift runs, Celery drift tasks and drift gauges."""
+
+    name = "drift"
+    default_auto_field = "django.db.models.BigAutoField"

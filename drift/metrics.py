@@ -1,0 +1,108 @@
+"""Drift gauges, read at scrape time from the latest persisted run of each model (DESIGN-NOTES: values computed in
+Celery are stored in the database and exported by a collector in the web process: right under any number of gunicorn
+workers, unchanged after a restart, no timestamps on samples)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+from predictions.metrics import CachedCollector
+
+
+class DriftCollector(CachedCollector):
+    """ml_feature_drift_score and friends from the latest run per model; drift job totals from DriftJobStats."""
+
+    def build(self) -> list[Any]:
+        """Two queries for the runs and their features, one for the job totals."""
+        from .selectors import drift_job_stats_list, drift_run_latest_per_model
+        from .services import DURATION_BUCKETS
+
+        feature_labels = ["model_name", "feature_name"]
+        score = GaugeMetricFamily(
+            "ml_feature_drift_score", "Drift score of a feature in the latest run.", labels=feature_labels
+        )
+        threshold = GaugeMetricFamily(
+            "ml_feature_drift_threshold", "Threshold above which a feature drifts.", labels=feature_labels
+        )
+        p_value = GaugeMetricFamily(
+            "ml_feature_drift_p_value", "p-value of the feature's drift test.", labels=feature_labels
+        )
+        drifted = GaugeMetricFamily(
+            "ml_feature_drifted", "1 if the feature drifted in the latest run.", labels=feature_labels
+        )
+        missing = GaugeMetricFamily(
+            "ml_feature_missing_share", "Share of missing values in the drift window.", labels=feature_labels
+        )
+        prediction = GaugeMetricFamily(
+            "ml_prediction_drift_score",
+            "Jensen-Shannon distance (base 2) of predicted class shares vs the reference.",
+            labels=["model_name"],
+        )
+        window = GaugeMetricFamily(
+            "ml_drift_window_size", "Predictions in the latest drift window.", labels=["model_name"]
+        )
+        share = GaugeMetricFamily(
+            "ml_dataset_drift_share", "Share of features that drifted in the latest run.", labels=["model_name"]
+        )
+        dataset = GaugeMetricFamily(
+            "ml_dataset_drifted", "1 if the dataset drifted in the latest run.", labels=["model_name"]
+        )
+        last_run = GaugeMetricFamily(
+            "ml_drift_last_run_timestamp_seconds", "Unix time of the latest drift run.", labels=["model_name"]
+        )
+        for run in drift_run_latest_per_model():
+            name = run.model.name
+            last_run.add_metric([name], run.computed_at.timestamp())
+            window.add_metric([name], float(run.window_size))
+            share.add_metric([name], float(run.drifted_share))
+            dataset.add_metric([name], 1.0 if run.dataset_drift else 0.0)
+            if run.prediction_score is not None:
+                prediction.add_metric([name], float(run.prediction_score))
+            for result in run.features.all():
+                labels = [name, result.feature_name]
+                threshold.add_metric(labels, float(result.threshold))
+                missing.add_metric(labels, float(result.missing_share))
+                if result.score is None:  # insufficient data or failed: no sample rather than a fake 0 or NaN
+                    continue
+                score.add_metric(labels, float(result.score))
+                drifted.add_metric(labels, 1.0 if result.drifted else 0.0)
+                if result.p_value is not None:
+                    p_value.add_metric(labels, float(result.p_value))
+
+        duration = HistogramMetricFamily(
+            "ml_drift_job_duration_seconds", "Duration of drift jobs.", labels=["model_name"]
+        )
+        failures = CounterMetricFamily("ml_drift_job_failures", "Drift jobs that failed.", labels=["model_name"])
+        feature_failures = CounterMetricFamily(
+            "ml_drift_feature_failures", "Features whose drift test failed.", labels=["model_name"]
+        )
+        runs = CounterMetricFamily("ml_drift_job_runs", "Drift jobs run.", labels=["model_name"])
+        for stats in drift_job_stats_list():
+            name = stats.model.name
+            counts = list(stats.duration_buckets) or [0] * (len(DURATION_BUCKETS) + 1)
+            cumulative, buckets = 0, []
+            for bound, count in zip([*map(str, DURATION_BUCKETS), "+Inf"], counts, strict=True):
+                cumulative += count
+                buckets.append((bound, float(cumulative)))
+            duration.add_metric([name], buckets, float(stats.duration_sum))
+            failures.add_metric([name], float(stats.failures))
+            feature_failures.add_metric([name], float(stats.feature_failures))
+            runs.add_metric([name], float(stats.runs))
+        return [
+            score,
+            threshold,
+            p_value,
+            drifted,
+            missing,
+            prediction,
+            window,
+            share,
+            dataset,
+            last_run,
+            duration,
+            failures,
+            feature_failures,
+            runs,
+        ]

@@ -1,0 +1,158 @@
+"""Reading an uploaded reference table (CSV or Parquet) against a feature schema, with errors naming column and row."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from django.core.exceptions import ValidationError
+
+from predictions.schema import CATEGORICAL, FeatureSchema
+
+MAX_REPORTED_ERRORS = 20
+
+
+@dataclass(frozen=True)
+class ReferenceTable:
+    """A checked reference table: the logged float encoding (as predictions are logged) and the model's input."""
+
+    names: list[str]
+    log_matrix: np.ndarray  # float64 [n, k]: numbers, category codes, NaN for missing
+    model_input: np.ndarray  # float64 or object [n, k], what the model's predict_proba takes
+
+    @property
+    def row_count(self) -> int:
+        """Number of data rows."""
+        return int(self.log_matrix.shape[0])
+
+
+class _Errors:
+    """Collects cell errors and raises them together (the first MAX_REPORTED_ERRORS)."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+        self.count = 0
+
+    def add(self, message: str) -> None:
+        self.count += 1
+        if len(self.messages) < MAX_REPORTED_ERRORS:
+            self.messages.append(message)
+
+    def raise_if_any(self) -> None:
+        if self.count:
+            more = self.count - len(self.messages)
+            raise ValidationError(self.messages + ([f"... and {more} more errors."] if more else []))
+
+
+def _columns_check(columns: list[str], schema: FeatureSchema) -> None:
+    """Refuse missing, unknown and duplicated columns."""
+    problems = []
+    duplicates = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicates:
+        problems.append(f"Duplicated columns: {', '.join(duplicates)}.")
+    missing = [name for name in schema.names if name not in columns]
+    if missing:
+        problems.append(f"Missing columns: {', '.join(missing)} (the schema needs {', '.join(schema.names)}).")
+    extra = [c for c in columns if c not in schema.names]
+    if extra:
+        problems.append(f"Unknown columns: {', '.join(extra)} (not in the model's feature schema).")
+    if problems:
+        raise ValidationError(problems)
+
+
+_MISSING_TOKENS = frozenset({"", "nan", "NaN", "NA", "null", "None"})
+
+
+def _cells_encode(rows: list[list[object]], schema: FeatureSchema, *, min_rows: int) -> ReferenceTable:
+    """Check every cell (rows in schema column order) and build the encodings."""
+    if not rows:
+        raise ValidationError("The file has no data rows.")
+    if len(rows) < min_rows:
+        raise ValidationError(f"The file has {len(rows)} data rows; a reference needs at least {min_rows}.")
+    errors = _Errors()
+    width = len(schema.features)
+    log_matrix = np.full((len(rows), width), np.nan, dtype=np.float64)
+    model_input = log_matrix if schema.is_all_numeric else np.empty((len(rows), width), dtype=object)
+    for column, feature in enumerate(schema.features):
+        codes = {category: code for code, category in enumerate(feature.categories)}
+        for index, row in enumerate(rows):
+            cell = row[column]
+            where = f"row {index + 1}, column {feature.name!r}"
+            missing = (
+                cell is None
+                or (isinstance(cell, str) and cell.strip() in _MISSING_TOKENS)
+                or (isinstance(cell, float) and math.isnan(cell))
+            )
+            if missing:
+                if not feature.nullable:
+                    errors.add(f"{where}: missing value, but the feature is not nullable.")
+                elif model_input is not log_matrix:
+                    model_input[index, column] = None
+                continue
+            if feature.kind == CATEGORICAL:
+                value = str(cell).strip() if isinstance(cell, str) else cell
+                if not isinstance(value, str) or value not in codes:
+                    errors.add(f"{where}: unknown category {cell!r} (allowed: {', '.join(feature.categories)}).")
+                    continue
+                log_matrix[index, column] = codes[value]
+                model_input[index, column] = value
+                continue
+            try:
+                if isinstance(cell, bool):
+                    raise ValueError
+                number = float(cell.strip()) if isinstance(cell, str) else float(cell)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                errors.add(f"{where}: {cell!r} is not a number.")
+                continue
+            if math.isinf(number) or math.isnan(number):
+                errors.add(f"{where}: {cell!r} is not a finite number.")
+                continue
+            log_matrix[index, column] = number
+            if model_input is not log_matrix:
+                model_input[index, column] = number
+    errors.raise_if_any()
+    return ReferenceTable(names=schema.names, log_matrix=log_matrix, model_input=model_input)
+
+
+def reference_csv_read(*, data: bytes, schema: FeatureSchema, min_rows: int) -> ReferenceTable:
+    """Parse a UTF-8 CSV with a header row of feature names (any order)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(
+            f"The file is not UTF-8 text (invalid byte at position {exc.start}); save it as UTF-8 CSV."
+        ) from exc
+    if not text.strip():
+        raise ValidationError("The file is empty.")
+    try:
+        lines = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:
+        raise ValidationError(f"The file is not valid CSV: {exc}") from exc
+    lines = [line for line in lines if any(cell.strip() for cell in line)]
+    header = [cell.strip() for cell in lines[0]]
+    _columns_check(header, schema)
+    order = [header.index(name) for name in schema.names]
+    rows: list[list[object]] = []
+    for number, line in enumerate(lines[1:], start=1):
+        if len(line) != len(header):
+            raise ValidationError(f"row {number}: {len(line)} fields, but the header has {len(header)} columns.")
+        rows.append([line[i] for i in order])
+    return _cells_encode(rows, schema, min_rows=min_rows)
+
+
+def reference_parquet_read(*, data: bytes, schema: FeatureSchema, min_rows: int) -> ReferenceTable:
+    """Parse a Parquet file whose columns are the feature names."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(io.BytesIO(data))
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise ValidationError(f"The file is not a readable Parquet file: {exc}") from exc
+    _columns_check([str(c) for c in table.column_names], schema)
+    columns = [table.column(name).to_pylist() for name in schema.names]
+    rows = [list(values) for values in zip(*columns, strict=True)] if columns else []
+    return _cells_encode(rows, schema, min_rows=min_rows)

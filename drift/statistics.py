@@ -1,0 +1,1000 @@
+"""Drift statistics: pure numpy/scipy functions over feature matrices, returning frozen dataclasses.
+
+The reference side of every test is prepared once (at upload time) and stored; a drift run only sorts the window.
+Results agree with scipy (``ks_2samp(method="asymp")``, ``chi2_contingency``, ``jensenshannon``,
+``wasserstein_distance``) but avoid its per-feature cost: the KS statistic is evaluated on a coarse grid of the
+reference ECDF first and only refined where the bound says the maximum can still be, and the KS p-value is the
+same function as ``kstwo.sf`` evaluated for all features at once.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, TypeVar
+
+import numpy as np
+from scipy import special, stats
+
+NUMERIC_TESTS = ("ks", "psi", "wasserstein", "jensenshannon")
+CATEGORICAL_TESTS = ("chi2", "jensenshannon")
+INSUFFICIENT = "insufficient_data"
+OK = "ok"
+CORRECTIONS = ("bonferroni", "bh", "none")
+
+# Key of the bucket that collects category codes (or class indices) outside the known list.
+UNSEEN_CATEGORY = "<unseen>"
+UNKNOWN_CLASS = "<unknown>"
+
+PSI_EPSILON = 1e-4
+BIN_COUNT = 10
+SUMMARY_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+NUMERIC_SUMMARY_KEYS = ("count", "missing_share", "mean", "std", "min", "p5", "p25", "p50", "p75", "p95", "max")
+
+_FORMAT_VERSION = 1
+_DECILES = np.linspace(0.1, 0.9, BIN_COUNT - 1)
+# Reference ECDF points per grid cell in the pruned KS search; 32 keeps the grid search tiny while the bound
+# (two cells of ECDF steps) stays tight enough that only a few percent of the cells need the exact pass.
+_KS_GRID_STEP = 32
+_KS_DIRECT_MAX = 4 * _KS_GRID_STEP
+# Below this many window cells a thread pool costs more than it saves.
+_THREADED_MIN_CELLS = 200_000
+_MAX_WORKERS = 8
+# scipy.special.smirnov switches to an approximation above this n (xsf SMIRNOV_MAX_COMPUTE_N).
+_SMIRNOV_MAX_COMPUTE_N = 1_000_000
+
+_T = TypeVar("_T")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Result types
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    """Outcome of one drift test on one feature of one window."""
+
+    feature_name: str
+    test: str
+    status: str
+    score: float | None
+    statistic: float | None
+    p_value: float | None
+    missing_share: float
+    reference_size: int
+    window_size: int
+    reference_summary: dict[str, Any]
+    current_summary: dict[str, Any]
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class PredictionDrift:
+    """Outcome of comparing the window's predicted-class distribution with the reference's."""
+
+    status: str
+    score: float | None
+    chi2_statistic: float | None
+    p_value: float | None
+    reference_distribution: dict[str, float]
+    current_distribution: dict[str, float]
+    window_size: int
+    message: str = ""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Numeric reference
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class NumericReference:
+    """Numeric reference prepared once: per feature, its unique finite values ascending with cumulative counts."""
+
+    names: tuple[str, ...]
+    # Concatenated per feature; feature f owns values[offsets[f]:offsets[f + 1]].
+    values: np.ndarray
+    # Cumulative count of finite reference values <= values[i], restarting at each feature.
+    cumulative_counts: np.ndarray
+    offsets: np.ndarray
+    row_count: int
+    missing_counts: np.ndarray
+    # Decile edges (deduplicated, padded with +inf to BIN_COUNT - 1) and reference counts in the BIN_COUNT bins.
+    bin_edges: np.ndarray
+    bin_counts: np.ndarray
+    # One row of NUMERIC_SUMMARY_KEYS per feature; NaN where undefined.
+    summaries: np.ndarray = field(repr=False)
+
+    def feature_values(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return (unique finite values ascending, cumulative counts) of one feature."""
+        start, stop = int(self.offsets[index]), int(self.offsets[index + 1])
+        return self.values[start:stop], self.cumulative_counts[start:stop]
+
+    def finite_count(self, index: int) -> int:
+        """Return the number of finite reference values of one feature."""
+        start, stop = int(self.offsets[index]), int(self.offsets[index + 1])
+        return int(self.cumulative_counts[stop - 1]) if stop > start else 0
+
+    def summary(self, index: int) -> dict[str, float | int | None]:
+        """Return the JSON-safe summary of one feature (count = non-missing values; None where undefined)."""
+        return _numeric_summary_dict(self.summaries[index])
+
+    def to_bytes(self) -> bytes:
+        """Serialize to a compact npz blob (no pickle) for a database BinaryField."""
+        counts = _segment_diff(self.cumulative_counts, self.offsets)
+        # Continuous features have all counts 1: the smallest dtype makes the counts nearly free to store.
+        counts = counts.astype(np.min_scalar_type(int(counts.max()) if counts.size else 0))
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            kind=np.array("numeric"),
+            format_version=np.array(_FORMAT_VERSION),
+            names=np.array(self.names, dtype=str),
+            values=self.values,
+            counts=counts,
+            offsets=self.offsets,
+            row_count=np.array(self.row_count),
+            missing_counts=self.missing_counts,
+            bin_edges=self.bin_edges,
+            bin_counts=self.bin_counts,
+            summaries=self.summaries,
+        )
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> NumericReference:
+        """Load a reference written by to_bytes."""
+        with np.load(io.BytesIO(data), allow_pickle=False) as blob:
+            _check_blob(blob, "numeric")
+            offsets = blob["offsets"].astype(np.int64)
+            return cls(
+                names=tuple(str(name) for name in blob["names"]),
+                values=blob["values"].astype(np.float64),
+                cumulative_counts=_segment_cumsum(blob["counts"].astype(np.int64), offsets),
+                offsets=offsets,
+                row_count=int(blob["row_count"]),
+                missing_counts=blob["missing_counts"].astype(np.int64),
+                bin_edges=blob["bin_edges"].astype(np.float64),
+                bin_counts=blob["bin_counts"].astype(np.int64),
+                summaries=blob["summaries"].astype(np.float64),
+            )
+
+
+def numeric_reference_prepare(*, names: Sequence[str], values: np.ndarray) -> NumericReference:
+    """Prepare numeric reference data (float64 [rows, features]; NaN/inf = missing) for repeated drift runs."""
+    matrix = _as_matrix(values, len(names), "values")
+    row_count, feature_count = matrix.shape
+    unique_parts: list[np.ndarray] = []
+    cumulative_parts: list[np.ndarray] = []
+    offsets = np.zeros(feature_count + 1, dtype=np.int64)
+    missing_counts = np.zeros(feature_count, dtype=np.int64)
+    bin_edges = np.full((feature_count, BIN_COUNT - 1), np.inf)
+    bin_counts = np.zeros((feature_count, BIN_COUNT), dtype=np.int64)
+    summaries = np.full((feature_count, len(NUMERIC_SUMMARY_KEYS)), np.nan)
+    for index in range(feature_count):
+        finite = _sorted_finite(matrix[:, index])
+        missing_counts[index] = row_count - finite.size
+        summaries[index] = _numeric_summary_row(finite, row_count)
+        unique, cumulative = _unique_cumulative(finite)
+        unique_parts.append(unique)
+        cumulative_parts.append(cumulative)
+        offsets[index + 1] = offsets[index] + unique.size
+        if finite.size:
+            edges = np.unique(np.quantile(finite, _DECILES))
+            bin_edges[index, : edges.size] = edges
+            bin_counts[index] = _bin_counts_sorted(finite, bin_edges[index])
+    return NumericReference(
+        names=tuple(str(name) for name in names),
+        values=np.concatenate(unique_parts) if unique_parts else np.empty(0),
+        cumulative_counts=np.concatenate(cumulative_parts) if cumulative_parts else np.empty(0, dtype=np.int64),
+        offsets=offsets,
+        row_count=row_count,
+        missing_counts=missing_counts,
+        bin_edges=bin_edges,
+        bin_counts=bin_counts,
+        summaries=summaries,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Categorical reference
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class CategoricalReference:
+    """Categorical reference prepared once: per feature, the count of each category code and of unseen codes."""
+
+    names: tuple[str, ...]
+    categories: tuple[tuple[str, ...], ...]
+    # [features, max categories + 1]; column c < len(categories[f]) counts code c, the last column unseen codes.
+    counts: np.ndarray
+    row_count: int
+    missing_counts: np.ndarray
+
+    def summary(self, index: int) -> dict[str, Any]:
+        """Return the JSON-safe summary of one feature: count, missing_share and the share of each category."""
+        return _categorical_summary_dict(self.counts[index], self.categories[index], self.row_count)
+
+    def to_bytes(self) -> bytes:
+        """Serialize to a compact npz blob (no pickle) for a database BinaryField."""
+        flat = [name for feature in self.categories for name in feature]
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            kind=np.array("categorical"),
+            format_version=np.array(_FORMAT_VERSION),
+            names=np.array(self.names, dtype=str),
+            category_names=np.array(flat, dtype=str),
+            category_sizes=np.array([len(feature) for feature in self.categories], dtype=np.int64),
+            counts=self.counts,
+            row_count=np.array(self.row_count),
+            missing_counts=self.missing_counts,
+        )
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> CategoricalReference:
+        """Load a reference written by to_bytes."""
+        with np.load(io.BytesIO(data), allow_pickle=False) as blob:
+            _check_blob(blob, "categorical")
+            flat = [str(name) for name in blob["category_names"]]
+            bounds = np.concatenate(([0], np.cumsum(blob["category_sizes"]))).astype(int)
+            return cls(
+                names=tuple(str(name) for name in blob["names"]),
+                categories=tuple(tuple(flat[bounds[i] : bounds[i + 1]]) for i in range(bounds.size - 1)),
+                counts=blob["counts"].astype(np.int64),
+                row_count=int(blob["row_count"]),
+                missing_counts=blob["missing_counts"].astype(np.int64),
+            )
+
+
+def categorical_reference_prepare(
+    *, names: Sequence[str], categories: Sequence[Sequence[str]], codes: np.ndarray
+) -> CategoricalReference:
+    """Prepare categorical reference codes (float64 [rows, features]; NaN = missing) for repeated drift runs."""
+    if len(categories) != len(names):
+        raise ValueError(f"categories has {len(categories)} entries for {len(names)} features")
+    matrix = _as_matrix(codes, len(names), "codes")
+    category_tuple = tuple(tuple(str(name) for name in feature) for feature in categories)
+    counts, missing = _category_counts(matrix, np.array([len(c) for c in category_tuple], dtype=np.int64))
+    return CategoricalReference(
+        names=tuple(str(name) for name in names),
+        categories=category_tuple,
+        counts=counts,
+        row_count=matrix.shape[0],
+        missing_counts=missing,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Numeric drift
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _NumericWindowFeature:
+    """Per-feature intermediate result of the threaded pass over window columns."""
+
+    window_size: int
+    summary_row: np.ndarray
+    statistic: float | None = None
+    bin_counts: np.ndarray | None = None
+
+
+def numeric_drift_compute(
+    *, reference: NumericReference, window: np.ndarray, tests: Sequence[str], min_samples: int
+) -> list[FeatureDrift]:
+    """Compare window columns (reference.names order) with the reference; tests[i] is the test of feature i."""
+    feature_count = len(reference.names)
+    matrix = _as_matrix(window, feature_count, "window")
+    test_list = _checked_tests(tests, feature_count, NUMERIC_TESTS)
+    minimum = max(int(min_samples), 1)
+    row_count = matrix.shape[0]
+    reference_sizes = [reference.finite_count(i) for i in range(feature_count)]
+
+    def feature_compute(index: int) -> _NumericWindowFeature:
+        finite = _sorted_finite(matrix[:, index])
+        result = _NumericWindowFeature(window_size=finite.size, summary_row=_numeric_summary_row(finite, row_count))
+        if finite.size < minimum or reference_sizes[index] < minimum:
+            return result
+        test = test_list[index]
+        if test == "ks":
+            ref_values, ref_cumulative = reference.feature_values(index)
+            result.statistic = _ks_statistic(ref_values, ref_cumulative, finite)
+        elif test == "wasserstein":
+            ref_values, ref_cumulative = reference.feature_values(index)
+            distance = _wasserstein_sorted(ref_values, ref_cumulative, finite)
+            result.statistic = _wasserstein_scaled(
+                distance, reference.summaries[index], result.summary_row, ref_values, finite
+            )
+        else:
+            result.bin_counts = _bin_counts_sorted(finite, reference.bin_edges[index])
+        return result
+
+    features = _map_features(feature_compute, feature_count, matrix.size)
+
+    statistics = np.full(feature_count, np.nan)
+    p_values = np.full(feature_count, np.nan)
+    computed = np.array([f.statistic is not None or f.bin_counts is not None for f in features], dtype=bool)
+    kinds = np.array(test_list, dtype=object)
+
+    ks_index = np.flatnonzero(computed & (kinds == "ks"))
+    if ks_index.size:
+        d = np.array([features[i].statistic for i in ks_index], dtype=np.float64)
+        n1 = np.array([reference_sizes[i] for i in ks_index], dtype=np.float64)
+        n2 = np.array([features[i].window_size for i in ks_index], dtype=np.float64)
+        statistics[ks_index] = d
+        p_values[ks_index] = _ks_asymptotic_p_value(d, n1, n2)
+
+    wasserstein_index = np.flatnonzero(computed & (kinds == "wasserstein"))
+    statistics[wasserstein_index] = [features[i].statistic for i in wasserstein_index]
+
+    binned_index = np.flatnonzero(computed & ((kinds == "psi") | (kinds == "jensenshannon")))
+    if binned_index.size:
+        window_bins = np.stack([features[i].bin_counts for i in binned_index]).astype(np.float64)
+        reference_bins = reference.bin_counts[binned_index].astype(np.float64)
+        is_psi = kinds[binned_index] == "psi"
+        statistics[binned_index] = np.where(
+            is_psi,
+            _population_stability_index(reference_bins, window_bins),
+            _jensenshannon_rows(reference_bins, window_bins),
+        )
+
+    results = []
+    for index, name in enumerate(reference.names):
+        feature = features[index]
+        test = test_list[index]
+        message = _insufficient_message(reference_sizes[index], feature.window_size, minimum)
+        statistic = _finite_or_none(statistics[index]) if not message else None
+        if not message and statistic is None:
+            message = "the test produced no finite statistic"
+        score = None if statistic is None else _numeric_score(test, statistic)
+        results.append(
+            FeatureDrift(
+                feature_name=name,
+                test=test,
+                status=INSUFFICIENT if message else OK,
+                score=score,
+                statistic=statistic,
+                p_value=_finite_or_none(p_values[index]) if score is not None else None,
+                missing_share=(row_count - feature.window_size) / row_count if row_count else 0.0,
+                reference_size=reference_sizes[index],
+                window_size=feature.window_size,
+                reference_summary=reference.summary(index),
+                current_summary=_numeric_summary_dict(feature.summary_row),
+                message=message,
+            )
+        )
+    return results
+
+
+def _numeric_score(test: str, statistic: float) -> float:
+    """Map a raw statistic to the stored score (bounded tests clipped to [0, 1] against rounding)."""
+    if test in ("ks", "jensenshannon"):
+        return min(max(statistic, 0.0), 1.0)
+    return max(statistic, 0.0)
+
+
+def _ks_statistic(ref_values: np.ndarray, ref_cumulative: np.ndarray, window_sorted: np.ndarray) -> float:
+    """Return the two-sample KS D between a prepared reference and a sorted finite window, exactly as scipy."""
+    # D = max |F_ref - F_win| over all sample points. It suffices to look at each unique reference value u_k,
+    # both at u_k (counts <= u_k) and just below it (ref counts < u_k, window counts < u_k): between two
+    # reference values F_ref is flat, so |F_ref - F_win| peaks at an end of the window's run there. Every pair of
+    # counts used is attained at some sample point, so the float result is bit-identical to ks_2samp's.
+    n1 = int(ref_cumulative[-1])
+    n2 = int(window_sorted.size)
+    size = ref_values.size
+    if size <= _KS_DIRECT_MAX:
+        previous = np.concatenate(([0], ref_cumulative[:-1]))
+        return _ks_candidates(ref_values, ref_cumulative, previous, window_sorted, n1, n2)
+
+    grid = np.arange(0, size, _KS_GRID_STEP)
+    if grid[-1] != size - 1:
+        grid = np.append(grid, size - 1)
+    grid_values = ref_values[grid]
+    grid_cumulative = ref_cumulative[grid]
+    grid_previous = np.where(grid > 0, ref_cumulative[grid - 1], 0)
+    grid_right = np.searchsorted(window_sorted, grid_values, side="right")
+    grid_left = np.searchsorted(window_sorted, grid_values, side="left")
+    best = max(
+        float(np.max(np.abs(grid_cumulative / n1 - grid_right / n2))),
+        float(np.max(np.abs(grid_previous / n1 - grid_left / n2))),
+    )
+    # Branch and bound: for reference indices strictly between grid points lo < k < hi, the reference counts lie
+    # in [c_lo, c_(hi-1)] and the window counts in [R_lo, L_hi], so |difference| is at most `bound`. Float
+    # division and subtraction are monotone, so the bound also holds for the rounded values.
+    low, high = grid[:-1], grid[1:]
+    bound = np.maximum(
+        ref_cumulative[high - 1] / n1 - grid_right[:-1] / n2,
+        grid_left[1:] / n2 - grid_cumulative[:-1] / n1,
+    )
+    refine = (high - low > 1) & (bound > best)
+    if not refine.any():
+        return best
+    starts = low[refine] + 1
+    lengths = high[refine] - starts
+    indices = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+    candidates = _ks_candidates(
+        ref_values[indices], ref_cumulative[indices], ref_cumulative[indices - 1], window_sorted, n1, n2
+    )
+    return max(best, candidates)
+
+
+def _ks_candidates(
+    values: np.ndarray, cumulative: np.ndarray, previous: np.ndarray, window_sorted: np.ndarray, n1: int, n2: int
+) -> float:
+    """Return max |F_ref - F_win| at the given reference values and just below them."""
+    right = np.searchsorted(window_sorted, values, side="right")
+    # Only needles that tie with a window value need the second search; the others have left == right.
+    left = right.copy()
+    tied = right > 0
+    tied[tied] = window_sorted[right[tied] - 1] == values[tied]
+    if tied.any():
+        left[tied] = np.searchsorted(window_sorted, values[tied], side="left")
+    at_value = np.max(np.abs(cumulative / n1 - right / n2))
+    below_value = np.max(np.abs(previous / n1 - left / n2))
+    return float(max(at_value, below_value))
+
+
+def _ks_asymptotic_p_value(d: np.ndarray, n1: np.ndarray, n2: np.ndarray) -> np.ndarray:
+    """Return ks_2samp(method="asymp") p-values: kstwo.sf(d, round(n1 * n2 / (n1 + n2))), clipped to [0, 1]."""
+    larger = np.maximum(n1, n2)
+    smaller = np.minimum(n1, n2)
+    n = np.round(larger * smaller / (larger + smaller))
+    p = _kstwo_sf(d, n)
+    # scipy answers NaN when round(en) is 0 (one value on each side); with no evidence either way that is p = 1.
+    return np.clip(np.where(np.isnan(p), 1.0, p), 0.0, 1.0)
+
+
+def _kstwo_sf(x: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Return scipy.stats.kstwo.sf(x, n), vectorized; the expensive branches of scipy are evaluated in numpy."""
+    # Mirrors scipy.stats._ksstats._kolmogn(cdf=False). scipy evaluates it one (x, n) at a time in Python, and for
+    # 2.2 <= n x^2 < 370 it calls the exact one-sided smirnov(n, x), a double-double loop over n terms (~25 ms
+    # at n = 25,000). Here those branches are computed for all features at once; the rest go to scipy.
+    x = np.asarray(x, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    result = np.full(x.shape, np.nan)
+    valid = n >= 1
+    result[valid & (x >= 1.0)] = 0.0
+    t = n * x
+    result[valid & (x < 1.0) & (t <= 0.5)] = 1.0
+    pending = valid & np.isnan(result)
+    nx_squared = t * x
+    large = pending & (n > 140) & (t > 1.0) & (t < n - 1) & (x < 0.5)
+    zero = large & (nx_squared >= 370.0)
+    result[zero] = 0.0
+    smirnov = large & (nx_squared >= 2.2) & (nx_squared < 370.0)
+    for index in np.flatnonzero(smirnov):
+        result[index] = min(max(2.0 * _smirnov_sf(int(n[index]), float(x[index])), 0.0), 1.0)
+    pelz_good = large & (nx_squared < 2.2) & ~((n <= 100000) & (n * x**1.5 <= 1.4))
+    if pelz_good.any():
+        result[pelz_good] = np.clip(1.0 - _pelz_good_cdf(n[pelz_good], x[pelz_good]), 0.0, 1.0)
+    rest = pending & ~zero & ~smirnov & ~pelz_good
+    if rest.any():
+        result[rest] = stats.kstwo.sf(x[rest], n[rest])
+    return result
+
+
+@lru_cache(maxsize=16)
+def _log_binomials(n: int) -> np.ndarray:
+    """Return log C(n, v) for v = 0..n (cached: in a drift run most features share the same n)."""
+    v = np.arange(n + 1, dtype=np.float64)
+    logs = special.gammaln(n + 1.0) - special.gammaln(v + 1.0) - special.gammaln(n - v + 1.0)
+    logs.flags.writeable = False
+    return logs
+
+
+def _smirnov_sf(n: int, x: float) -> float:
+    """Return scipy.special.smirnov(n, x) for 1/n < x < 1 - 1/n, summing Birnbaum-Tingey terms in log space."""
+    if n > _SMIRNOV_MAX_COMPUTE_N:
+        # scipy's own approximation for very large n.
+        log_p = -((6.0 * n * x + 1) ** 2) / 18.0 / n
+        return math.exp(log_p) if log_p < -math.log(2) else 1.0 - (-math.expm1(log_p))
+    # P(D+ >= x) = x * sum_{v=0}^{floor(n(1-x))} C(n, v) (1 - x - v/n)^(n-v) (x + v/n)^(v-1); every term is
+    # positive, so summing exp(log term) keeps relative precision (about 1e-11 at n = 25,000).
+    last = n - int(math.floor(n * x)) - 1
+    v = np.arange(last + 1, dtype=np.float64)
+    upper = (n - v) / n - x
+    lower = x + v / n
+    keep = upper > 0.0
+    v, upper, lower = v[keep], upper[keep], lower[keep]
+    log_terms = _log_binomials(n)[v.astype(np.int64)] + (n - v) * np.log(upper) + (v - 1.0) * np.log(lower)
+    return min(max(x * float(np.sum(np.exp(log_terms))), 0.0), 1.0)
+
+
+_PI_SQUARED = np.pi**2
+_PI_FOUR = np.pi**4
+_PI_SIX = np.pi**6
+_SQRT2PI = np.sqrt(2 * np.pi)
+_SQRT3 = np.sqrt(3)
+
+
+def _pelz_good_cdf(n: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Return scipy's Pelz-Good approximation of P(D_n <= x), vectorized over (n, x) pairs."""
+    z = np.sqrt(n) * x
+    zsquared, zthree, zfour, zsix = z**2, z**3, z**4, z**6
+    qlog = -_PI_SQUARED / 8 / zsquared
+    underflow = qlog < -708
+    q = np.exp(qlog)
+    k1a = -zsquared
+    k1b = _PI_SQUARED / 4
+    k2a = 6 * zsix + 2 * zfour
+    k2b = (2 * zfour - 5 * zsquared) * _PI_SQUARED / 4
+    k2c = _PI_FOUR * (1 - 2 * zsquared) / 16
+    k3d = _PI_SIX * (5 - 30 * zsquared) / 64
+    k3c = _PI_FOUR * (-60 * zsquared + 212 * zfour) / 16
+    k3b = _PI_SQUARED * (135 * zfour - 96 * zsix) / 4
+    k3a = -30 * zsix - 90 * z**8
+    maxk = np.ceil(16 * z / np.pi).astype(np.int64)
+    terms = np.zeros((4,) + z.shape)
+    for k in range(int(maxk.max(initial=0)), 0, -1):
+        m = 2 * k - 1
+        msquared, mfour, msix = m**2, m**4, m**6
+        qpower = np.power(q, 8 * k)
+        coeffs = np.stack(
+            [
+                np.ones_like(z),
+                k1a + k1b * msquared,
+                k2a + k2b * msquared + k2c * mfour,
+                k3a + k3b * msquared + k3c * mfour + k3d * msix,
+            ]
+        )
+        terms = np.where(k <= maxk, terms * qpower + coeffs, terms)
+    terms *= q
+    terms *= _SQRT2PI
+    terms /= np.stack([z, 6 * zfour, 72 * z**7, 6480 * z**10])
+    q2 = np.exp(-_PI_SQUARED / 2 / zsquared)
+    ks = np.arange(int(maxk.max(initial=0)), 0, -1)
+    active = ks[None, :] <= maxk[:, None]
+    ksquared = ks**2
+    kspi = np.pi * ks
+    sqrt3z = (_SQRT3 * z)[:, None]
+    qpowers = np.where(active, q2[:, None] ** ksquared, 0.0)
+    k2extra = np.sum(ksquared * qpowers, axis=1) * (_PI_SQUARED * _SQRT2PI / (-36 * zthree))
+    k3extra = np.sum((sqrt3z + kspi) * (sqrt3z - kspi) * ksquared * qpowers, axis=1)
+    k3extra *= _PI_SQUARED * _SQRT2PI / (216 * zsix)
+    terms[2] += k2extra
+    terms[3] += k3extra
+    terms /= np.power(n[None, :] * 1.0, np.arange(4)[:, None] / 2.0)
+    cdf = ((terms[0] + terms[1]) + terms[2]) + terms[3]
+    return np.where(underflow, 0.0, cdf)
+
+
+def _wasserstein_sorted(ref_values: np.ndarray, ref_cumulative: np.ndarray, window_sorted: np.ndarray) -> float:
+    """Return scipy.stats.wasserstein_distance between the prepared reference and a sorted window."""
+    window_values, window_cumulative = _unique_cumulative(window_sorted)
+    # Two sorted runs: the stable sort is a linear merge.
+    points = np.sort(np.concatenate((ref_values, window_values)), kind="stable")
+    deltas = np.diff(points)
+    ref_cdf = np.concatenate(([0], ref_cumulative))[np.searchsorted(ref_values, points[:-1], side="right")]
+    window_cdf = np.concatenate(([0], window_cumulative))[np.searchsorted(window_values, points[:-1], side="right")]
+    difference = np.abs(ref_cdf / ref_cumulative[-1] - window_cdf / window_sorted.size)
+    return float(np.dot(difference, deltas))
+
+
+def _wasserstein_scaled(
+    distance: float,
+    reference_summary: np.ndarray,
+    window_summary: np.ndarray,
+    ref_values: np.ndarray,
+    window_sorted: np.ndarray,
+) -> float:
+    """Scale W by the reference std; for a constant reference fall back to the window std, then to |constants|."""
+    # A constant reference has std 0: W / window std still measures the spread that appeared; if both sides are
+    # constant, W is |c_window - c_reference| and is divided by the larger |constant| (a relative change).
+    std_index = NUMERIC_SUMMARY_KEYS.index("std")
+    for scale in (reference_summary[std_index], window_summary[std_index]):
+        if scale > 0.0:
+            return distance / float(scale)
+    if distance == 0.0:
+        return 0.0
+    return distance / max(abs(float(ref_values[0])), abs(float(window_sorted[0])))
+
+
+def _population_stability_index(reference_bins: np.ndarray, window_bins: np.ndarray) -> np.ndarray:
+    """Return PSI per row of bin counts; empty bins get PSI_EPSILON so the log stays finite."""
+    p = reference_bins / reference_bins.sum(axis=1, keepdims=True)
+    q = window_bins / window_bins.sum(axis=1, keepdims=True)
+    p = np.where(p == 0.0, PSI_EPSILON, p)
+    q = np.where(q == 0.0, PSI_EPSILON, q)
+    return np.sum((q - p) * np.log(q / p), axis=1)
+
+
+def _jensenshannon_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Return scipy.spatial.distance.jensenshannon(p, q, base=2) for each row pair."""
+    p = p / np.sum(p, axis=1, keepdims=True)
+    q = q / np.sum(q, axis=1, keepdims=True)
+    m = (p + q) / 2.0
+    divergence = np.sum(special.rel_entr(p, m), axis=1) + np.sum(special.rel_entr(q, m), axis=1)
+    divergence /= np.log(2.0)
+    # Rounding can leave a tiny negative divergence for identical rows; the distance is then 0.
+    return np.sqrt(np.maximum(divergence / 2.0, 0.0))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Categorical drift
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def categorical_drift_compute(
+    *, reference: CategoricalReference, window: np.ndarray, tests: Sequence[str], min_samples: int
+) -> list[FeatureDrift]:
+    """Compare window category codes (reference.names order) with the reference; tests[i] is feature i's test."""
+    feature_count = len(reference.names)
+    matrix = _as_matrix(window, feature_count, "window")
+    test_list = _checked_tests(tests, feature_count, CATEGORICAL_TESTS)
+    minimum = max(int(min_samples), 1)
+    row_count = matrix.shape[0]
+    sizes = np.array([len(c) for c in reference.categories], dtype=np.int64)
+    window_counts, window_missing = _category_counts(matrix, sizes, width=reference.counts.shape[1])
+    reference_sizes = reference.counts.sum(axis=1)
+    window_sizes = window_counts.sum(axis=1)
+
+    chi2_statistic, chi2_p, cramers_v = _chi2_two_row(reference.counts, window_counts)
+    js = np.full(feature_count, np.nan)
+    usable = (reference_sizes > 0) & (window_sizes > 0)
+    if usable.any():
+        js[usable] = _jensenshannon_rows(
+            reference.counts[usable].astype(np.float64), window_counts[usable].astype(np.float64)
+        )
+
+    results = []
+    for index, name in enumerate(reference.names):
+        test = test_list[index]
+        message = _insufficient_message(int(reference_sizes[index]), int(window_sizes[index]), minimum)
+        if test == "chi2":
+            statistic, score, p_value = chi2_statistic[index], cramers_v[index], chi2_p[index]
+        else:
+            statistic, score, p_value = js[index], js[index], np.nan
+        if message:
+            statistic, score, p_value = np.nan, np.nan, np.nan
+        results.append(
+            FeatureDrift(
+                feature_name=name,
+                test=test,
+                status=INSUFFICIENT if message else OK,
+                score=None if message else min(max(float(score), 0.0), 1.0),
+                statistic=_finite_or_none(statistic),
+                p_value=_finite_or_none(p_value),
+                missing_share=float(window_missing[index]) / row_count if row_count else 0.0,
+                reference_size=int(reference_sizes[index]),
+                window_size=int(window_sizes[index]),
+                reference_summary=reference.summary(index),
+                current_summary=_categorical_summary_dict(window_counts[index], reference.categories[index], row_count),
+                message=message,
+            )
+        )
+    return results
+
+
+def _chi2_two_row(reference_counts: np.ndarray, window_counts: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Return (statistic, p-value, Cramér's V) of chi2_contingency on each 2 x k table, zero columns dropped."""
+    observed = np.stack([reference_counts, window_counts], axis=1).astype(np.float64)  # [features, 2, k]
+    column_sums = observed.sum(axis=1, keepdims=True)
+    row_sums = observed.sum(axis=2, keepdims=True)
+    total = row_sums.sum(axis=1, keepdims=True)
+    present = column_sums > 0
+    valid = (row_sums[:, :, 0] > 0).all(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        expected = row_sums * column_sums / total
+        dof = present[:, 0, :].sum(axis=1) - 1
+        # Yates' correction exactly as chi2_contingency applies it (only when dof == 1).
+        yates = (dof == 1)[:, None, None]
+        diff = expected - observed
+        corrected = observed + np.minimum(0.5, np.abs(diff)) * np.sign(diff)
+        observed = np.where(yates, corrected, observed)
+        terms = np.where(present, (observed - expected) ** 2 / expected, 0.0)
+        statistic = terms.reshape(terms.shape[0], -1).sum(axis=1)
+        statistic = np.where(dof > 0, statistic, 0.0)
+        p_value = np.where(dof > 0, special.chdtrc(np.maximum(dof, 1), statistic), 1.0)
+        # With two rows min(r - 1, c - 1) is 1, so Cramér's V is sqrt(chi2 / n).
+        cramers_v = np.sqrt(np.clip(statistic / total[:, 0, 0], 0.0, 1.0))
+    nan = np.full(statistic.shape, np.nan)
+    return np.where(valid, statistic, nan), np.where(valid, p_value, nan), np.where(valid, cramers_v, nan)
+
+
+def _category_counts(codes: np.ndarray, sizes: np.ndarray, width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Count codes per feature: [features, width] with the last column for unseen codes, plus missing counts."""
+    feature_count = codes.shape[1]
+    width = int(sizes.max(initial=0)) + 1 if width is None else width
+    unseen = width - 1
+    missing_bucket = width
+    with np.errstate(invalid="ignore"):
+        known = (codes >= 0) & (codes < sizes) & (np.floor(codes) == codes)
+    bucket = np.where(known, codes, unseen)
+    bucket = np.where(np.isnan(codes), missing_bucket, bucket).astype(np.int64)
+    bucket += np.arange(feature_count, dtype=np.int64) * (width + 1)
+    counts = np.bincount(bucket.ravel(), minlength=feature_count * (width + 1)).reshape(feature_count, width + 1)
+    return counts[:, :width].astype(np.int64), counts[:, width].astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Prediction drift
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def prediction_drift_compute(
+    *, class_labels: Sequence[str], reference_counts: np.ndarray, window_classes: np.ndarray, min_samples: int
+) -> PredictionDrift:
+    """Compare the window's predicted classes (indices into class_labels) with the reference class counts."""
+    labels = [str(label) for label in class_labels]
+    reference = np.asarray(reference_counts, dtype=np.int64).ravel()
+    if reference.size != len(labels):
+        raise ValueError(f"reference_counts has {reference.size} entries for {len(labels)} classes")
+    classes = np.asarray(window_classes).ravel()
+    if classes.size and not np.issubdtype(classes.dtype, np.integer):
+        raise ValueError("window_classes must be an integer array of class indices")
+    classes = classes.astype(np.int64)
+    known = (classes >= 0) & (classes < len(labels))
+    # Indices outside class_labels are kept in their own bucket rather than dropped: they are drift too.
+    window = np.append(np.bincount(classes[known], minlength=len(labels)), np.count_nonzero(~known))
+    reference_full = np.append(reference, 0)
+    all_labels = [*labels, UNKNOWN_CLASS]
+    reference_distribution = _shares(reference_full, all_labels)
+    current_distribution = _shares(window, all_labels)
+    window_size = int(classes.size)
+    minimum = max(int(min_samples), 1)
+    message = _insufficient_message(int(reference.sum()), window_size, minimum)
+    if message:
+        return PredictionDrift(
+            status=INSUFFICIENT,
+            score=None,
+            chi2_statistic=None,
+            p_value=None,
+            reference_distribution=reference_distribution,
+            current_distribution=current_distribution,
+            window_size=window_size,
+            message=message,
+        )
+    statistic, p_value, _ = _chi2_two_row(reference_full[None, :], window[None, :])
+    score = _jensenshannon_rows(reference_full[None, :].astype(np.float64), window[None, :].astype(np.float64))
+    return PredictionDrift(
+        status=OK,
+        score=min(max(float(score[0]), 0.0), 1.0),
+        chi2_statistic=float(statistic[0]),
+        p_value=float(p_value[0]),
+        reference_distribution=reference_distribution,
+        current_distribution=current_distribution,
+        window_size=window_size,
+    )
+
+
+def _shares(counts: np.ndarray, labels: list[str]) -> dict[str, float]:
+    """Return {label: share}; the last (unknown/unseen) bucket only when it is non-empty."""
+    total = int(counts.sum())
+    shares = {label: (int(count) / total if total else 0.0) for label, count in zip(labels, counts, strict=True)}
+    if counts[-1] == 0:
+        shares.pop(labels[-1])
+    return shares
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Decisions
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def p_values_correct(*, p_values: np.ndarray, method: str) -> np.ndarray:
+    """Adjust p-values for multiple testing ("bonferroni", "bh" = Benjamini-Hochberg, "none"); NaN passes through."""
+    if method not in CORRECTIONS:
+        raise ValueError(f"unknown correction {method!r}; expected one of {CORRECTIONS}")
+    p = np.asarray(p_values, dtype=np.float64)
+    result = p.copy()
+    present = np.isfinite(p)
+    count = int(present.sum())
+    if method == "none" or count == 0:
+        return result
+    values = p[present]
+    if method == "bonferroni":
+        result[present] = np.minimum(1.0, values * count)
+        return result
+    order = np.argsort(values, kind="stable")
+    ranked = values[order] * count / np.arange(1, count + 1)
+    # Step-up: each adjusted p-value is the minimum over itself and all larger ranks.
+    adjusted = np.minimum(1.0, np.minimum.accumulate(ranked[::-1])[::-1])
+    unsorted = np.empty(count)
+    unsorted[order] = adjusted
+    result[present] = unsorted
+    return result
+
+
+def drift_flags_decide(
+    *,
+    scores: np.ndarray,
+    p_values: np.ndarray,
+    thresholds: np.ndarray,
+    alpha: float,
+    correction: str,
+    use_threshold: bool,
+    use_p_value: bool,
+) -> np.ndarray:
+    """Return a boolean drift flag per feature from scores, p-values (NaN = none) and per-feature thresholds."""
+    score = np.asarray(scores, dtype=np.float64)
+    p = np.asarray(p_values, dtype=np.float64)
+    limit = np.broadcast_to(np.asarray(thresholds, dtype=np.float64), score.shape)
+    tested = np.isfinite(score)
+    # A feature without a score was not tested, so its p-value is not part of the corrected family either.
+    has_p = tested & np.isfinite(p)
+    corrected = p_values_correct(p_values=np.where(has_p, p, np.nan), method=correction)
+    threshold_half = (score > limit) if use_threshold else np.ones(score.shape, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        p_half = np.where(has_p, corrected < alpha, True) if use_p_value else np.ones(score.shape, dtype=bool)
+    # A feature whose every switched-on half was skipped (no p-value, threshold off) is not flagged.
+    applied = np.full(score.shape, bool(use_threshold)) | (bool(use_p_value) & has_p)
+    return tested & applied & threshold_half & p_half
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Shared helpers
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _as_matrix(data: np.ndarray, feature_count: int, label: str) -> np.ndarray:
+    """Return data as float64 [rows, features]; an empty 1-D array counts as zero rows."""
+    matrix = np.asarray(data, dtype=np.float64)
+    if matrix.ndim == 1 and matrix.size == 0:
+        matrix = matrix.reshape(0, feature_count)
+    if matrix.ndim != 2 or matrix.shape[1] != feature_count:
+        raise ValueError(f"{label} must have shape [rows, {feature_count}], got {matrix.shape}")
+    return matrix
+
+
+def _checked_tests(tests: Sequence[str], feature_count: int, allowed: tuple[str, ...]) -> list[str]:
+    """Validate one test name per feature."""
+    test_list = [str(test) for test in tests]
+    if len(test_list) != feature_count:
+        raise ValueError(f"tests has {len(test_list)} entries for {feature_count} features")
+    unknown = sorted(set(test_list) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown tests {unknown}; expected one of {allowed}")
+    return test_list
+
+
+def _insufficient_message(reference_size: int, window_size: int, minimum: int) -> str:
+    """Explain why a feature cannot be tested, or return "" when it can."""
+    if window_size < minimum:
+        return f"window has {window_size} non-missing values, minimum is {minimum}"
+    if reference_size < minimum:
+        return f"reference has {reference_size} non-missing values, minimum is {minimum}"
+    return ""
+
+
+def _finite_or_none(value: float) -> float | None:
+    """Return a finite value as float, anything else as None."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _sorted_finite(column: np.ndarray) -> np.ndarray:
+    """Return the finite values of a column, sorted ascending (NaN and +-inf dropped)."""
+    ordered = np.sort(column)
+    # np.sort puts -inf first and +inf, NaN last; the finite values are the contiguous middle.
+    start = int(np.searchsorted(ordered, -np.inf, side="right"))
+    stop = int(np.searchsorted(ordered, np.inf, side="left"))
+    return ordered[start:stop]
+
+
+def _unique_cumulative(sorted_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return unique values of a sorted array and the cumulative count up to each of them."""
+    if sorted_values.size == 0:
+        return sorted_values.copy(), np.empty(0, dtype=np.int64)
+    last = np.empty(sorted_values.size, dtype=bool)
+    np.not_equal(sorted_values[1:], sorted_values[:-1], out=last[:-1])
+    last[-1] = True
+    ends = np.flatnonzero(last)
+    return sorted_values[ends], ends.astype(np.int64) + 1
+
+
+def _segment_diff(cumulative: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Turn per-segment cumulative counts back into counts."""
+    counts = np.diff(cumulative, prepend=0)
+    starts = offsets[:-1][offsets[:-1] < offsets[1:]]
+    counts[starts] = cumulative[starts]
+    return counts
+
+
+def _segment_cumsum(counts: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Cumulative sum of counts restarting at each segment start."""
+    total = np.cumsum(counts)
+    starts = offsets[:-1]
+    base = np.zeros(starts.size, dtype=np.int64)
+    later = starts > 0
+    base[later] = total[starts[later] - 1]
+    return total - np.repeat(base, np.diff(offsets))
+
+
+def _bin_counts_sorted(sorted_values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Count sorted values in the bins (-inf, e1), [e1, e2), ..., [e_last, inf) given edges padded with +inf."""
+    below = np.searchsorted(sorted_values, edges, side="left")
+    return np.diff(np.concatenate(([0], below, [sorted_values.size]))).astype(np.int64)
+
+
+def _sorted_quantiles(sorted_values: np.ndarray, quantiles: Sequence[float]) -> list[float]:
+    """Return np.quantile (linear method) of already sorted values without re-partitioning them."""
+    positions = np.asarray(quantiles) * (sorted_values.size - 1)
+    low = np.floor(positions).astype(np.int64)
+    high = np.minimum(low + 1, sorted_values.size - 1)
+    fraction = positions - low
+    a, b = sorted_values[low], sorted_values[high]
+    difference = b - a
+    # numpy's _lerp: interpolate from the nearer end, for monotone results.
+    values = np.where(fraction >= 0.5, b - difference * (1 - fraction), a + difference * fraction)
+    return [float(v) for v in values]
+
+
+def _numeric_summary_row(sorted_finite: np.ndarray, row_count: int) -> np.ndarray:
+    """Return NUMERIC_SUMMARY_KEYS values of one feature (NaN where undefined)."""
+    row = np.full(len(NUMERIC_SUMMARY_KEYS), np.nan)
+    count = sorted_finite.size
+    row[0] = count
+    row[1] = (row_count - count) / row_count if row_count else 0.0
+    if count:
+        mean = float(np.mean(sorted_finite))
+        centered = sorted_finite - mean
+        row[2] = mean
+        row[3] = math.sqrt(float(np.dot(centered, centered)) / count)
+        row[4] = sorted_finite[0]
+        row[5:10] = _sorted_quantiles(sorted_finite, SUMMARY_QUANTILES)
+        row[10] = sorted_finite[-1]
+    return row
+
+
+def _numeric_summary_dict(row: np.ndarray) -> dict[str, float | int | None]:
+    """Convert a summary row into a JSON-safe dict."""
+    summary: dict[str, float | int | None] = {}
+    for key, value in zip(NUMERIC_SUMMARY_KEYS, row, strict=True):
+        summary[key] = int(value) if key == "count" else _finite_or_none(value)
+    return summary
+
+
+def _categorical_summary_dict(counts: np.ndarray, categories: tuple[str, ...], row_count: int) -> dict[str, Any]:
+    """Return count, missing_share and {category: share} (UNSEEN_CATEGORY only when present)."""
+    count = int(counts.sum())
+    known = counts[: len(categories)]
+    shares = {name: (int(c) / count if count else 0.0) for name, c in zip(categories, known, strict=True)}
+    if counts[-1]:
+        shares[UNSEEN_CATEGORY] = int(counts[-1]) / count
+    return {
+        "count": count,
+        "missing_share": (row_count - count) / row_count if row_count else 0.0,
+        "shares": shares,
+    }
+
+
+def _check_blob(blob: Any, kind: str) -> None:
+    """Reject blobs of another reference kind or format version."""
+    if str(blob["kind"]) != kind:
+        raise ValueError(f"expected a {kind} reference, got {blob['kind']}")
+    if int(blob["format_version"]) != _FORMAT_VERSION:
+        raise ValueError(f"unsupported reference format version {int(blob['format_version'])}")
+
+
+def _worker_count() -> int:
+    """Return how many threads may run numpy work at once here."""
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        available = os.cpu_count() or 1
+    return max(1, min(available, _MAX_WORKERS))
+
+
+def _map_features(compute: Callable[[int], _T], feature_count: int, cells: int) -> list[_T]:
+    """Run compute(index) for every feature, in a thread pool when the window is large enough to pay for it."""
+    workers = _worker_count()
+    if workers == 1 or cells < _THREADED_MIN_CELLS or feature_count < 2:
+        return [compute(index) for index in range(feature_count)]
+    # numpy releases the GIL in sort and searchsorted, so feature chunks run in parallel on separate cores;
+    # a few chunks per worker even out features that cost more (KS refinement, Wasserstein).
+    chunks = np.array_split(np.arange(feature_count), min(feature_count, workers * 4))
+
+    def chunk_compute(indices: np.ndarray) -> list[_T]:
+        return [compute(int(index)) for index in indices]
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return [item for chunk in pool.map(chunk_compute, chunks) for item in chunk]
