@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+from django.conf import settings
 from django.db.models import Exists, OuterRef, QuerySet
 
 from mlmonitor.errors import ApplicationError
@@ -30,6 +32,32 @@ def model_get(*, name: str | None) -> MLModel:
     if model is None:
         raise ApplicationError(f"Unknown model {name!r}.", code="not_found", status=404, details={"model": name})
     return model
+
+
+_RESOLVED: dict[tuple[str | None, str | None], tuple[float, ModelVersion]] = {}
+
+
+def model_version_resolve_cached(*, model_name: str | None, version: str | None = None) -> ModelVersion:
+    """model_version_resolve, remembered for MODEL_REGISTRY_CACHE_SECONDS in this process (the predict hot path).
+
+    A change of active version reaches other processes within that many seconds; this process forgets at once
+    (services call model_version_resolve_forget).
+    """
+    ttl = settings.MODEL_REGISTRY_CACHE_SECONDS
+    key = (model_name, version)
+    now = time.monotonic()
+    cached = _RESOLVED.get(key)
+    if cached is not None and now - cached[0] < ttl:
+        return cached[1]
+    found = model_version_resolve(model_name=model_name, version=version)
+    if ttl > 0:
+        _RESOLVED[key] = (now, found)
+    return found
+
+
+def model_version_resolve_forget() -> None:
+    """Forget every cached resolution (after an activation or a default change in this process)."""
+    _RESOLVED.clear()
 
 
 def model_version_resolve(*, model_name: str | None, version: str | None = None) -> ModelVersion:

@@ -18,11 +18,12 @@ from django.utils import timezone
 from mlmonitor.errors import ApplicationError
 
 from . import metrics
+from .coalescing import BatchProcessor, Coalescer, ScoringJob, coalescers
 from .ids import uuid7_batch
 from .inference import ArtifactError, LoadedModel, artifact_load, artifact_read, model_cache
 from .models import MLModel, ModelVersion, Prediction
 from .schema import RowEncoder, RowError, SchemaError, feature_schema_parse
-from .selectors import model_version_resolve
+from .selectors import model_version_resolve_cached, model_version_resolve_forget
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ def model_version_save_checked(*, model_version: ModelVersion, data: bytes | Non
             is_active=False
         )
     model_version.save()
+    transaction.on_commit(model_version_resolve_forget)
     return model_version
 
 
@@ -107,6 +109,7 @@ def model_version_activate(*, model_version: ModelVersion) -> ModelVersion:
     )
     model_version.is_active = True
     model_version.save(update_fields=["is_active"])
+    transaction.on_commit(model_version_resolve_forget)
     return model_version
 
 
@@ -116,6 +119,7 @@ def model_set_default(*, model: MLModel) -> MLModel:
     MLModel.objects.filter(is_default=True).exclude(pk=model.pk).update(is_default=False)
     model.is_default = True
     model.save(update_fields=["is_default", "updated_at"])
+    transaction.on_commit(model_version_resolve_forget)
     return model
 
 
@@ -196,34 +200,95 @@ def _encoder(model_version: ModelVersion) -> RowEncoder:
     return encoder
 
 
-def _prediction_rows_insert(rows: list[Prediction]) -> None:
-    """Log predictions in one statement (PostgreSQL: COPY; elsewhere a multi-row INSERT) inside a transaction."""
-    if connection.vendor == "postgresql" and len(rows) > 50:
-        table = Prediction._meta.db_table
-        columns = ("id", "model_version_id", "features", "predicted_index", "confidence", "probabilities", "latency_ms")
-        with transaction.atomic(), connection.cursor() as cursor:
-            with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(
-                        (
-                            row.id,
-                            row.model_version_id,
-                            row.features,
-                            row.predicted_index,
-                            row.confidence,
-                            row.probabilities,
-                            row.latency_ms,
-                        )
-                    )
+_LOG_COLUMNS = ("id", "model_version_id", "features", "predicted_index", "confidence", "probabilities", "latency_ms")
+
+
+def _prediction_rows_insert(rows: list[tuple[Any, ...]]) -> None:
+    """Log predictions (tuples in _LOG_COLUMNS order) atomically: one multi-row INSERT for small batches; COPY
+    (PostgreSQL) or executemany in a transaction for large ones.
+
+    Raw SQL, not the ORM: building a model instance per row cost more than scoring it (see docs/benchmarks.md).
+    """
+    table = connection.ops.quote_name(Prediction._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(c) for c in _LOG_COLUMNS)
+    placeholders = ", ".join(["%s"] * len(_LOG_COLUMNS))
+    id_field = Prediction._meta.get_field("id")
+    if len(rows) <= 500:  # one multi-row INSERT in autocommit: atomic on its own, one round trip
+        values = ", ".join([f"({placeholders})"] * len(rows))
+        params = [param for row in rows for param in (id_field.get_db_prep_value(row[0], connection), *row[1:])]
+        with connection.cursor() as cursor:
+            cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values}", params)  # noqa: S608 - fixed names
         return
-    Prediction.objects.bulk_create(rows, batch_size=500)
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        prepared = [(id_field.get_db_prep_value(row[0], connection), *row[1:]) for row in rows]
+        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", prepared)  # noqa: S608
+
+
+def _scoring_batch_processor(*, loaded: LoadedModel, version_id: int) -> BatchProcessor:
+    """Score a batch of jobs with one predict_proba call and log all their rows with one statement and commit."""
+
+    def process(jobs: list[ScoringJob]) -> None:
+        inputs = [job.model_input for job in jobs]
+        try:
+            stacked = loaded.predict_proba(inputs[0] if len(inputs) == 1 else np.concatenate(inputs))
+            parts: list[np.ndarray | None] = list(np.split(stacked, np.cumsum([len(m) for m in inputs])[:-1]))
+        except Exception:  # find out whose rows the model cannot score; the others go on
+            parts = []
+            for job in jobs:
+                try:
+                    parts.append(loaded.predict_proba(job.model_input))
+                except Exception as exc:
+                    logger.exception("prediction failed for model version %s", version_id)
+                    job.error = ApplicationError(
+                        f"The model could not score this input: {exc}", code="prediction_failed", status=422
+                    )
+                    parts.append(None)
+        scored = [(job, probs) for job, probs in zip(jobs, parts, strict=True) if probs is not None]
+        ids = uuid7_batch(sum(len(probs) for _, probs in scored))
+        now = time.perf_counter()
+        rows: list[tuple[Any, ...]] = []
+        job_ids: list[list[Any]] = []
+        offset = 0
+        for job, probs in scored:
+            mine = ids[offset : offset + len(probs)]
+            offset += len(probs)
+            job_ids.append(mine)
+            latency_ms = (now - job.started) * 1000.0
+            predicted = probs.argmax(axis=1)
+            rows.extend(
+                (prediction_id, version_id, features.tobytes(), index, float(row[index]), row.tobytes(), latency_ms)
+                for prediction_id, features, index, row in zip(
+                    mine, job.log_matrix, predicted.tolist(), probs, strict=True
+                )
+            )
+        if rows:
+            _prediction_rows_insert(rows)
+        for (job, probs), mine in zip(scored, job_ids, strict=True):  # only once committed
+            job.probabilities, job.ids = probs, mine
+
+    return process
+
+
+def _score_and_log(*, loaded: LoadedModel, model_version: ModelVersion, job: ScoringJob) -> ScoringJob:
+    """Run one job, batched with concurrent requests for the same model when PREDICTION_COALESCING is on."""
+    process = _scoring_batch_processor(loaded=loaded, version_id=model_version.pk)
+    if not settings.PREDICTION_COALESCING:
+        process([job])
+        return job
+    coalescer = coalescers.get((model_version.pk, loaded.sha256), lambda: Coalescer(process))
+    return coalescer.run(job)
 
 
 def prediction_create(*, model_name: str | None, version: str | None, payload: Any) -> dict[str, Any]:
     """Validate, score and log one row or a batch; answer SPEC.md's payload. Nothing is logged unless all rows are."""
     started = time.perf_counter()
     request = prediction_request_parse(payload=payload)
-    model_version = model_version_resolve(model_name=model_name, version=version)
+    model_version = model_version_resolve_cached(model_name=model_name, version=version)
     name, version_label = model_version.model.name, model_version.version
     try:
         encoder = _encoder(model_version)
@@ -237,38 +302,20 @@ def prediction_create(*, model_name: str | None, version: str | None, payload: A
                 message = f"row {exc.row}: {message}"
             raise ApplicationError(message, code="invalid_input", details=details) from exc
         loaded = model_load(model_version=model_version)
-        try:
-            probabilities = loaded.predict_proba(model_input)
-        except Exception as exc:
-            logger.exception("prediction failed for %s", model_version)
-            raise ApplicationError(
-                f"The model could not score this input: {exc}", code="prediction_failed", status=422
-            ) from exc
-        predicted = probabilities.argmax(axis=1)
-        confidences = probabilities[np.arange(len(predicted)), predicted]
-        ids = uuid7_batch(len(predicted))
-        latency_ms = (time.perf_counter() - started) * 1000.0
-        rows = [
-            Prediction(
-                id=prediction_id,
-                model_version_id=model_version.pk,
-                features=features.tobytes(),
-                predicted_index=int(index),
-                confidence=float(confidence),
-                probabilities=probs.tobytes(),
-                latency_ms=latency_ms,
-            )
-            for prediction_id, features, index, confidence, probs in zip(
-                ids, log_matrix, predicted.tolist(), confidences.tolist(), probabilities, strict=True
-            )
-        ]
-        _prediction_rows_insert(rows)
-    except ApplicationError:
-        metrics.prediction_error_record(model_name=name, model_version=version_label)
-        raise
+        job = _score_and_log(
+            loaded=loaded,
+            model_version=model_version,
+            job=ScoringJob(model_input=model_input, log_matrix=log_matrix, started=started),
+        )
+        if job.error is not None:
+            raise job.error
+        assert job.probabilities is not None and job.ids is not None
     except Exception:
         metrics.prediction_error_record(model_name=name, model_version=version_label)
         raise
+    probabilities, ids = job.probabilities, job.ids
+    predicted = probabilities.argmax(axis=1)
+    confidences = probabilities[np.arange(len(predicted)), predicted]
     latency_seconds = time.perf_counter() - started
     labels = loaded.class_labels
     metrics.prediction_success_record(

@@ -178,6 +178,11 @@ STORAGES = {
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BYTES", 10 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 PREDICTION_MAX_BATCH_SIZE = env_int("PREDICTION_MAX_BATCH_SIZE", 5000)
+# Concurrent prediction requests in one process are scored and logged together (predictions/coalescing.py).
+PREDICTION_COALESCING = env_bool("PREDICTION_COALESCING", True)
+# How long a process reuses its lookup of a model's active version (a new active version reaches every process
+# within this many seconds; the process that made the change forgets at once).
+MODEL_REGISTRY_CACHE_SECONDS = env_float("MODEL_REGISTRY_CACHE_SECONDS", 2.0)
 # Accuracy and F1 are computed over this many most recent labelled predictions of each model version.
 FEEDBACK_WINDOW = env_int("FEEDBACK_WINDOW", 1000)
 FEEDBACK_MAX_BULK = env_int("FEEDBACK_MAX_BULK", 10000)
@@ -237,3 +242,43 @@ LOGGING = {
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
 SESSION_COOKIE_SECURE = env_bool("BEHIND_TLS_PROXY", False)
 CSRF_COOKIE_SECURE = env_bool("BEHIND_TLS_PROXY", False)
+
+# Alerting ---------------------------------------------------------------------------------------------------------
+# alerts_config renders thresholds and notification channels into these files, validates them with promtool and
+# amtool, swaps them in with os.replace() and reloads both servers (they must run with --web.enable-lifecycle).
+# Prometheus loads `<ALERT_RULES_DIR>/*.rules.yml`: mount the directory, never a single file (prometheus#2544).
+ALERT_RULES_DIR = Path(env_str("ALERT_RULES_DIR", str(BASE_DIR / "monitoring" / "generated" / "rules")))
+ALERTMANAGER_CONFIG_PATH = Path(
+    env_str("ALERTMANAGER_CONFIG_PATH", str(BASE_DIR / "monitoring" / "generated" / "alertmanager.yml"))
+)
+# Channel secrets (Slack URL, webhook credentials) land here as files that alertmanager.yml references by path
+# (`api_url_file`, `password_file`, `credentials_file`): Alertmanager must see this directory at the same path.
+ALERTMANAGER_SECRETS_DIR = Path(
+    env_str("ALERTMANAGER_SECRETS_DIR", str(BASE_DIR / "monitoring" / "generated" / "secrets"))
+)
+# Octal permissions of the secret files (and of a webhook token file the app writes); 640 or 644 when
+# Alertmanager runs as another user, e.g. in its own container.
+ALERT_SECRET_FILE_MODE = env_str("ALERT_SECRET_FILE_MODE", "600")
+PROMETHEUS_URL = env_str("PROMETHEUS_URL", "http://127.0.0.1:9090")
+ALERTMANAGER_URL = env_str("ALERTMANAGER_URL", "http://127.0.0.1:9093")
+# Found on PATH unless set; when missing, generated files are written unvalidated and the publish says so.
+PROMTOOL_PATH = env_str("PROMTOOL_PATH", "promtool")
+AMTOOL_PATH = env_str("AMTOOL_PATH", "amtool")
+ALERT_RELOAD_TIMEOUT_SECONDS = env_float("ALERT_RELOAD_TIMEOUT_SECONDS", 5.0)
+# The service's own receiver (alert history): always in alertmanager.yml, authenticated with a DRF token that
+# Alertmanager reads from ALERT_WEBHOOK_TOKEN_FILE (created for ALERT_WEBHOOK_USERNAME when the file is missing).
+ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL", "http://127.0.0.1:8000/api/v1/alerts/webhook")
+ALERT_WEBHOOK_TOKEN_FILE = Path(env_str("ALERT_WEBHOOK_TOKEN_FILE", str(ALERTMANAGER_SECRETS_DIR / "webhook_token")))
+ALERT_WEBHOOK_USERNAME = env_str("ALERT_WEBHOOK_USERNAME", "alertmanager")
+# The Prometheus job that scrapes this service (ServiceDown fires on `up{job=...} == 0`).
+ALERT_SERVICE_JOB = env_str("ALERT_SERVICE_JOB", "mlmonitor")
+# Alertmanager grouping: https://prometheus.io/docs/alerting/0.25/configuration/#route
+ALERT_GROUP_WAIT = env_str("ALERT_GROUP_WAIT", "30s")
+ALERT_GROUP_INTERVAL = env_str("ALERT_GROUP_INTERVAL", "5m")
+ALERT_REPEAT_INTERVAL = env_str("ALERT_REPEAT_INTERVAL", "4h")
+# Email channels: the SMTP server Alertmanager uses; the password is read by Alertmanager from a file.
+ALERT_SMTP_SMARTHOST = env_str("ALERT_SMTP_SMARTHOST")  # host:port
+ALERT_SMTP_FROM = env_str("ALERT_SMTP_FROM")
+ALERT_SMTP_USERNAME = env_str("ALERT_SMTP_USERNAME")
+ALERT_SMTP_PASSWORD_FILE = env_str("ALERT_SMTP_PASSWORD_FILE")
+ALERT_SMTP_REQUIRE_TLS = env_bool("ALERT_SMTP_REQUIRE_TLS", True)

@@ -14,3 +14,4 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 METRICS_COLLECTOR_CACHE_SECONDS = 0.0
+MODEL_REGISTRY_CACHE_SECONDS = 0.0
