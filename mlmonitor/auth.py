@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from django.conf import settings
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
+
+KEYWORDS = (b"bearer", b"token")
 
 
 class BearerTokenAuthentication(TokenAuthentication):
@@ -14,12 +17,19 @@ class BearerTokenAuthentication(TokenAuthentication):
     keyword = "Bearer"
 
     def authenticate(self, request: Request):  # type: ignore[no-untyped-def]
-        """Authenticate from either keyword."""
+        """Authenticate from either keyword (DRF's own parser accepts one keyword only)."""
         header = get_authorization_header(request).split()
-        if header and header[0].lower() == b"token":
-            header[0] = b"Bearer"
-            request.META["HTTP_AUTHORIZATION"] = b" ".join(header).decode("latin-1")
-        return super().authenticate(request)
+        if not header or header[0].lower() not in KEYWORDS:
+            return None
+        if len(header) == 1:
+            raise AuthenticationFailed("Invalid token header. No credentials provided.")
+        if len(header) > 2:
+            raise AuthenticationFailed("Invalid token header. Token string should not contain spaces.")
+        try:
+            key = header[1].decode()
+        except UnicodeError:
+            raise AuthenticationFailed("Invalid token header. Token string should not contain invalid characters.")
+        return self.authenticate_credentials(key)
 
 
 class ReadAccess(BasePermission):

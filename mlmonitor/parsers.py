@@ -31,3 +31,5 @@ class JSONParser(DRFJSONParser):
             raise ParseError(f"Request body is not valid UTF-8: {exc}") from exc
         except ValueError as exc:
             raise ParseError(f"Malformed JSON: {exc}") from exc
+        except RecursionError as exc:  # "[[[[..." nested deeper than the interpreter's stack allows
+            raise ParseError("Malformed JSON: nested too deeply.") from exc

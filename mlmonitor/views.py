@@ -2,21 +2,39 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.http import require_GET
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+from .errors import json_error_response
+
 _collectors: list[Collector] | None = None
 _collectors_lock = threading.Lock()
+
+
+def get_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Like django.views.decorators.http.require_GET, but the 405 is in the JSON error shape of SPEC.md."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            response = json_error_response(
+                status=405, code="method_not_allowed", message=f"Method {request.method} not allowed; use GET."
+            )
+            response["Allow"] = "GET, HEAD"
+            return response
+        return view(request, *args, **kwargs)
+
+    return wrapper
 
 
 def scrape_collectors() -> list[Collector]:
@@ -54,13 +72,13 @@ def metrics_registry() -> CollectorRegistry:
     return registry
 
 
-@require_GET
+@get_only
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """GET /metrics in the Prometheus text format."""
     return HttpResponse(generate_latest(metrics_registry()), content_type=CONTENT_TYPE_LATEST)
 
 
-@require_GET
+@get_only
 def healthz(request: HttpRequest) -> JsonResponse:
     """Liveness: the process answers."""
     return JsonResponse({"status": "ok"})
@@ -86,7 +104,7 @@ def _check_broker() -> str | None:
     return None
 
 
-@require_GET
+@get_only
 def readyz(request: HttpRequest) -> JsonResponse:
     """Readiness: the database and the Celery broker answer; 503 with the reasons otherwise."""
     checks = {"database": _check_database(), "broker": _check_broker()}

@@ -22,6 +22,10 @@ class ModelVersionForm(forms.ModelForm):
         model = ModelVersion
         fields = ["model", "version", "artifact", "framework", "feature_schema", "class_labels", "is_active"]
 
+    def _get_validation_exclusions(self) -> set[str]:
+        """Leave the one-active-version constraint to the save service, which deactivates the other versions."""
+        return {*super()._get_validation_exclusions(), "is_active"}
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         upload = cleaned.get("artifact")

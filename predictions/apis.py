@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -40,13 +46,18 @@ class PredictInputSerializer(serializers.Serializer):
     instances = serializers.ListField(child=serializers.JSONField(), required=False, help_text="Rows, " + ROW_DOC)
 
 
-class PredictionOutputSerializer(serializers.Serializer):
-    """One scored row."""
+class ScoredRowSerializer(serializers.Serializer):
+    """One scored row, as listed in a batch answer."""
 
     prediction_id = serializers.UUIDField()
     prediction = serializers.CharField()
     confidence = serializers.FloatField(help_text="The top class probability.")
     probabilities = serializers.DictField(child=serializers.FloatField(), help_text="{class label: probability}")
+
+
+class PredictionOutputSerializer(ScoredRowSerializer):
+    """The answer to one row: the scored row with the model, version and latency."""
+
     model = serializers.CharField()
     version = serializers.CharField()
     latency_ms = serializers.FloatField()
@@ -55,7 +66,7 @@ class PredictionOutputSerializer(serializers.Serializer):
 class BatchPredictionOutputSerializer(serializers.Serializer):
     """A scored batch."""
 
-    predictions = PredictionOutputSerializer(many=True)
+    predictions = ScoredRowSerializer(many=True)
     model = serializers.CharField()
     version = serializers.CharField()
     latency_ms = serializers.FloatField()
@@ -64,10 +75,18 @@ class BatchPredictionOutputSerializer(serializers.Serializer):
 PREDICT_SCHEMA = extend_schema(
     request=PredictInputSerializer,
     responses={
-        200: PredictionOutputSerializer,
+        # One row answers a PredictionOutput, a batch a BatchPredictionOutput.
+        200: PolymorphicProxySerializer(
+            component_name="PredictResponse",
+            serializers=[PredictionOutputSerializer, BatchPredictionOutputSerializer],
+            resource_type_field_name=None,
+        ),
         400: ERROR_SCHEMA,
         404: ERROR_SCHEMA,
+        409: ERROR_SCHEMA,
         413: ERROR_SCHEMA,
+        422: ERROR_SCHEMA,
+        503: ERROR_SCHEMA,
     },
     examples=[
         OpenApiExample("one row by position", value={"features": [5.1, 3.5, 1.4, 0.2]}, request_only=True),
@@ -87,6 +106,7 @@ class ModelListApi(APIView):
 
     permission_classes = [ReadAccess]
 
+    @extend_schema_serializer(component_name="Model")
     class OutputSerializer(serializers.Serializer):
         name = serializers.CharField()
         description = serializers.CharField()
@@ -156,6 +176,8 @@ class FeedbackApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
+    # Nested serializers share the class name "InputSerializer": each OpenAPI component gets its own name.
+    @extend_schema_serializer(component_name="FeedbackInput")
     class InputSerializer(serializers.Serializer):
         label = serializers.CharField()
 
@@ -180,6 +202,7 @@ class FeedbackBulkApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
+    @extend_schema_serializer(component_name="FeedbackBulkItem")
     class InputSerializer(serializers.Serializer):
         prediction_id = serializers.UUIDField()
         label = serializers.CharField()

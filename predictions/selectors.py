@@ -147,7 +147,7 @@ def model_performance_list(*, window: int) -> list[ModelPerformance]:
         recent_labels = list(recent.values_list("label_index", flat=True))
         labelled_rows = list(
             Prediction.objects.filter(model_version=version, label_index__isnull=False)
-            .order_by("-labelled_at")
+            .order_by("-labelled_at", "-id")  # labels posted together share labelled_at: newest prediction first
             .values_list("predicted_index", "label_index")[:window]
         )
         coverage = (sum(1 for v in recent_labels if v is not None) / len(recent_labels)) if recent_labels else 0.0

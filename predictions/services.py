@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -71,8 +72,9 @@ def model_version_register(
         artifact_sha256=loaded.sha256,
         memory_bytes=loaded.memory_bytes,
     )
+    # Validate (an existing version is refused here, not by the database) before the file is written: no orphan files.
+    model_version.full_clean(exclude=["artifact"])
     model_version.artifact.save(artifact_name or f"{model_name}-{version}.skops", ContentFile(data), save=False)
-    model_version.full_clean(exclude=["model"])
     model_version.save()
     if activate:
         model_version_activate(model_version=model_version)
@@ -91,11 +93,12 @@ def model_version_save_checked(*, model_version: ModelVersion, data: bytes | Non
         model_version.artifact_sha256 = loaded.sha256
         model_version.memory_bytes = loaded.memory_bytes
         model_version.feature_schema = loaded.schema.to_json()
-    model_version.full_clean()
     if model_version.is_active:
+        # Deactivate the others first, so the one-active-version constraint validates; a failure below rolls it back.
         ModelVersion.objects.filter(model=model_version.model, is_active=True).exclude(pk=model_version.pk).update(
             is_active=False
         )
+    model_version.full_clean()
     model_version.save()
     transaction.on_commit(model_version_resolve_forget)
     return model_version
@@ -188,12 +191,12 @@ def prediction_request_parse(*, payload: Any) -> PredictionRequest:
     )
 
 
-_ENCODERS: dict[tuple[int, str], RowEncoder] = {}
+_ENCODERS: dict[tuple[int, str, str], RowEncoder] = {}
 
 
 def _encoder(model_version: ModelVersion) -> RowEncoder:
-    """A cached row encoder per version (schemas do not change without a new artifact hash)."""
-    key = (model_version.pk, model_version.artifact_sha256)
+    """A cached row encoder per version and schema: the admin can edit a schema without a new artifact."""
+    key = (model_version.pk, model_version.artifact_sha256, json.dumps(model_version.feature_schema, sort_keys=True))
     encoder = _ENCODERS.get(key)
     if encoder is None:
         encoder = _ENCODERS[key] = model_version.encoder()
@@ -431,7 +434,7 @@ def feedback_record(*, items: list[FeedbackItem]) -> int:
                 status=404,
                 details={"item": index, "prediction_id": str(item.prediction_id)},
             )
-        class_labels, model_name, model_version = row
+        _version_id, class_labels, model_name, model_version = row
         labels = [str(c) for c in class_labels]
         if item.label not in labels:
             raise ApplicationError(

@@ -15,6 +15,7 @@ from predictions import services
 from predictions.demo import IRIS_SCHEMA, DemoModel, iris_demo_train
 from predictions.inference import model_cache
 from predictions.models import ModelVersion
+from predictions.selectors import model_version_resolve_forget
 
 
 @functools.cache
@@ -31,8 +32,9 @@ def _media_root(settings: Any, tmp_path: Any) -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_model_cache() -> None:
-    """Each test loads models anew (version ids are reused across tests)."""
+    """Each test loads models and resolves versions anew (version ids are reused across tests)."""
     model_cache.clear()
+    model_version_resolve_forget()
 
 
 @pytest.fixture

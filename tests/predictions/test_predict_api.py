@@ -112,6 +112,10 @@ def test_bad_input_is_a_4xx_json_error_and_logs_nothing(
         (b'{"features": [1, 2, 3', 400, "parse_error"),
         (b"", 400, "invalid_input"),
         (b"\xff\xfe", 400, "parse_error"),
+        (b'{"features": [1e999, 1, 2, 3]}', 400, "invalid_input"),
+        (b'{"features": [-Infinity, 1, 2, 3]}', 400, "invalid_input"),
+        (b'{"features": [1, 2, 3, 4]} trailing', 400, "parse_error"),
+        (b"[" * 100_000 + b"]" * 100_000, 400, "parse_error"),
     ],
 )
 def test_raw_bodies_that_are_not_acceptable_json(
@@ -157,3 +161,128 @@ def test_named_version_answers_while_another_is_active(api_client: Any, register
     assert api_client.post("/api/v1/models/iris/predict", {"features": ROW}, format="json").json()["version"] == "2"
     answer = api_client.post("/api/v1/models/iris/versions/1/predict", {"features": ROW}, format="json").json()
     assert answer["version"] == "1"
+
+
+def assert_json_error(response: Any, status: int, code: str) -> dict[str, Any]:
+    """The response has this status and the JSON error shape with this code; returns the error object."""
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/json")
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "details"}
+    assert error["code"] == code, error
+    assert error["message"]
+    return error
+
+
+@pytest.mark.django_db
+def test_a_model_without_an_active_version_is_409(api_client: Any, register_iris: Any) -> None:
+    """A model whose versions are all inactive answers 409 no_active_version; a named version still answers."""
+    # given
+    register_iris(version="1", activate=False)
+    # when
+    response = api_client.post("/api/v1/models/iris/predict", {"features": ROW}, format="json")
+    # then
+    assert "no active version" in assert_json_error(response, 409, "no_active_version")["message"]
+    assert Prediction.objects.count() == 0
+    assert (
+        api_client.post("/api/v1/models/iris/versions/1/predict", {"features": ROW}, format="json").status_code == 200
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/v1/models/iris/predict", "/api/v1/models/iris/versions/1/predict", "/predict"])
+def test_a_disabled_model_is_404(api_client: Any, iris_version: Any, path: str) -> None:
+    """Disabling a model makes every predict path for it 404, including the seed's /predict when it is the default."""
+    # given
+    iris_version.model.is_enabled = False
+    iris_version.model.save()
+    # when
+    response = api_client.post(path, {"features": ROW}, format="json")
+    # then
+    assert_json_error(response, 404, "not_found")
+    assert Prediction.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_seed_predict_without_a_default_model_is_404(api_client: Any, register_iris: Any) -> None:
+    """With models registered but none marked default, /predict says so with a 404."""
+    # given
+    register_iris(default=False)
+    # when
+    response = api_client.post("/predict", {"features": ROW}, format="json")
+    # then
+    assert "No default model" in assert_json_error(response, 404, "not_found")["message"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status", "code"),
+    [
+        ("get", "/predict", {}, 405, "method_not_allowed"),
+        (
+            "put",
+            "/api/v1/models/iris/predict",
+            {"data": {"features": ROW}, "format": "json"},
+            405,
+            "method_not_allowed",
+        ),
+        ("get", "/api/v1/feedback", {}, 401, "not_authenticated"),
+        ("get", "/api/v1/no-such-endpoint", {}, 404, "not_found"),
+        ("get", "/nowhere", {}, 404, "not_found"),
+        (
+            "post",
+            "/predict",
+            {"data": "features=1,2,3,4", "content_type": "application/x-www-form-urlencoded"},
+            415,
+            "unsupported_media_type",
+        ),
+        ("post", "/predict", {"data": "5.1 3.5 1.4 0.2", "content_type": "text/plain"}, 415, "unsupported_media_type"),
+    ],
+)
+def test_method_path_and_media_type_errors_are_json(
+    api_client: Any, iris_version: Any, method: str, path: str, kwargs: dict[str, Any], status: int, code: str
+) -> None:
+    """Wrong methods, unknown paths and non-JSON bodies answer the JSON error shape, and log nothing."""
+    # when
+    response = getattr(api_client, method)(path, **kwargs)
+    # then
+    assert_json_error(response, status, code)
+    assert Prediction.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"instances": [ROW, ROW, [1, 2, 3, "NaN"]]}, "row 2: feature 'petal_width' must be a number"),
+        ({"instances": [ROW, None]}, "row 1: a row must be a list"),
+        ({"instances": [ROW, [1, 2, 3, [4]]]}, "row 1: feature 'petal_width' must be a number"),
+        ({"features": {"sepal_length": "5.1", "sepal_width": 1, "petal_length": 1, "petal_width": 1}}, "sepal_length"),
+        ({"features": None}, "a row must be"),
+        ({"instances": {"0": ROW}}, '"instances" must be a list'),
+        ({}, "exactly one key"),
+    ],
+)
+def test_more_bad_rows_name_the_row_and_feature(api_client: Any, iris_version: Any, body: Any, fragment: str) -> None:
+    """Batches with one bad row, numbers sent as strings, overflowing numbers and null rows are 400s that say where;
+    none of the good rows of a batch is logged."""
+    # when
+    response = api_client.post("/api/v1/models/iris/predict", body, format="json")
+    # then
+    assert fragment in assert_json_error(response, 400, "invalid_input")["message"]
+    assert Prediction.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_an_unreadable_stored_artifact_is_a_503_json_error(api_client: Any, iris_version: Any) -> None:
+    """When the stored artifact is gone, predict answers 503 model_unavailable (JSON), counts an error, logs nothing."""
+    # given
+    iris_version.artifact.storage.delete(iris_version.artifact.name)
+    before = sample("ml_prediction_requests_total", {"model_name": "iris", "model_version": "1", "status": "error"})
+    # when
+    response = api_client.post("/predict", {"features": ROW}, format="json")
+    # then
+    assert_json_error(response, 503, "model_unavailable")
+    assert Prediction.objects.count() == 0
+    after = sample("ml_prediction_requests_total", {"model_name": "iris", "model_version": "1", "status": "error"})
+    assert after - before == 1

@@ -1,0 +1,170 @@
+"""gunicorn with several workers (mlmonitor/gunicorn.conf.py): /metrics adds up every worker's counters exactly,
+whichever worker answers the scrape."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import sqlite3
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.exposition import Exposition
+from tests.servers import (
+    LOOPBACK,
+    ServerError,
+    ServerProcess,
+    command_run,
+    free_port,
+    http_get,
+    promtool_check_metrics,
+    running,
+    wait_for_http,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+REQUESTS = 200
+CLIENTS = 8
+WORKERS = 4
+ROWS = [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [7.7, 3.0, 6.1, 2.3], [5.8, 2.7, 5.1, 1.9]]
+
+
+def server_env(tmp_path: Path) -> dict[str, str]:
+    """A production-like environment: base settings, a fresh SQLite file, files under tmp_path."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "GUNICORN_", "PROMETHEUS_", "DATABASE_", "API_", "METRICS_", "GPU_"))
+    }
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "mlmonitor.settings.base",
+            "SECRET_KEY": "test",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+            "MEDIA_ROOT": str(tmp_path / "media"),
+            "STATIC_ROOT": str(tmp_path / "static"),
+            "GPU_METRICS_ENABLED": "0",
+            "METRICS_COLLECTOR_CACHE_SECONDS": "0",
+            "LOG_LEVEL": "WARNING",
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+    )
+    return env
+
+
+def workers_wait(directory: Path, *, server: ServerProcess, timeout: float = 60.0) -> None:
+    """Wait until every worker has imported the app: each then has its own counter_<pid>.db (metrics defined at
+    import time), so the requests that follow can spread over all of them."""
+    deadline = time.monotonic() + timeout
+    while len(list(directory.glob("counter_*.db"))) < WORKERS:
+        server.check_alive()
+        if time.monotonic() > deadline:
+            raise ServerError(f"only {len(list(directory.glob('counter_*.db')))} of {WORKERS} workers started")
+        time.sleep(0.1)
+
+
+def predict_many(port: int, count: int, clients: int) -> list[str]:
+    """POST `count` single-row predictions from `clients` threads, a new connection each; returns the failures."""
+    failures: list[str] = []
+    lock = threading.Lock()
+    counter = iter(range(count))
+
+    def client() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with lock:
+                index = next(counter, None)
+            if index is None:
+                return
+            body = json.dumps({"features": ROWS[index % len(ROWS)]})
+            connection = http.client.HTTPConnection(LOOPBACK, port, timeout=30)
+            try:
+                connection.request("POST", "/predict", body, {"Content-Type": "application/json"})
+                response = connection.getresponse()
+                payload = response.read()
+                if response.status != 200:
+                    with lock:
+                        failures.append(f"request {index}: {response.status} {payload[:300]!r}")
+            except OSError as exc:
+                with lock:
+                    failures.append(f"request {index}: {type(exc).__name__}: {exc}")
+            finally:
+                connection.close()
+        with lock:
+            failures.append("client ran out of time")
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=90)
+    return failures
+
+
+@pytest.mark.slow
+def test_counts_are_exact_across_four_gunicorn_workers(tmp_path: Path) -> None:
+    """200 predictions over 8 concurrent clients to 4 gunicorn workers: every scrape, whichever worker serves it,
+    reports exactly 200 successful requests and 200 latency observations, the model info, and passes promtool; the
+    prediction log holds exactly 200 rows."""
+    # given: a migrated SQLite database with the demo model, and gunicorn as configured for production
+    env = server_env(tmp_path)
+    (tmp_path / "static").mkdir()  # whitenoise warns on every request about a missing STATIC_ROOT
+    python = sys.executable
+    command_run([python, "manage.py", "migrate", "--noinput", "-v", "0"], env=env, cwd=REPO)
+    command_run([python, "manage.py", "load_demo"], env=env, cwd=REPO)
+    port = free_port()
+    args = [
+        str(VENV_BIN / "gunicorn"),
+        "-c",
+        "mlmonitor/gunicorn.conf.py",
+        "--workers",
+        str(WORKERS),
+        "--bind",
+        f"{LOOPBACK}:{port}",
+    ]
+    # Only gunicorn gets the multiprocess directory (its on_starting hook creates it empty), as in scripts/run.sh.
+    server_environment = {**env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus")}
+    log_path = tmp_path / "gunicorn.log"
+    with running(args, name="gunicorn", log_path=log_path, env=server_environment, cwd=REPO) as server:
+        wait_for_http(port, "/healthz", timeout=60, server=server)
+        workers_wait(tmp_path / "prometheus", server=server)
+        # when
+        failures = predict_many(port, REQUESTS, CLIENTS)
+        scrapes: list[Exposition] = []
+        for _ in range(6):
+            status, body = http_get(port, "/metrics")
+            assert status == 200, body[:500]
+            scrapes.append(Exposition.parse(body))
+        # then
+        assert failures == [], failures[:10]
+        success: dict[str, Any] = {"model_name": "iris", "model_version": "1", "status": "success"}
+        for metrics in scrapes:
+            assert metrics.value("ml_prediction_requests_total", **success) == REQUESTS
+            assert metrics.get("ml_prediction_requests_total", **{**success, "status": "error"}) == 0
+            assert metrics.value("ml_prediction_latency_seconds_count", model_name="iris") == REQUESTS
+            assert metrics.value("ml_batch_size_count", model_name="iris") == REQUESTS
+            assert metrics.value("ml_model_info", model_name="iris", model_version="1", framework="sklearn") == 1
+            distribution = sum(
+                metrics.get("ml_prediction_distribution_total", **serie)
+                for serie in metrics.series("ml_prediction_distribution_total")
+            )
+            assert distribution == REQUESTS
+        # Each process writes its own counter_<pid>.db: more than one holding prediction counts proves the summing.
+        writers = [
+            path.name
+            for path in (tmp_path / "prometheus").glob("counter_*.db")
+            if b"ml_prediction_requests" in path.read_bytes()
+        ]
+        assert len(writers) >= 2, f"all predictions went to one worker ({writers}): the test proves nothing"
+        promtool_check_metrics(scrapes[-1].text.encode())
+        server.check_alive()
+    with contextlib.closing(sqlite3.connect(tmp_path / "db.sqlite3")) as database:
+        assert database.execute("SELECT COUNT(*) FROM predictions_prediction").fetchone() == (REQUESTS,)

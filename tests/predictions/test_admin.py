@@ -1,0 +1,153 @@
+"""The registry admin: uploads are checked with skops' trusted-type check and against schema and classes before
+anything is saved; a saved upload answers predictions; the activate action keeps one active version."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from predictions.demo import IRIS_SCHEMA
+from predictions.models import MLModel, ModelVersion
+from tests.predictions import artifacts
+
+ADD_URL = "/admin/predictions/modelversion/add/"
+ROW = [5.1, 3.5, 1.4, 0.2]  # a setosa
+
+
+def add_form(*, model: MLModel, data: bytes, schema: Any, labels: Any, version: str = "2") -> dict[str, Any]:
+    """The admin add form's fields; schema and labels are sent as typed in the JSON text areas."""
+    return {
+        "model": str(model.pk),
+        "version": version,
+        "artifact": SimpleUploadedFile("model.skops", data, content_type="application/octet-stream"),
+        "framework": "sklearn",
+        "feature_schema": schema if isinstance(schema, str) else json.dumps(schema),
+        "class_labels": labels if isinstance(labels, str) else json.dumps(labels),
+        "is_active": "on",
+        "_save": "Save",
+    }
+
+
+def stored_files(media_root: Any) -> list[Path]:
+    """Files written under MEDIA_ROOT."""
+    root = Path(media_root)
+    return [path for path in root.rglob("*") if path.is_file()] if root.exists() else []
+
+
+@pytest.mark.django_db
+def test_a_valid_upload_is_saved_active_and_answers(
+    admin_client: Client,
+    api_client: Any,
+    register_iris: Callable[..., ModelVersion],
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """Uploading the constant classifier as v2 (active) saves it with hash and size, deactivates v1, and serves it
+    at once, though this process had v1's lookup cached."""
+    # given
+    settings.MODEL_REGISTRY_CACHE_SECONDS = 60
+    v1 = register_iris(version="1")
+    assert api_client.post("/predict", {"features": ROW}, format="json").json()["version"] == "1"
+    form = add_form(
+        model=v1.model, data=artifacts.constant_artifact(), schema=IRIS_SCHEMA, labels=artifacts.IRIS_CLASSES
+    )
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(ADD_URL, form)
+    # then
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
+    v2 = ModelVersion.objects.get(model=v1.model, version="2")
+    assert v2.is_active and len(v2.artifact_sha256) == 64 and v2.memory_bytes > 0
+    assert list(ModelVersion.objects.filter(is_active=True)) == [v2]
+    answer = api_client.post("/api/v1/models/iris/predict", {"features": ROW}, format="json").json()
+    assert (answer["version"], answer["prediction"]) == ("2", "virginica")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("build", "schema", "labels", "field", "fragment"),
+    [
+        *artifacts.REFUSED,
+        pytest.param(
+            artifacts.iris_artifact,
+            '[{"name": "a", "type": "numeric"',
+            artifacts.IRIS_CLASSES,
+            "feature_schema",
+            "Enter a valid JSON",
+            id="schema-malformed-json",
+        ),
+        pytest.param(
+            artifacts.iris_artifact, IRIS_SCHEMA, "[setosa]", "class_labels", "Enter a valid JSON", id="labels-not-json"
+        ),
+    ],
+)
+def test_a_refused_upload_shows_why_and_saves_nothing(
+    admin_client: Client,
+    build: Callable[[], bytes],
+    schema: Any,
+    labels: Any,
+    field: str,
+    fragment: str,
+    settings: Any,
+) -> None:
+    """The add form is shown again with an error on the field at fault; no version, model or file is stored."""
+    # given
+    model = MLModel.objects.create(name="iris")
+    # when
+    response = admin_client.post(ADD_URL, add_form(model=model, data=build(), schema=schema, labels=labels))
+    # then
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert field in errors, errors
+    assert fragment in " ".join(errors[field])
+    assert fragment in response.content.decode()
+    assert ModelVersion.objects.count() == 0
+    assert list(MLModel.objects.values_list("name", flat=True)) == ["iris"]
+    assert stored_files(settings.MEDIA_ROOT) == []
+
+
+@pytest.mark.django_db
+def test_the_activate_action_switches_the_active_version(
+    admin_client: Client,
+    api_client: Any,
+    register_iris: Callable[..., ModelVersion],
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """Activating v1 from the change list leaves v1 the only active version, and predictions use it at once."""
+    # given
+    settings.MODEL_REGISTRY_CACHE_SECONDS = 60
+    v1 = register_iris(version="1")
+    v2 = register_iris(version="2")
+    assert api_client.post("/predict", {"features": ROW}, format="json").json()["version"] == "2"
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            "/admin/predictions/modelversion/", {"action": "activate", "_selected_action": [str(v1.pk)]}
+        )
+    # then
+    assert response.status_code == 302
+    assert list(ModelVersion.objects.filter(is_active=True)) == [v1]
+    v2.refresh_from_db()
+    assert not v2.is_active
+    assert api_client.post("/predict", {"features": ROW}, format="json").json()["version"] == "1"
+
+
+@pytest.mark.django_db
+def test_the_admin_needs_a_staff_login(client: Client, django_user_model: Any) -> None:
+    """Anonymous users and non-staff users are sent to the login page."""
+    # given
+    django_user_model.objects.create_user(username="user", password="pw-12345")
+    # when
+    anonymous = client.get(ADD_URL)
+    client.login(username="user", password="pw-12345")
+    non_staff = client.get(ADD_URL)
+    # then
+    assert anonymous.status_code == 302 and "/admin/login/" in anonymous["Location"]
+    assert non_staff.status_code == 302 and "/admin/login/" in non_staff["Location"]

@@ -1,0 +1,163 @@
+"""Registry services: artifacts are checked before anything is stored, one version is active, and a new active
+version answers at once in a running process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+
+from predictions import services
+from predictions.demo import IRIS_SCHEMA
+from predictions.models import MLModel, ModelVersion
+from tests.conftest import iris_demo
+from tests.predictions import artifacts
+
+ROW = [5.1, 3.5, 1.4, 0.2]  # a setosa
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("build", "schema", "labels", "field", "fragment"), artifacts.REFUSED)
+def test_register_refuses_bad_artifacts_and_stores_nothing(
+    build: Callable[[], bytes], schema: Any, labels: Any, field: str, fragment: str, settings: Any
+) -> None:
+    """model_version_register raises ValidationError on the field at fault; no model, version or file is stored."""
+    # given
+    data = build()
+    # when
+    with pytest.raises(ValidationError) as caught:
+        services.model_version_register(
+            model_name="iris", version="1", artifact=data, feature_schema=schema, class_labels=labels
+        )
+    # then
+    errors = caught.value.message_dict
+    assert field in errors, errors
+    assert fragment in " ".join(errors[field])
+    assert MLModel.objects.count() == 0
+    assert ModelVersion.objects.count() == 0
+    media = Path(settings.MEDIA_ROOT)
+    assert not media.exists() or not any(path.is_file() for path in media.rglob("*"))
+
+
+@pytest.mark.django_db
+def test_register_stores_the_checked_artifact(settings: Any) -> None:
+    """A valid artifact is stored with its hash and in-memory size, active and default."""
+    # given
+    demo = iris_demo()
+    # when
+    version = services.model_version_register(
+        model_name="iris",
+        version="1",
+        artifact=demo.artifact,
+        feature_schema=IRIS_SCHEMA,
+        class_labels=demo.class_labels,
+        make_default=True,
+    )
+    # then
+    version.refresh_from_db()
+    assert version.is_active and version.model.is_default
+    assert len(version.artifact_sha256) == 64 and version.memory_bytes > 0
+    with version.artifact.open("rb") as handle:
+        assert handle.read() == demo.artifact
+    assert version.class_labels == artifacts.IRIS_CLASSES
+
+
+@pytest.mark.django_db
+def test_activating_a_version_keeps_exactly_one_active(register_iris: Callable[..., ModelVersion]) -> None:
+    """Whichever version is activated, the model has exactly that one active version."""
+    # given
+    first = register_iris(version="1")
+    second = register_iris(version="2")
+    third = register_iris(version="3", activate=False)
+    for target in (first, third, second, second):
+        # when
+        services.model_version_activate(model_version=target)
+        # then
+        assert list(ModelVersion.objects.filter(is_active=True).values_list("version", flat=True)) == [target.version]
+
+
+@pytest.mark.django_db
+def test_predictions_follow_the_active_version_without_a_restart(
+    api_client: Any, register_iris: Any, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """With the registry lookup cached as in production, the loaded v1 model stops answering as soon as v2 is
+    activated in this process, and answers again when v1 is reactivated."""
+    # given
+    settings.MODEL_REGISTRY_CACHE_SECONDS = 60
+    with django_capture_on_commit_callbacks(execute=True):
+        v1 = register_iris(version="1")
+        v2 = services.model_version_register(
+            model_name="iris",
+            version="2",
+            artifact=artifacts.constant_artifact(),
+            feature_schema=IRIS_SCHEMA,
+            class_labels=artifacts.IRIS_CLASSES,
+            activate=False,
+        )
+    first = api_client.post("/api/v1/models/iris/predict", {"features": ROW}, format="json").json()
+    assert (first["version"], first["prediction"]) == ("1", "setosa")
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        services.model_version_activate(model_version=v2)
+    second = api_client.post("/api/v1/models/iris/predict", {"features": ROW}, format="json").json()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.model_version_activate(model_version=v1)
+    third = api_client.post("/api/v1/models/iris/predict", {"features": ROW}, format="json").json()
+    # then
+    assert (second["version"], second["prediction"], second["confidence"]) == ("2", "virginica", pytest.approx(0.5))
+    assert (third["version"], third["prediction"]) == ("1", "setosa")
+
+
+@pytest.mark.django_db
+def test_an_edited_schema_applies_without_a_restart(api_client: Any, iris_version: ModelVersion) -> None:
+    """Renaming features (same artifact) through the admin's save service changes the accepted names at once."""
+    # given
+    named = dict(zip(["a", "b", "c", "d"], ROW, strict=True))
+    assert api_client.post("/predict", {"features": ROW}, format="json").status_code == 200
+    iris_version.feature_schema = [{"name": name, "type": "numeric", "nullable": False} for name in "abcd"]
+    # when
+    services.model_version_save_checked(model_version=iris_version, data=None)
+    response = api_client.post("/predict", {"features": named}, format="json")
+    # then
+    assert response.status_code == 200, response.json()
+    assert response.json()["prediction"] == "setosa"
+
+
+@pytest.mark.django_db
+def test_registering_an_existing_version_again_is_a_validation_error(register_iris: Any, settings: Any) -> None:
+    """A second `iris` v1 is refused with a ValidationError (not a database error); the first one and its file stay,
+    and no second file is written."""
+    # given
+    first = register_iris(version="1")
+    files_before = sorted(path for path in Path(settings.MEDIA_ROOT).rglob("*") if path.is_file())
+    # when
+    with pytest.raises(ValidationError) as caught:
+        register_iris(version="1")
+    # then
+    assert "already exists" in str(caught.value)
+    assert list(ModelVersion.objects.all()) == [first]
+    assert sorted(path for path in Path(settings.MEDIA_ROOT).rglob("*") if path.is_file()) == files_before
+
+
+@pytest.mark.django_db
+def test_saving_a_new_active_version_deactivates_the_others(register_iris: Any) -> None:
+    """model_version_save_checked (the admin's save) stores a new active version and leaves it the only active one."""
+    # given
+    v1 = register_iris(version="1")
+    v2 = ModelVersion(
+        model=v1.model,
+        version="2",
+        feature_schema=IRIS_SCHEMA,
+        class_labels=artifacts.IRIS_CLASSES,
+        is_active=True,
+    )
+    v2.artifact.save("v2.skops", ContentFile(artifacts.constant_artifact()), save=False)
+    # when
+    services.model_version_save_checked(model_version=v2, data=artifacts.constant_artifact())
+    # then
+    assert list(ModelVersion.objects.filter(is_active=True)) == [v2]
+    assert v2.memory_bytes > 0 and len(v2.artifact_sha256) == 64
