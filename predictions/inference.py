@@ -81,12 +81,22 @@ def _probe_matrix(schema: FeatureSchema) -> np.ndarray:
     return np.asarray(rows, dtype=object)
 
 
+def extra_trusted_types() -> list[str]:
+    """Types beyond skops' defaults that the operator trusts (MODEL_TRUSTED_TYPES): by default scikit-learn's own tree
+    structures and numpy.dtype, without which no tree model or SimpleImputer pipeline loads. Never arbitrary code."""
+    from django.conf import settings
+
+    return list(getattr(settings, "MODEL_TRUSTED_TYPES", []))
+
+
 def artifact_load(*, data: bytes, schema: FeatureSchema, class_labels: list[str]) -> LoadedModel:
     """Load a skops artifact without running untrusted code and check it against the schema and class labels."""
     try:
-        untrusted = skops.io.get_untrusted_types(data=data)
+        found = skops.io.get_untrusted_types(data=data)
     except Exception as exc:
         raise ArtifactError(f"Not a readable skops artifact: {exc}") from exc
+    trusted = set(extra_trusted_types())
+    untrusted = [name for name in found if name not in trusted]
     if untrusted:
         raise ArtifactError(
             "The artifact contains types that are not trusted and will not be loaded: " + ", ".join(untrusted)
@@ -94,7 +104,7 @@ def artifact_load(*, data: bytes, schema: FeatureSchema, class_labels: list[str]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            estimator = skops.io.loads(data)
+            estimator = skops.io.loads(data, trusted=[name for name in found if name in trusted] or None)
     except Exception as exc:
         raise ArtifactError(f"The artifact could not be loaded: {exc}") from exc
     if not hasattr(estimator, "predict_proba"):

@@ -178,6 +178,11 @@ STORAGES = {
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BYTES", 10 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 PREDICTION_MAX_BATCH_SIZE = env_int("PREDICTION_MAX_BATCH_SIZE", 5000)
+# Types skops may load beyond its defaults (comma-separated); anything else in an artifact is refused, never unpickled.
+MODEL_TRUSTED_TYPES = env_list(
+    "MODEL_TRUSTED_TYPES",
+    "sklearn.tree._tree.Tree,sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor,numpy.dtype",
+)
 # Concurrent prediction requests in one process are scored and logged together (predictions/coalescing.py).
 PREDICTION_COALESCING = env_bool("PREDICTION_COALESCING", True)
 # How long a process reuses its lookup of a model's active version (a new active version reaches every process

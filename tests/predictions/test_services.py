@@ -3,13 +3,17 @@ version answers at once in a running process."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+import skops.io
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
+from sklearn.ensemble import RandomForestClassifier
 
 from predictions import services
 from predictions.demo import IRIS_SCHEMA
@@ -161,3 +165,34 @@ def test_saving_a_new_active_version_deactivates_the_others(register_iris: Any) 
     # then
     assert list(ModelVersion.objects.filter(is_active=True)) == [v2]
     assert v2.memory_bytes > 0 and len(v2.artifact_sha256) == 64
+
+
+@pytest.mark.django_db
+def test_tree_models_load_only_while_their_types_are_trusted(settings: Any) -> None:
+    """A RandomForest (sklearn.tree._tree.Tree inside) registers with the default MODEL_TRUSTED_TYPES and is refused,
+    naming the type, when the operator trusts nothing beyond skops' defaults."""
+    # given
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 4))
+    y = np.where(x[:, 0] > 0, "yes", "no")
+    buffer = io.BytesIO()
+    skops.io.dump(RandomForestClassifier(n_estimators=3, random_state=0).fit(x, y), buffer)
+    # when
+    version = services.model_version_register(
+        model_name="forest",
+        version="1",
+        artifact=buffer.getvalue(),
+        feature_schema=IRIS_SCHEMA,
+        class_labels=["no", "yes"],
+    )
+    # then
+    assert version.is_active
+    settings.MODEL_TRUSTED_TYPES = []
+    with pytest.raises(ValidationError, match=r"sklearn\.tree\._tree\.Tree"):
+        services.model_version_register(
+            model_name="forest",
+            version="2",
+            artifact=buffer.getvalue(),
+            feature_schema=IRIS_SCHEMA,
+            class_labels=["no", "yes"],
+        )
