@@ -1,0 +1,39 @@
+#!/bin/sh
+# Container entrypoint: `web` (migrate, demo model, webhook token, bootstrap alerting config, then gunicorn),
+# `worker` (one Celery worker), `beat` (the one Celery beat), or any other command as given.
+set -eu
+cd /app
+# prometheus_client reads this directory at import time, in manage.py commands too: make sure it exists.
+if [ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then mkdir -p "$PROMETHEUS_MULTIPROC_DIR"; fi
+
+case "${1:-web}" in
+  web)
+    # Generated alerting config lives in named volumes shared with Prometheus and Alertmanager (directories,
+    # never single files): fail loudly if a volume was created by another container with the wrong owner.
+    for dir in "$ALERT_RULES_DIR" "$(dirname "$ALERTMANAGER_CONFIG_PATH")" "$(dirname "$ALERT_WEBHOOK_TOKEN_FILE")"; do
+      mkdir -p "$dir"
+      [ -w "$dir" ] || { echo "$dir is not writable by $(id -un); recreate its volume (docker compose down -v)" >&2; exit 1; }
+    done
+    python manage.py migrate --noinput
+    python manage.py load_demo
+    # Rules, alertmanager.yml and the webhook token from the database, before Prometheus and Alertmanager start
+    # (both wait for web to be healthy); if that fails, a bootstrap config sends every alert to the webhook.
+    if ! python manage.py publish_alerting; then
+      echo "publish_alerting failed: Alertmanager starts with the bootstrap config" >&2
+      python scripts/auth_bootstrap.py --username "${ALERT_WEBHOOK_USERNAME:-alertmanager}" \
+        --token-file "$ALERT_WEBHOOK_TOKEN_FILE" --token-mode "${ALERT_SECRET_FILE_MODE:-600}"
+      [ -s "$ALERTMANAGER_CONFIG_PATH" ] || cp monitoring/alertmanager/alertmanager.yml "$ALERTMANAGER_CONFIG_PATH"
+    fi
+    exec gunicorn -c mlmonitor/gunicorn.conf.py --control-socket /tmp/gunicorn.ctl
+    ;;
+  worker)
+    exec celery -A mlmonitor worker -l "${CELERY_LOG_LEVEL:-info}" --concurrency "${CELERY_CONCURRENCY:-1}"
+    ;;
+  beat)
+    # Exactly one beat per deployment, with the schedule in the database (django-celery-beat).
+    exec celery -A mlmonitor beat -l "${CELERY_LOG_LEVEL:-info}" -S django --pidfile /tmp/celerybeat.pid
+    ;;
+  *)
+    exec "$@"
+    ;;
+esac
