@@ -1,15 +1,190 @@
-"""Admin for alert thresholds."""
+"""Admin for thresholds, notification channels, the publish state and the alert history.
+
+Saves and deletes go through the services, which validate the rendered rules/config before storing and publish
+after commit; the outcome of that publish is shown as a message on the same save.
+"""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
-from .models import Threshold
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from . import selectors, services
+from .models import AlertEvent, NotificationChannel, PublishState, Threshold
+
+
+def _publish_report(request: HttpRequest) -> None:
+    """Tell the operator how the publish that followed their change went."""
+    state = selectors.publish_state_get()
+    if state.ok:
+        messages.success(request, f"Alerting config published: {state.notes or 'done'}.")
+    else:
+        messages.error(request, f"Alerting config NOT published, the previous files stay in place: {state.last_error}")
+
+
+class ThresholdAdminForm(forms.ModelForm):
+    """Refuses a threshold whose rules would not pass promtool, on top of the model's range checks."""
+
+    class Meta:
+        model = Threshold
+        fields = [
+            "kind",
+            "model",
+            "feature_name",
+            "value",
+            "for_duration",
+            "severity",
+            "summary",
+            "description",
+            "enabled",
+        ]
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        if self._errors:
+            return
+        try:
+            services.alert_rules_validate(thresholds=selectors.threshold_specs_list(replacing=self.instance))
+        except ValidationError as exc:
+            self.add_error(None, exc)
 
 
 @admin.register(Threshold)
 class ThresholdAdmin(admin.ModelAdmin):
     """Thresholds; feature-drift rows also set the drift engine's "drifted" flag."""
 
-    list_display = ["kind", "model", "feature_name", "value", "for_duration", "severity", "enabled"]
+    form = ThresholdAdminForm
+    list_display = ["kind", "model", "feature_name", "comparator", "value", "for_duration", "severity", "enabled"]
     list_filter = ["kind", "severity", "enabled", "model"]
+    search_fields = ["feature_name", "model__name", "summary"]
+
+    @admin.display(description="comparator")
+    def comparator(self, obj: Threshold) -> str:
+        """The comparison the rule makes (fixed by the kind)."""
+        return obj.comparator
+
+    def save_model(self, request: HttpRequest, obj: Threshold, form: Any, change: bool) -> None:
+        """Save through the service, then report the publish."""
+        services.threshold_save(threshold=obj)
+        transaction.on_commit(lambda: _publish_report(request))
+
+    def delete_model(self, request: HttpRequest, obj: Threshold) -> None:
+        """Delete through the service, then report the publish."""
+        services.threshold_delete(thresholds=[obj])
+        transaction.on_commit(lambda: _publish_report(request))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Threshold]) -> None:
+        """Bulk delete through the service (one publish)."""
+        services.threshold_delete(thresholds=list(queryset))
+        transaction.on_commit(lambda: _publish_report(request))
+
+
+class NotificationChannelAdminForm(forms.ModelForm):
+    """Refuses a channel whose Alertmanager config would not pass amtool."""
+
+    class Meta:
+        model = NotificationChannel
+        fields = [
+            "name",
+            "kind",
+            "enabled",
+            "min_severity",
+            "model",
+            "send_resolved",
+            "slack_webhook_url",
+            "slack_channel",
+            "email_to",
+            "webhook_url",
+            "webhook_bearer_token",
+        ]
+        widgets = {
+            "slack_webhook_url": forms.PasswordInput(render_value=True),
+            "webhook_bearer_token": forms.PasswordInput(render_value=True),
+        }
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        if self._errors:
+            return
+        try:
+            services.alertmanager_config_validate(channels=selectors.channel_specs_list(replacing=self.instance))
+        except ValidationError as exc:
+            self.add_error(None, exc)
+
+
+@admin.register(NotificationChannel)
+class NotificationChannelAdmin(admin.ModelAdmin):
+    """Slack, email and webhook receivers, routed by minimum severity and optionally by model."""
+
+    form = NotificationChannelAdminForm
+    list_display = ["name", "kind", "min_severity", "model", "send_resolved", "enabled"]
+    list_filter = ["kind", "min_severity", "enabled"]
+    fieldsets = [
+        (None, {"fields": ["name", "kind", "enabled", "min_severity", "model", "send_resolved"]}),
+        ("Slack", {"fields": ["slack_webhook_url", "slack_channel"]}),
+        ("Email (SMTP server from the environment)", {"fields": ["email_to"]}),
+        ("Webhook", {"fields": ["webhook_url", "webhook_bearer_token"]}),
+    ]
+
+    def save_model(self, request: HttpRequest, obj: NotificationChannel, form: Any, change: bool) -> None:
+        """Save through the service, then report the publish."""
+        services.notification_channel_save(channel=obj)
+        transaction.on_commit(lambda: _publish_report(request))
+
+    def delete_model(self, request: HttpRequest, obj: NotificationChannel) -> None:
+        """Delete through the service, then report the publish."""
+        services.notification_channel_delete(channels=[obj])
+        transaction.on_commit(lambda: _publish_report(request))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[NotificationChannel]) -> None:
+        """Bulk delete through the service (one publish)."""
+        services.notification_channel_delete(channels=list(queryset))
+        transaction.on_commit(lambda: _publish_report(request))
+
+
+@admin.register(PublishState)
+class PublishStateAdmin(admin.ModelAdmin):
+    """When the generated files were last published, and why the last failure kept the old ones."""
+
+    list_display = ["__str__", "ok", "last_success_at", "last_attempt_at", "last_error_at"]
+    readonly_fields = [f.name for f in PublishState._meta.fields]
+    actions = ["publish_now"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Publish the alerting config now")
+    def publish_now(self, request: HttpRequest, queryset: QuerySet[PublishState]) -> None:
+        """Render, validate, swap in and reload, as `manage.py publish_alerting` does."""
+        result = services.alerting_publish()
+        level = messages.SUCCESS if result.ok else messages.ERROR
+        self.message_user(request, f"Publish {'succeeded' if result.ok else 'failed'}: {result.summary()}", level)
+
+
+@admin.register(AlertEvent)
+class AlertEventAdmin(admin.ModelAdmin):
+    """Alert history as Alertmanager reported it (read-only)."""
+
+    list_display = ["alertname", "model_name", "status", "severity", "starts_at", "ends_at", "notifications"]
+    list_filter = ["status", "alertname", "model_name", "severity"]
+    search_fields = ["alertname", "model_name", "fingerprint"]
+    date_hierarchy = "starts_at"
+    readonly_fields = [f.name for f in AlertEvent._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -12,11 +12,11 @@ from __future__ import annotations
 import io
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from scipy import special, stats
@@ -45,10 +45,10 @@ _KS_DIRECT_MAX = 4 * _KS_GRID_STEP
 # Below this many window cells a thread pool costs more than it saves.
 _THREADED_MIN_CELLS = 200_000
 _MAX_WORKERS = 8
+# Columns per sort task: small enough that statistics start on the first block early.
+_SORT_BLOCK_COLUMNS = 8
 # scipy.special.smirnov switches to an approximation above this n (xsf SMIRNOV_MAX_COMPUTE_N).
 _SMIRNOV_MAX_COMPUTE_N = 1_000_000
-
-_T = TypeVar("_T")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -62,16 +62,18 @@ class FeatureDrift:
 
     feature_name: str
     test: str
-    status: str
+    status: str  # OK or INSUFFICIENT
+    # In [0, 1] for ks (D), jensenshannon (distance, base 2) and chi2 (Cramér's V); >= 0 for psi and wasserstein
+    # (W / reference std). None exactly when status is INSUFFICIENT; never NaN or infinite.
     score: float | None
-    statistic: float | None
-    p_value: float | None
-    missing_share: float
-    reference_size: int
-    window_size: int
+    statistic: float | None  # the raw statistic: D, chi2, PSI, W / std, JS distance
+    p_value: float | None  # ks and chi2 only
+    missing_share: float  # NaN/inf (numeric) or NaN (categorical) share of the window rows; 0.0 for no rows
+    reference_size: int  # non-missing reference values
+    window_size: int  # non-missing window values
     reference_summary: dict[str, Any]
     current_summary: dict[str, Any]
-    message: str = ""
+    message: str = ""  # why the feature is INSUFFICIENT
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ class PredictionDrift:
     """Outcome of comparing the window's predicted-class distribution with the reference's."""
 
     status: str
-    score: float | None
+    score: float | None  # Jensen-Shannon distance (base 2) between the class distributions
     chi2_statistic: float | None
     p_value: float | None
     reference_distribution: dict[str, float]
@@ -125,6 +127,25 @@ class NumericReference:
         """Return the JSON-safe summary of one feature (count = non-missing values; None where undefined)."""
         return _numeric_summary_dict(self.summaries[index])
 
+    def subset(self, indices: Sequence[int]) -> NumericReference:
+        """Return the reference of the given features only, in the given order."""
+        chosen = [int(i) for i in indices]
+        parts = [self.feature_values(i) for i in chosen]
+        sizes = [values.size for values, _ in parts]
+        return NumericReference(
+            names=tuple(self.names[i] for i in chosen),
+            values=np.concatenate([values for values, _ in parts]) if parts else np.empty(0),
+            cumulative_counts=(
+                np.concatenate([cumulative for _, cumulative in parts]) if parts else np.empty(0, dtype=np.int64)
+            ),
+            offsets=np.concatenate(([0], np.cumsum(sizes, dtype=np.int64))).astype(np.int64),
+            row_count=self.row_count,
+            missing_counts=self.missing_counts[chosen],
+            bin_edges=self.bin_edges[chosen],
+            bin_counts=self.bin_counts[chosen],
+            summaries=self.summaries[chosen],
+        )
+
     def to_bytes(self) -> bytes:
         """Serialize to a compact npz blob (no pickle) for a database BinaryField."""
         counts = _segment_diff(self.cumulative_counts, self.offsets)
@@ -152,17 +173,17 @@ class NumericReference:
         """Load a reference written by to_bytes."""
         with np.load(io.BytesIO(data), allow_pickle=False) as blob:
             _check_blob(blob, "numeric")
-            offsets = blob["offsets"].astype(np.int64)
+            offsets = blob["offsets"].astype(np.int64, copy=False)
             return cls(
                 names=tuple(str(name) for name in blob["names"]),
-                values=blob["values"].astype(np.float64),
-                cumulative_counts=_segment_cumsum(blob["counts"].astype(np.int64), offsets),
+                values=blob["values"].astype(np.float64, copy=False),
+                cumulative_counts=_segment_cumsum(blob["counts"].astype(np.int64, copy=False), offsets),
                 offsets=offsets,
                 row_count=int(blob["row_count"]),
-                missing_counts=blob["missing_counts"].astype(np.int64),
-                bin_edges=blob["bin_edges"].astype(np.float64),
-                bin_counts=blob["bin_counts"].astype(np.int64),
-                summaries=blob["summaries"].astype(np.float64),
+                missing_counts=blob["missing_counts"].astype(np.int64, copy=False),
+                bin_edges=blob["bin_edges"].astype(np.float64, copy=False),
+                bin_counts=blob["bin_counts"].astype(np.int64, copy=False),
+                summaries=blob["summaries"].astype(np.float64, copy=False),
             )
 
 
@@ -172,28 +193,31 @@ def numeric_reference_prepare(*, names: Sequence[str], values: np.ndarray) -> Nu
     row_count, feature_count = matrix.shape
     unique_parts: list[np.ndarray] = []
     cumulative_parts: list[np.ndarray] = []
-    offsets = np.zeros(feature_count + 1, dtype=np.int64)
     missing_counts = np.zeros(feature_count, dtype=np.int64)
     bin_edges = np.full((feature_count, BIN_COUNT - 1), np.inf)
     bin_counts = np.zeros((feature_count, BIN_COUNT), dtype=np.int64)
     summaries = np.full((feature_count, len(NUMERIC_SUMMARY_KEYS)), np.nan)
-    for index in range(feature_count):
-        finite = _sorted_finite(matrix[:, index])
-        missing_counts[index] = row_count - finite.size
-        summaries[index] = _numeric_summary_row(finite, row_count)
-        unique, cumulative = _unique_cumulative(finite)
-        unique_parts.append(unique)
-        cumulative_parts.append(cumulative)
-        offsets[index + 1] = offsets[index] + unique.size
-        if finite.size:
-            edges = np.unique(np.quantile(finite, _DECILES))
-            bin_edges[index, : edges.size] = edges
-            bin_counts[index] = _bin_counts_sorted(finite, bin_edges[index])
+    for start, block in _sorted_column_blocks(matrix):
+        for offset in range(block.shape[1]):
+            index = start + offset
+            finite = _finite_slice(block[:, offset])
+            summaries[index] = _numeric_summary_row(finite, row_count)
+            missing_counts[index] = row_count - finite.size
+            unique, cumulative = _unique_cumulative(finite)
+            unique_parts.append(unique)
+            cumulative_parts.append(cumulative)
+            if finite.size:
+                # Duplicate edges (tied data) are dropped; the +inf padding leaves empty trailing bins, which add
+                # nothing to Jensen-Shannon or PSI.
+                edges = np.unique(np.quantile(finite, _DECILES))
+                bin_edges[index, : edges.size] = edges
+                bin_counts[index] = _bin_counts_sorted(finite, bin_edges[index])
+    offsets = np.concatenate(([0], np.cumsum([part.size for part in unique_parts], dtype=np.int64)))
     return NumericReference(
         names=tuple(str(name) for name in names),
         values=np.concatenate(unique_parts) if unique_parts else np.empty(0),
         cumulative_counts=np.concatenate(cumulative_parts) if cumulative_parts else np.empty(0, dtype=np.int64),
-        offsets=offsets,
+        offsets=offsets.astype(np.int64),
         row_count=row_count,
         missing_counts=missing_counts,
         bin_edges=bin_edges,
@@ -222,6 +246,17 @@ class CategoricalReference:
         """Return the JSON-safe summary of one feature: count, missing_share and the share of each category."""
         return _categorical_summary_dict(self.counts[index], self.categories[index], self.row_count)
 
+    def subset(self, indices: Sequence[int]) -> CategoricalReference:
+        """Return the reference of the given features only, in the given order."""
+        chosen = [int(i) for i in indices]
+        return CategoricalReference(
+            names=tuple(self.names[i] for i in chosen),
+            categories=tuple(self.categories[i] for i in chosen),
+            counts=self.counts[chosen],
+            row_count=self.row_count,
+            missing_counts=self.missing_counts[chosen],
+        )
+
     def to_bytes(self) -> bytes:
         """Serialize to a compact npz blob (no pickle) for a database BinaryField."""
         flat = [name for feature in self.categories for name in feature]
@@ -249,9 +284,9 @@ class CategoricalReference:
             return cls(
                 names=tuple(str(name) for name in blob["names"]),
                 categories=tuple(tuple(flat[bounds[i] : bounds[i + 1]]) for i in range(bounds.size - 1)),
-                counts=blob["counts"].astype(np.int64),
+                counts=blob["counts"].astype(np.int64, copy=False),
                 row_count=int(blob["row_count"]),
-                missing_counts=blob["missing_counts"].astype(np.int64),
+                missing_counts=blob["missing_counts"].astype(np.int64, copy=False),
             )
 
 
@@ -280,7 +315,7 @@ def categorical_reference_prepare(
 
 @dataclass
 class _NumericWindowFeature:
-    """Per-feature intermediate result of the threaded pass over window columns."""
+    """Per-feature intermediate result of the pass over window columns."""
 
     window_size: int
     summary_row: np.ndarray
@@ -299,8 +334,8 @@ def numeric_drift_compute(
     row_count = matrix.shape[0]
     reference_sizes = [reference.finite_count(i) for i in range(feature_count)]
 
-    def feature_compute(index: int) -> _NumericWindowFeature:
-        finite = _sorted_finite(matrix[:, index])
+    def feature_compute(index: int, column_sorted: np.ndarray) -> _NumericWindowFeature:
+        finite = _finite_slice(column_sorted)
         result = _NumericWindowFeature(window_size=finite.size, summary_row=_numeric_summary_row(finite, row_count))
         if finite.size < minimum or reference_sizes[index] < minimum:
             return result
@@ -318,7 +353,9 @@ def numeric_drift_compute(
             result.bin_counts = _bin_counts_sorted(finite, reference.bin_edges[index])
         return result
 
-    features = _map_features(feature_compute, feature_count, matrix.size)
+    features: list[_NumericWindowFeature] = []
+    for start, block in _sorted_column_blocks(matrix):
+        features.extend(feature_compute(start + offset, block[:, offset]) for offset in range(block.shape[1]))
 
     statistics = np.full(feature_count, np.nan)
     p_values = np.full(feature_count, np.nan)
@@ -393,54 +430,50 @@ def _ks_statistic(ref_values: np.ndarray, ref_cumulative: np.ndarray, window_sor
     size = ref_values.size
     if size <= _KS_DIRECT_MAX:
         previous = np.concatenate(([0], ref_cumulative[:-1]))
-        return _ks_candidates(ref_values, ref_cumulative, previous, window_sorted, n1, n2)
+        return _ks_largest_gap(ref_values, ref_cumulative, previous, window_sorted, n1, n2)[0]
 
-    grid = np.arange(0, size, _KS_GRID_STEP)
-    if grid[-1] != size - 1:
-        grid = np.append(grid, size - 1)
-    grid_values = ref_values[grid]
-    grid_cumulative = ref_cumulative[grid]
-    grid_previous = np.where(grid > 0, ref_cumulative[grid - 1], 0)
-    grid_right = np.searchsorted(window_sorted, grid_values, side="right")
-    grid_left = np.searchsorted(window_sorted, grid_values, side="left")
-    best = max(
-        float(np.max(np.abs(grid_cumulative / n1 - grid_right / n2))),
-        float(np.max(np.abs(grid_previous / n1 - grid_left / n2))),
+    # Exact values on a grid of every _KS_GRID_STEP-th reference value first.
+    grid = np.arange(0, size + _KS_GRID_STEP - 1, _KS_GRID_STEP)
+    grid[-1] = size - 1
+    previous = ref_cumulative[grid - 1]
+    previous[0] = 0
+    best, ref_at, ref_below, window_at, window_below = _ks_largest_gap(
+        ref_values[grid], ref_cumulative[grid], previous, window_sorted, n1, n2
     )
     # Branch and bound: for reference indices strictly between grid points lo < k < hi, the reference counts lie
     # in [c_lo, c_(hi-1)] and the window counts in [R_lo, L_hi], so |difference| is at most `bound`. Float
     # division and subtraction are monotone, so the bound also holds for the rounded values.
-    low, high = grid[:-1], grid[1:]
-    bound = np.maximum(
-        ref_cumulative[high - 1] / n1 - grid_right[:-1] / n2,
-        grid_left[1:] / n2 - grid_cumulative[:-1] / n1,
-    )
-    refine = (high - low > 1) & (bound > best)
-    if not refine.any():
+    bound = np.maximum(ref_below[1:] - window_at[:-1], window_below[1:] - ref_at[:-1])
+    cells = np.flatnonzero(bound > best)
+    if cells.size == 0:
         return best
-    starts = low[refine] + 1
-    lengths = high[refine] - starts
-    indices = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
-    candidates = _ks_candidates(
-        ref_values[indices], ref_cumulative[indices], ref_cumulative[indices - 1], window_sorted, n1, n2
-    )
-    return max(best, candidates)
+    # Every reference index inside the open cells; the last cell may be shorter, and a repeated index is harmless.
+    inside = np.minimum((grid[cells][:, None] + np.arange(1, _KS_GRID_STEP)).ravel(), size - 1)
+    refined = _ks_largest_gap(
+        ref_values[inside], ref_cumulative[inside], ref_cumulative[inside - 1], window_sorted, n1, n2
+    )[0]
+    return max(best, refined)
 
 
-def _ks_candidates(
+def _ks_largest_gap(
     values: np.ndarray, cumulative: np.ndarray, previous: np.ndarray, window_sorted: np.ndarray, n1: int, n2: int
-) -> float:
-    """Return max |F_ref - F_win| at the given reference values and just below them."""
+) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return max |F_ref - F_win| at sorted distinct reference values and just below them, with the ECDF values."""
     right = np.searchsorted(window_sorted, values, side="right")
-    # Only needles that tie with a window value need the second search; the others have left == right.
-    left = right.copy()
-    tied = right > 0
-    tied[tied] = window_sorted[right[tied] - 1] == values[tied]
+    # right == 0 reads window_sorted[-1], the window maximum, which is then above the value: never a false tie.
+    tied = window_sorted[right - 1] == values
     if tied.any():
+        # Only values that tie with a window value need the second search; for the others left == right.
+        left = right.copy()
         left[tied] = np.searchsorted(window_sorted, values[tied], side="left")
-    at_value = np.max(np.abs(cumulative / n1 - right / n2))
-    below_value = np.max(np.abs(previous / n1 - left / n2))
-    return float(max(at_value, below_value))
+    else:
+        left = right
+    ref_at = cumulative / n1
+    ref_below = previous / n1
+    window_at = right / n2
+    window_below = window_at if left is right else left / n2
+    gap = max(np.max(np.abs(ref_at - window_at)), np.max(np.abs(ref_below - window_below)))
+    return float(gap), ref_at, ref_below, window_at, window_below
 
 
 def _ks_asymptotic_p_value(d: np.ndarray, n1: np.ndarray, n2: np.ndarray) -> np.ndarray:
@@ -475,14 +508,16 @@ def _kstwo_sf(x: np.ndarray, n: np.ndarray) -> np.ndarray:
         result[index] = min(max(2.0 * _smirnov_sf(int(n[index]), float(x[index])), 0.0), 1.0)
     pelz_good = large & (nx_squared < 2.2) & ~((n <= 100000) & (n * x**1.5 <= 1.4))
     if pelz_good.any():
-        result[pelz_good] = np.clip(1.0 - _pelz_good_cdf(n[pelz_good], x[pelz_good]), 0.0, 1.0)
+        # For z -> 0 the series overflows before the underflow mask discards it; scipy returns 1 there too.
+        with np.errstate(all="ignore"):
+            result[pelz_good] = np.clip(1.0 - _pelz_good_cdf(n[pelz_good], x[pelz_good]), 0.0, 1.0)
     rest = pending & ~zero & ~smirnov & ~pelz_good
     if rest.any():
         result[rest] = stats.kstwo.sf(x[rest], n[rest])
     return result
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=8)
 def _log_binomials(n: int) -> np.ndarray:
     """Return log C(n, v) for v = 0..n (cached: in a drift run most features share the same n)."""
     v = np.arange(n + 1, dtype=np.float64)
@@ -499,7 +534,7 @@ def _smirnov_sf(n: int, x: float) -> float:
         return math.exp(log_p) if log_p < -math.log(2) else 1.0 - (-math.expm1(log_p))
     # P(D+ >= x) = x * sum_{v=0}^{floor(n(1-x))} C(n, v) (1 - x - v/n)^(n-v) (x + v/n)^(v-1); every term is
     # positive, so summing exp(log term) keeps relative precision (about 1e-11 at n = 25,000).
-    last = n - int(math.floor(n * x)) - 1
+    last = n - math.floor(n * x) - 1
     v = np.arange(last + 1, dtype=np.float64)
     upper = (n - v) / n - x
     lower = x + v / n
@@ -533,7 +568,7 @@ def _pelz_good_cdf(n: np.ndarray, x: np.ndarray) -> np.ndarray:
     k3b = _PI_SQUARED * (135 * zfour - 96 * zsix) / 4
     k3a = -30 * zsix - 90 * z**8
     maxk = np.ceil(16 * z / np.pi).astype(np.int64)
-    terms = np.zeros((4,) + z.shape)
+    terms = np.zeros((4, *z.shape))
     for k in range(int(maxk.max(initial=0)), 0, -1):
         m = 2 * k - 1
         msquared, mfour, msix = m**2, m**4, m**6
@@ -576,7 +611,9 @@ def _wasserstein_sorted(ref_values: np.ndarray, ref_cumulative: np.ndarray, wind
     ref_cdf = np.concatenate(([0], ref_cumulative))[np.searchsorted(ref_values, points[:-1], side="right")]
     window_cdf = np.concatenate(([0], window_cumulative))[np.searchsorted(window_values, points[:-1], side="right")]
     difference = np.abs(ref_cdf / ref_cumulative[-1] - window_cdf / window_sorted.size)
-    return float(np.dot(difference, deltas))
+    # Plain multiply-and-sum: np.dot would hand this to a multi-threaded BLAS whose spinning threads compete
+    # with the feature threads.
+    return float(np.sum(difference * deltas))
 
 
 def _wasserstein_scaled(
@@ -599,7 +636,7 @@ def _wasserstein_scaled(
 
 
 def _population_stability_index(reference_bins: np.ndarray, window_bins: np.ndarray) -> np.ndarray:
-    """Return PSI per row of bin counts; empty bins get PSI_EPSILON so the log stays finite."""
+    """Return PSI (natural log) per row of bin counts; empty bins get PSI_EPSILON so the log stays finite."""
     p = reference_bins / reference_bins.sum(axis=1, keepdims=True)
     q = window_bins / window_bins.sum(axis=1, keepdims=True)
     p = np.where(p == 0.0, PSI_EPSILON, p)
@@ -704,15 +741,17 @@ def _category_counts(codes: np.ndarray, sizes: np.ndarray, width: int | None = N
     """Count codes per feature: [features, width] with the last column for unseen codes, plus missing counts."""
     feature_count = codes.shape[1]
     width = int(sizes.max(initial=0)) + 1 if width is None else width
-    unseen = width - 1
-    missing_bucket = width
     with np.errstate(invalid="ignore"):
-        known = (codes >= 0) & (codes < sizes) & (np.floor(codes) == codes)
-    bucket = np.where(known, codes, unseen)
-    bucket = np.where(np.isnan(codes), missing_bucket, bucket).astype(np.int64)
-    bucket += np.arange(feature_count, dtype=np.int64) * (width + 1)
-    counts = np.bincount(bucket.ravel(), minlength=feature_count * (width + 1)).reshape(feature_count, width + 1)
-    return counts[:, :width].astype(np.int64), counts[:, width].astype(np.int64)
+        # NaN, inf and huge codes cast to garbage, but then differ from the float code and land in the unseen column.
+        integer_codes = codes.astype(np.int64)
+    # Viewed as unsigned, negative codes become huge: one comparison checks 0 <= code < size.
+    known = (integer_codes == codes) & (integer_codes.view(np.uint64) < sizes.astype(np.uint64))
+    bucket = np.where(known, integer_codes, width - 1)
+    bucket += np.arange(feature_count, dtype=np.int64) * width
+    counts = np.bincount(bucket.ravel(), minlength=feature_count * width).reshape(feature_count, width)
+    missing = np.isnan(codes).sum(axis=0).astype(np.int64)
+    counts[:, width - 1] -= missing
+    return counts.astype(np.int64), missing
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -871,10 +910,8 @@ def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _sorted_finite(column: np.ndarray) -> np.ndarray:
-    """Return the finite values of a column, sorted ascending (NaN and +-inf dropped)."""
-    ordered = np.sort(column)
-    # np.sort puts -inf first and +inf, NaN last; the finite values are the contiguous middle.
+def _finite_slice(ordered: np.ndarray) -> np.ndarray:
+    """Return the finite middle of a sorted array (sorting puts -inf first and +inf, then NaN, last)."""
     start = int(np.searchsorted(ordered, -np.inf, side="right"))
     stop = int(np.searchsorted(ordered, np.inf, side="left"))
     return ordered[start:stop]
@@ -935,10 +972,13 @@ def _numeric_summary_row(sorted_finite: np.ndarray, row_count: int) -> np.ndarra
     row[0] = count
     row[1] = (row_count - count) / row_count if row_count else 0.0
     if count:
-        mean = float(np.mean(sorted_finite))
-        centered = sorted_finite - mean
-        row[2] = mean
-        row[3] = math.sqrt(float(np.dot(centered, centered)) / count)
+        # Moments around the median (at hand in sorted data) keep the variance free of cancellation for features
+        # far from zero; einsum rather than np.dot keeps BLAS threads from competing with the sort workers.
+        median = sorted_finite[count // 2]
+        shifted = sorted_finite - median
+        shift_mean = float(np.add.reduce(shifted)) / count
+        row[2] = median + shift_mean
+        row[3] = math.sqrt(max(float(np.einsum("i,i->", shifted, shifted)) / count - shift_mean**2, 0.0))
         row[4] = sorted_finite[0]
         row[5:10] = _sorted_quantiles(sorted_finite, SUMMARY_QUANTILES)
         row[10] = sorted_finite[-1]
@@ -975,26 +1015,39 @@ def _check_blob(blob: Any, kind: str) -> None:
         raise ValueError(f"unsupported reference format version {int(blob['format_version'])}")
 
 
-def _worker_count() -> int:
-    """Return how many threads may run numpy work at once here."""
+def _sort_worker_count() -> int:
+    """Return how many threads sort while the calling thread computes statistics (0: sort inline)."""
     try:
         available = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         available = os.cpu_count() or 1
-    return max(1, min(available, _MAX_WORKERS))
+    # Sorting costs more than the statistics, so one worker per core keeps every core busy; the calling thread
+    # mostly waits on sorted blocks and takes a core only while it computes on them. A single core sorts inline.
+    return 0 if available < 2 else min(available, _MAX_WORKERS)
 
 
-def _map_features(compute: Callable[[int], _T], feature_count: int, cells: int) -> list[_T]:
-    """Run compute(index) for every feature, in a thread pool when the window is large enough to pay for it."""
-    workers = _worker_count()
-    if workers == 1 or cells < _THREADED_MIN_CELLS or feature_count < 2:
-        return [compute(index) for index in range(feature_count)]
-    # numpy releases the GIL in sort and searchsorted, so feature chunks run in parallel on separate cores;
-    # a few chunks per worker even out features that cost more (KS refinement, Wasserstein).
-    chunks = np.array_split(np.arange(feature_count), min(feature_count, workers * 4))
-
-    def chunk_compute(indices: np.ndarray) -> list[_T]:
-        return [compute(int(index)) for index in indices]
-
+def _sorted_column_blocks(matrix: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (first column, block) in column order, each block a Fortran-ordered copy with its columns sorted."""
+    # Copying and sorting is half the work and numpy releases the GIL for both, so worker threads prepare blocks
+    # (two numpy calls each) while the calling thread computes statistics on the blocks already sorted. Anything
+    # more in the workers (summaries, the tests) was slower: many small numpy calls make the threads hand the GIL
+    # back and forth.
+    column_count = matrix.shape[1]
+    starts = range(0, column_count, _SORT_BLOCK_COLUMNS)
+    bounds = [(start, min(start + _SORT_BLOCK_COLUMNS, column_count)) for start in starts]
+    workers = _sort_worker_count()
+    if workers < 1 or matrix.size < _THREADED_MIN_CELLS or len(bounds) < 2:
+        for start, stop in bounds:
+            yield start, _columns_sorted(matrix, start, stop)
+        return
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return [item for chunk in pool.map(chunk_compute, chunks) for item in chunk]
+        futures = [pool.submit(_columns_sorted, matrix, start, stop) for start, stop in bounds]
+        for (start, _), future in zip(bounds, futures, strict=True):
+            yield start, future.result()
+
+
+def _columns_sorted(matrix: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Return columns start:stop of matrix as a Fortran-ordered copy with every column sorted (NaN last)."""
+    block = np.array(matrix[:, start:stop], order="F")
+    block.sort(axis=0)
+    return block

@@ -20,6 +20,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("predictions.urls")),
     path("api/v1/", include("drift.urls")),
+    path("api/v1/", include("alerts_config.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("predict", DefaultPredictApi.as_view(), name="seed-predict"),

@@ -1,0 +1,95 @@
+"""HTTP API of alerting: the Alertmanager webhook that feeds the alert history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from predictions.apis import ERROR_SCHEMA
+
+from . import services
+from .models import AlertEvent
+
+
+class AlertmanagerAlertSerializer(serializers.Serializer):
+    """One alert of an Alertmanager webhook payload (version 4)."""
+
+    status = serializers.ChoiceField(choices=[AlertEvent.STATUS_FIRING, AlertEvent.STATUS_RESOLVED])
+    labels = serializers.DictField(child=serializers.CharField(allow_blank=True, trim_whitespace=False))
+    annotations = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, trim_whitespace=False), required=False, default=dict
+    )
+    startsAt = serializers.DateTimeField()
+    endsAt = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    generatorURL = serializers.CharField(
+        required=False, allow_blank=True, default="", trim_whitespace=False, max_length=2000
+    )
+    fingerprint = serializers.CharField(max_length=64)
+
+    def validate_startsAt(self, value: Any) -> Any:
+        """An alert without a start time cannot be stored as an episode."""
+        if services.alert_time_parse(value) is None:
+            raise serializers.ValidationError("startsAt must be a real time.")
+        return value
+
+    def validate_endsAt(self, value: Any) -> Any:
+        """The zero time means "not ended"."""
+        return services.alert_time_parse(value)
+
+
+class AlertWebhookApi(APIView):
+    """POST /api/v1/alerts/webhook: Alertmanager's webhook (payload version 4), with a bearer token."""
+
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        """The payload: https://prometheus.io/docs/alerting/latest/configuration/#webhook_config"""
+
+        version = serializers.CharField()
+        status = serializers.ChoiceField(choices=[AlertEvent.STATUS_FIRING, AlertEvent.STATUS_RESOLVED])
+        receiver = serializers.CharField(allow_blank=True, required=False, default="", max_length=200)
+        groupKey = serializers.CharField(allow_blank=True, required=False, default="")
+        alerts = AlertmanagerAlertSerializer(many=True, allow_empty=True)
+
+        def validate_version(self, value: str) -> str:
+            """Only version 4 is understood."""
+            if value != "4":
+                raise serializers.ValidationError(f'Unsupported webhook payload version {value!r}: expected "4".')
+            return value
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: inline_serializer(
+                "AlertWebhookStored",
+                {
+                    "received": serializers.IntegerField(),
+                    "created": serializers.IntegerField(),
+                    "updated": serializers.IntegerField(),
+                    "unchanged": serializers.IntegerField(),
+                },
+            ),
+            400: ERROR_SCHEMA,
+            401: ERROR_SCHEMA,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        """Store each alert of the payload in the alert history."""
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = services.alert_events_ingest(receiver=data["receiver"], alerts=data["alerts"])
+        return Response(
+            {
+                "received": len(data["alerts"]),
+                "created": result.created,
+                "updated": result.updated,
+                "unchanged": result.unchanged,
+            }
+        )

@@ -1,0 +1,39 @@
+"""`python manage.py publish_alerting [--check]`: render, validate, swap in and reload the alerting config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from alerts_config.services import RULES_FILENAME, alerting_publish
+
+
+class Command(BaseCommand):
+    help = (
+        "Render the Prometheus rules and alertmanager.yml from the database, validate them with promtool and "
+        "amtool, replace the files atomically and reload Prometheus and Alertmanager. --check only validates."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--check", action="store_true", help="render and validate only; write nothing")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        result = alerting_publish(check_only=options["check"])
+        rules = settings.ALERT_RULES_DIR / RULES_FILENAME
+        for note in result.notes:
+            self.stdout.write(f"  {note}")
+        for problem in result.reload_errors:
+            self.stdout.write(self.style.WARNING(f"  {problem}"))
+        if not result.ok:
+            raise CommandError("; ".join(result.errors))
+        if options["check"]:
+            self.stdout.write(self.style.SUCCESS("The generated rules and Alertmanager config are valid."))
+            return
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Published {rules} ({'changed' if result.rules_changed else 'unchanged'}) and "
+                f"{settings.ALERTMANAGER_CONFIG_PATH} ({'changed' if result.alertmanager_changed else 'unchanged'})."
+            )
+        )

@@ -1,0 +1,517 @@
+"""Writes of the alerting app: thresholds and channels (validated against the rendered result before they are
+stored), publishing the generated files (validate, swap atomically, reload), and the alert history webhook.
+
+Publishing runs in the web process right after the commit that changed a threshold or channel, not in Celery: it
+takes well under a second (render, promtool, amtool, two reload POSTs), the operator sees its outcome in the admin
+message of the same save, and the admin keeps working when no worker runs. Publishes are serialized by a file lock
+next to the generated rules (same host: gunicorn workers, manage.py) and by a row lock on PublishState
+(PostgreSQL, any host); each one renders the full database state, so the last one always leaves the latest state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .models import AlertEvent, NotificationChannel, PublishState, Threshold
+from .rendering import (
+    ChannelSpec,
+    ThresholdSpec,
+    alert_rules_render,
+    alertmanager_config_render,
+    alertmanager_secrets_render,
+)
+from .selectors import alertmanager_options, channel_specs_list, threshold_specs_list
+
+logger = logging.getLogger(__name__)
+
+RULES_FILENAME = "mlmonitor.rules.yml"  # Prometheus loads <ALERT_RULES_DIR>/*.rules.yml
+LOCK_FILENAME = ".mlmonitor-publish.lock"
+SECRET_PREFIX = "channel-"  # noqa: S105 - a file name prefix
+TOOL_TIMEOUT_SECONDS = 30
+
+
+# --- validation with the real tools ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ToolCheck:
+    """The outcome of one promtool/amtool run: `error` is empty when the file passed (or was not checked)."""
+
+    validated: bool
+    error: str = ""
+    note: str = ""
+
+
+def _tool_path(configured: str) -> str | None:
+    """The executable for a PROMTOOL_PATH/AMTOOL_PATH setting (a name on PATH or a path), None when missing."""
+    return shutil.which(configured) if configured else None
+
+
+def _tool_run(configured: str, args: Sequence[str], path: Path, label: str) -> ToolCheck:
+    """Run `<tool> <args> <path>`; a missing tool is not an error, but it is said."""
+    tool = _tool_path(configured)
+    if tool is None:
+        return ToolCheck(validated=False, note=f"{label} not found ({configured or 'unset'}): not validated")
+    try:
+        completed = subprocess.run(
+            [tool, *args, str(path)], capture_output=True, text=True, timeout=TOOL_TIMEOUT_SECONDS, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return ToolCheck(validated=False, error=f"{label} could not run: {exc}")
+    if completed.returncode != 0:
+        output = (completed.stdout + completed.stderr).replace(str(path), path.name).strip()
+        return ToolCheck(validated=True, error=f"{label} refused the file: {output}")
+    return ToolCheck(validated=True, note=f"validated with {label}")
+
+
+def rules_file_check(path: Path) -> ToolCheck:
+    """`promtool check rules` on a rules file."""
+    try:
+        yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        return ToolCheck(validated=False, error=f"not YAML: {exc}")
+    return _tool_run(settings.PROMTOOL_PATH, ["check", "rules", "--lint-fatal"], path, "promtool check rules")
+
+
+def alertmanager_file_check(path: Path) -> ToolCheck:
+    """`amtool check-config` on an Alertmanager config file."""
+    try:
+        yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        return ToolCheck(validated=False, error=f"not YAML: {exc}")
+    return _tool_run(settings.AMTOOL_PATH, ["check-config"], path, "amtool check-config")
+
+
+def _text_check(text: str, filename: str, check: Callable[[Path], ToolCheck]) -> ToolCheck:
+    with tempfile.TemporaryDirectory(prefix="mlmonitor-check-") as directory:
+        path = Path(directory) / filename
+        path.write_text(text)
+        return check(path)
+
+
+def alert_rules_validate(*, thresholds: Sequence[ThresholdSpec]) -> None:
+    """Raise ValidationError when the rules rendered from these thresholds would not pass promtool."""
+    text = alert_rules_render(thresholds, service_job=settings.ALERT_SERVICE_JOB)
+    outcome = _text_check(text, RULES_FILENAME, rules_file_check)
+    if outcome.error:
+        raise ValidationError(f"The alert rules would be invalid, so nothing was saved. {outcome.error}")
+
+
+def alertmanager_config_validate(*, channels: Sequence[ChannelSpec]) -> None:
+    """Raise ValidationError when alertmanager.yml rendered from these channels would not pass amtool."""
+    text = alertmanager_config_render(channels, options=alertmanager_options())
+    outcome = _text_check(text, "alertmanager.yml", alertmanager_file_check)
+    if outcome.error:
+        raise ValidationError(f"The Alertmanager config would be invalid, so nothing was saved. {outcome.error}")
+
+
+# --- thresholds and channels -------------------------------------------------------------------------------------
+
+
+def threshold_save(*, threshold: Threshold) -> Threshold:
+    """Validate (ranges, uniqueness, and the rules it would produce), store, and publish after commit."""
+    threshold.full_clean()
+    alert_rules_validate(thresholds=threshold_specs_list(replacing=threshold))
+    with transaction.atomic():
+        threshold.save()
+        alerting_publish_on_commit()
+    return threshold
+
+
+def threshold_create(**fields: Any) -> Threshold:
+    """Create a threshold (see threshold_save)."""
+    return threshold_save(threshold=Threshold(**fields))
+
+
+def threshold_update(*, threshold: Threshold, **fields: Any) -> Threshold:
+    """Change fields of a threshold (see threshold_save); an invalid change leaves the stored row as it was."""
+    for name, value in fields.items():
+        setattr(threshold, name, value)
+    try:
+        return threshold_save(threshold=threshold)
+    except ValidationError:
+        threshold.refresh_from_db()
+        raise
+
+
+def threshold_delete(*, thresholds: Sequence[Threshold]) -> None:
+    """Delete thresholds and publish once after commit."""
+    with transaction.atomic():
+        for threshold in thresholds:
+            threshold.delete()
+        alerting_publish_on_commit()
+
+
+def notification_channel_save(*, channel: NotificationChannel) -> NotificationChannel:
+    """Validate (fields and the Alertmanager config it would produce), store, and publish after commit."""
+    channel.full_clean()
+    alertmanager_config_validate(channels=channel_specs_list(replacing=channel))
+    with transaction.atomic():
+        channel.save()
+        alerting_publish_on_commit()
+    return channel
+
+
+def notification_channel_create(**fields: Any) -> NotificationChannel:
+    """Create a notification channel (see notification_channel_save)."""
+    return notification_channel_save(channel=NotificationChannel(**fields))
+
+
+def notification_channel_delete(*, channels: Sequence[NotificationChannel]) -> None:
+    """Delete channels and publish once after commit (their secret files go with the next publish)."""
+    with transaction.atomic():
+        for channel in channels:
+            channel.delete()
+        alerting_publish_on_commit()
+
+
+# --- publishing --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PublishResult:
+    """What one publish did: per file whether it was valid and replaced, plus notes and errors for the operator."""
+
+    check_only: bool
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    reload_errors: list[str] = field(default_factory=list)
+    rules_changed: bool = False
+    alertmanager_changed: bool = False
+    rules_sha256: str = ""
+    alertmanager_sha256: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when every rendered file was valid (reload failures are reported, not fatal)."""
+        return not self.errors
+
+    def summary(self) -> str:
+        """One paragraph for logs, the command and the admin."""
+        parts = [*self.errors, *self.reload_errors, *self.notes]
+        return "; ".join(parts) if parts else "nothing to report"
+
+
+def alerting_publish_on_commit() -> None:
+    """Publish once the current transaction commits (at once outside a transaction)."""
+    transaction.on_commit(_publish_after_commit)
+
+
+def _publish_after_commit() -> None:
+    """After-commit hook: a failure is recorded for the admin, never raised into the request that committed."""
+    try:
+        result = alerting_publish()
+    except Exception as exc:
+        logger.exception("publishing the alerting config failed")
+        _state_failure_record(f"publish crashed: {type(exc).__name__}: {exc}")
+        return
+    log = logger.info if result.ok else logger.error
+    log("alerting config publish: %s", result.summary())
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive flock on `path` for the duration of the block (serializes publishes on one host)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _state_locked() -> PublishState:
+    PublishState.objects.get_or_create(pk=PublishState.SINGLETON_ID)
+    return PublishState.objects.select_for_update().get(pk=PublishState.SINGLETON_ID)
+
+
+def _state_failure_record(message: str) -> None:
+    with contextlib.suppress(Exception), transaction.atomic():
+        state = _state_locked()
+        now = timezone.now()
+        state.ok, state.last_error, state.last_error_at, state.last_attempt_at = False, message, now, now
+        state.save()
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _write_private(path: Path, content: str, mode: int) -> None:
+    """Write a file atomically (temp file in the same directory, then os.replace), never briefly readable by others."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and path.read_text() == content:
+        return
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _publish_file(
+    *,
+    text: str,
+    path: Path,
+    check: Callable[[Path], ToolCheck],
+    label: str,
+    check_only: bool,
+    result: PublishResult,
+    before_replace: Callable[[], None] | None = None,
+) -> tuple[bool, bool]:
+    """Write `text` to a temp file beside `path` (a name the `*.rules.yml` glob does not match), validate it, and
+    os.replace() it into place. Returns (valid, changed); an invalid file never replaces the last good one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        outcome = check(tmp)
+        if outcome.error:
+            result.errors.append(f"{label}: {outcome.error}; the previous file stays in place")
+            return False, False
+        if outcome.note:
+            result.notes.append(f"{label} {outcome.note}")
+        if check_only:
+            return True, False
+        if path.exists() and path.read_bytes() == text.encode():
+            return True, False
+        if before_replace is not None:
+            before_replace()
+        os.chmod(tmp, 0o644)  # read by Prometheus/Alertmanager, possibly as another user; holds no secrets
+        os.replace(tmp, path)
+        _directory_fsync(path.parent)
+        return True, True
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def _directory_fsync(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _secrets_write(secrets: dict[str, str]) -> None:
+    mode = int(settings.ALERT_SECRET_FILE_MODE, 8)
+    for path, content in secrets.items():
+        _write_private(Path(path), content, mode)
+
+
+def _secrets_prune(secrets: dict[str, str]) -> None:
+    """Remove channel secret files that the published config no longer references (deleted or changed channels)."""
+    directory = Path(settings.ALERTMANAGER_SECRETS_DIR)
+    if not directory.is_dir():
+        return
+    keep = {Path(p).name for p in secrets}
+    for path in directory.glob(f"{SECRET_PREFIX}*"):
+        if path.is_file() and path.name not in keep:
+            path.unlink(missing_ok=True)
+
+
+def webhook_token_file_ensure() -> bool:
+    """Write the webhook's bearer token file when it is missing: a DRF token of ALERT_WEBHOOK_USERNAME (a user
+    without password or staff rights). Returns True when it wrote the file."""
+    from rest_framework.authtoken.models import Token
+
+    configured = settings.ALERT_WEBHOOK_TOKEN_FILE
+    if not configured or Path(configured).exists():
+        return False
+    user_model = get_user_model()
+    user, created = user_model.objects.get_or_create(username=settings.ALERT_WEBHOOK_USERNAME)
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    token, _ = Token.objects.get_or_create(user=user)
+    _write_private(Path(configured), token.key, int(settings.ALERT_SECRET_FILE_MODE, 8))
+    return True
+
+
+def _reload(base_url: str, label: str, result: PublishResult) -> None:
+    """POST <base_url>/-/reload; a failure is reported, not raised (the files are in place for the next start)."""
+    request = urllib.request.Request(base_url.rstrip("/") + "/-/reload", data=b"", method="POST")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=settings.ALERT_RELOAD_TIMEOUT_SECONDS) as response:  # noqa: S310
+            response.read()
+        result.notes.append(f"{label} reloaded")
+    except urllib.error.HTTPError as exc:
+        body = exc.read().decode(errors="replace").strip()
+        result.reload_errors.append(f"{label} reload failed: HTTP {exc.code} {body}".strip())
+    except (OSError, ValueError) as exc:
+        result.reload_errors.append(f"{label} reload failed: {exc}")
+
+
+def alerting_publish(*, check_only: bool = False) -> PublishResult:
+    """Render the rules and alertmanager.yml from the full database state, validate them with promtool and amtool,
+    swap them in atomically and reload both servers. With check_only, render and validate only."""
+    result = PublishResult(check_only=check_only)
+    rules_path = Path(settings.ALERT_RULES_DIR) / RULES_FILENAME
+    config_path = Path(settings.ALERTMANAGER_CONFIG_PATH)
+    with _file_lock(Path(settings.ALERT_RULES_DIR) / LOCK_FILENAME), transaction.atomic():
+        state = None if check_only else _state_locked()
+        rules_text = alert_rules_render(threshold_specs_list(), service_job=settings.ALERT_SERVICE_JOB)
+        channels = channel_specs_list()
+        options = alertmanager_options()
+        config_text = alertmanager_config_render(channels, options=options)
+        secrets = alertmanager_secrets_render(channels, secrets_dir=options.secrets_dir)
+        result.rules_sha256, result.alertmanager_sha256 = _sha256(rules_text), _sha256(config_text)
+        try:
+            rules_ok, result.rules_changed = _publish_file(
+                text=rules_text,
+                path=rules_path,
+                check=rules_file_check,
+                label="rules",
+                check_only=check_only,
+                result=result,
+            )
+            if not check_only and webhook_token_file_ensure():
+                result.notes.append(f"wrote the webhook token file {options.webhook_token_file}")
+            config_ok, result.alertmanager_changed = _publish_file(
+                text=config_text,
+                path=config_path,
+                check=alertmanager_file_check,
+                label="alertmanager.yml",
+                check_only=check_only,
+                result=result,
+                before_replace=lambda: _secrets_write(secrets),
+            )
+        except OSError as exc:
+            result.errors.append(f"writing the generated files failed: {exc}")
+            rules_ok = config_ok = False
+        if check_only:
+            return result
+        if config_ok:
+            _secrets_write(secrets)  # unchanged config: secrets may still have changed (same paths, new content)
+            _secrets_prune(secrets)
+        if rules_ok:
+            _reload(settings.PROMETHEUS_URL, "Prometheus", result)
+        if config_ok:
+            _reload(settings.ALERTMANAGER_URL, "Alertmanager", result)
+        assert state is not None
+        now = timezone.now()
+        state.last_attempt_at = now
+        state.ok = result.ok
+        state.notes = "; ".join([*result.reload_errors, *result.notes])
+        if result.ok:
+            state.last_success_at = now
+        else:
+            state.last_error, state.last_error_at = "; ".join(result.errors), now
+        if rules_ok:
+            state.rules_sha256 = result.rules_sha256
+        if config_ok:
+            state.alertmanager_sha256 = result.alertmanager_sha256
+        state.save()
+    return result
+
+
+# --- alert history -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlertIngestResult:
+    """How many alerts of one webhook call were new, changed, or repeats."""
+
+    created: int
+    updated: int
+    unchanged: int
+
+
+def _episode_apply(event: AlertEvent, alert: dict[str, Any], receiver: str) -> bool:
+    """Fold a repeat notification into a stored episode; a late "firing" never reopens a resolved one."""
+    resolved = event.status == AlertEvent.STATUS_RESOLVED
+    changed = False
+    if not resolved and alert["status"] == AlertEvent.STATUS_RESOLVED:
+        event.status = AlertEvent.STATUS_RESOLVED
+        event.ends_at = alert["endsAt"]
+        changed = True
+    if not resolved and (event.labels != alert["labels"] or event.annotations != alert["annotations"]):
+        event.labels, event.annotations = alert["labels"], alert["annotations"]
+        changed = True
+    event.notifications += 1
+    event.receiver = receiver or event.receiver
+    event.save()
+    return changed
+
+
+def alert_events_ingest(*, receiver: str, alerts: Sequence[dict[str, Any]]) -> AlertIngestResult:
+    """Store the alerts of one Alertmanager webhook call: one row per (fingerprint, startsAt), updated on resolve.
+
+    Each alert is a dict with status, labels, annotations, startsAt, endsAt (None for the zero time), generatorURL
+    and fingerprint, as the webhook serializer returns it.
+    """
+    created = updated = unchanged = 0
+    for alert in alerts:
+        key = {"fingerprint": alert["fingerprint"], "starts_at": alert["startsAt"]}
+        labels = alert["labels"]
+        resolved = alert["status"] == AlertEvent.STATUS_RESOLVED
+        with transaction.atomic():
+            # Insert first, read only on conflict: the transaction's first statement is a write, so SQLite takes
+            # the write lock at once (waiting its busy timeout) instead of failing to upgrade a stale read
+            # snapshot when another gunicorn thread writes at the same time; PostgreSQL waits on the row.
+            try:
+                with transaction.atomic():
+                    AlertEvent.objects.create(
+                        **key,
+                        alertname=labels.get("alertname", ""),
+                        status=alert["status"],
+                        severity=labels.get("severity", ""),
+                        model_name=labels.get("model_name", ""),
+                        labels=labels,
+                        annotations=alert["annotations"],
+                        ends_at=alert["endsAt"] if resolved else None,
+                        generator_url=alert["generatorURL"],
+                        receiver=receiver,
+                    )
+                created += 1
+                continue
+            except IntegrityError:  # a repeat (or the same episode arriving concurrently)
+                pass
+            event = AlertEvent.objects.select_for_update().get(**key)
+            if _episode_apply(event, alert, receiver):
+                updated += 1
+            else:
+                unchanged += 1
+    return AlertIngestResult(created=created, updated=updated, unchanged=unchanged)
+
+
+def alert_time_parse(value: datetime | None) -> datetime | None:
+    """Alertmanager writes "no time" as 0001-01-01T00:00:00Z."""
+    if value is None or value.year <= 1:
+        return None
+    return value

@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Create a user with an API token when missing, and write the token (and a new password) to files.
+
+`make run` creates the superuser `admin` (its generated password is printed once and kept in .run/admin_password)
+and writes its API token to .run/api_token. `make run` and the compose web container also create the non-staff user
+`alertmanager` (no password) whose token, in ALERT_WEBHOOK_TOKEN_FILE, Alertmanager sends to the alert webhook.
+
+    python scripts/auth_bootstrap.py --username admin --superuser --password-file .run/admin_password \
+        --token-file .run/api_token
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def secret_file_write(path: Path, value: str, *, mode: int) -> None:
+    """Write a secret atomically with the given permissions (never briefly world-readable)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--username", required=True)
+    parser.add_argument("--superuser", action="store_true", help="create a superuser with a generated password")
+    parser.add_argument("--password-file", type=Path, help="where a newly generated password is written")
+    parser.add_argument("--token-file", type=Path, required=True)
+    parser.add_argument("--token-mode", default="600", help="octal permissions of the token file")
+    args = parser.parse_args(argv)
+
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mlmonitor.settings.base")
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    user_model = get_user_model()
+    user = user_model.objects.filter(username=args.username).first()
+    if user is None:
+        if args.superuser:
+            password = secrets.token_urlsafe(16)
+            user = user_model.objects.create_superuser(username=args.username, email="", password=password)
+            if args.password_file:
+                secret_file_write(args.password_file, password, mode=0o600)
+            print(f"Created superuser {args.username!r} with password {password}")
+        else:
+            user = user_model.objects.create_user(username=args.username, password=None)
+            print(f"Created user {args.username!r} (token only, no password)")
+    token, _ = Token.objects.get_or_create(user=user)
+    secret_file_write(args.token_file, token.key, mode=int(args.token_mode, 8))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""Alerting fixtures: generated files in a temporary directory, a recording stand-in for the reload endpoints,
+the real promtool and amtool (tests that need them skip, saying so, where they are missing)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from alerts_config.models import Threshold
+from predictions.models import MLModel
+
+REPO = Path(__file__).resolve().parents[2]
+RULES_TESTS_DIR = REPO / "monitoring" / "rules-tests"
+
+needs_promtool = pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+needs_amtool = pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool is not installed")
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ReloadRecorder:
+    """A loopback HTTP server that answers POST /-/reload like Prometheus and Alertmanager and records the calls."""
+
+    url: str
+    calls: list[str] = field(default_factory=list)
+    status: int = 200
+
+
+@pytest.fixture
+def reload_server() -> Iterator[ReloadRecorder]:
+    """A recording reload endpoint on a free loopback port."""
+    server: ThreadingHTTPServer
+    recorder = ReloadRecorder(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            recorder.calls.append(self.path)
+            self.send_response(recorder.status)
+            self.end_headers()
+            self.wfile.write(b"failed to reload config" if recorder.status >= 400 else b"")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    recorder.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield recorder
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def alerting_paths(settings: Any, tmp_path: Path) -> Path:
+    """Generated files go to a per-test directory; reloads go to a closed loopback port unless a test says more."""
+    root = tmp_path / "alerting"
+    settings.ALERT_RULES_DIR = root / "rules"
+    settings.ALERTMANAGER_CONFIG_PATH = root / "alertmanager" / "alertmanager.yml"
+    settings.ALERTMANAGER_SECRETS_DIR = root / "secrets"
+    settings.ALERT_WEBHOOK_TOKEN_FILE = root / "secrets" / "webhook_token"
+    closed = f"http://127.0.0.1:{free_port()}"
+    settings.PROMETHEUS_URL = closed
+    settings.ALERTMANAGER_URL = closed
+    settings.ALERT_RELOAD_TIMEOUT_SECONDS = 2.0
+    settings.PROMTOOL_PATH = "promtool"
+    settings.AMTOOL_PATH = "amtool"
+    settings.ALERT_SMTP_SMARTHOST = ""
+    settings.ALERT_SMTP_FROM = ""
+    return root
+
+
+@pytest.fixture
+def model_factory(db: None) -> Callable[[str], MLModel]:
+    """Factory: a bare registered model name (thresholds only need the name)."""
+
+    def create(name: str) -> MLModel:
+        return MLModel.objects.create(name=name)
+
+    return create
+
+
+def seed_threshold(kind: str) -> Threshold:
+    """The seed's all-models threshold of a kind (created by the data migration)."""
+    return Threshold.objects.get(kind=kind, model=None, feature_name="")
+
+
+def promtool_test(*, rules_text: str, test_data: dict[str, Any] | str, directory: Path) -> subprocess.CompletedProcess:
+    """Write the rules as mlmonitor.rules.yml beside a promtool unit-test file and run `promtool test rules`."""
+    (directory / "mlmonitor.rules.yml").write_text(rules_text)
+    test_file = directory / "rules.test.yml"
+    test_file.write_text(test_data if isinstance(test_data, str) else yaml.safe_dump(test_data, sort_keys=False))
+    return subprocess.run(
+        ["promtool", "test", "rules", str(test_file)], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def promtool_check(path: Path) -> subprocess.CompletedProcess:
+    """`promtool check rules --lint-fatal` on one file."""
+    return subprocess.run(
+        ["promtool", "check", "rules", "--lint-fatal", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

@@ -1,0 +1,228 @@
+"""Publishing: validate, swap in atomically, reload; an invalid result never replaces the last good file and the
+error is kept for the operator; publishes run after commit and one at a time."""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from alerts_config import services
+from alerts_config.models import PublishState
+from alerts_config.services import RULES_FILENAME, alerting_publish
+
+from .conftest import ReloadRecorder, needs_amtool, needs_promtool, seed_threshold
+
+pytestmark = [pytest.mark.django_db, needs_promtool, needs_amtool]
+
+BROKEN_RULES = "groups:\n- name: x\n  rules:\n  - alert: Broken\n    expr: ml_feature_drift_score >>> 1\n"
+
+
+@pytest.fixture
+def reloads(settings: Any, reload_server: ReloadRecorder) -> ReloadRecorder:
+    """Prometheus and Alertmanager stand-ins (one recorder, two path prefixes)."""
+    settings.PROMETHEUS_URL = reload_server.url + "/prometheus"
+    settings.ALERTMANAGER_URL = reload_server.url + "/alertmanager"
+    return reload_server
+
+
+def files(settings: Any) -> tuple[Path, Path]:
+    """The generated rules file and alertmanager.yml."""
+    return Path(settings.ALERT_RULES_DIR) / RULES_FILENAME, Path(settings.ALERTMANAGER_CONFIG_PATH)
+
+
+def leftovers(directory: Path) -> list[str]:
+    """Temporary files a publish might have left behind."""
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_publish_writes_validated_files_and_reloads_both_servers(settings: Any, reloads: ReloadRecorder) -> None:
+    """Rules and alertmanager.yml land in place (world-readable), the webhook token file is created (private),
+    both servers get POST /-/reload, and the state says so."""
+    # when
+    result = alerting_publish()
+    # then
+    rules, config = files(settings)
+    assert result.ok and result.rules_changed and result.alertmanager_changed, result.summary()
+    assert "DataDriftDetected" in rules.read_text() and "mlmonitor-webhook" in config.read_text()
+    assert stat.S_IMODE(rules.stat().st_mode) == 0o644
+    token_file = Path(settings.ALERT_WEBHOOK_TOKEN_FILE)
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600 and len(token_file.read_text()) == 40
+    assert sorted(reloads.calls) == ["/alertmanager/-/reload", "/prometheus/-/reload"]
+    assert "validated with promtool check rules" in result.summary()
+    state = PublishState.objects.get()
+    assert state.ok and state.last_success_at is not None and state.rules_sha256 == result.rules_sha256
+    assert leftovers(rules.parent) == [] and leftovers(config.parent) == []
+    assert [p.name for p in rules.parent.glob("*.rules.yml")] == [RULES_FILENAME]
+
+
+def test_publishing_again_changes_nothing_but_still_reloads(settings: Any, reloads: ReloadRecorder) -> None:
+    """Idempotent: same database, same bytes; the reload still happens (a server may have missed the last one)."""
+    alerting_publish()
+    rules, _ = files(settings)
+    before = rules.stat().st_mtime_ns
+    result = alerting_publish()
+    assert result.ok and not result.rules_changed and not result.alertmanager_changed
+    assert rules.stat().st_mtime_ns == before and len(reloads.calls) == 4
+
+
+def test_an_invalid_rules_file_never_replaces_the_last_good_one(
+    settings: Any, reloads: ReloadRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """promtool refuses the new rules: the old file stays byte-identical, Prometheus is not reloaded, the error is
+    recorded with its time; Alertmanager's valid config still goes out."""
+    # given
+    alerting_publish()
+    rules, _ = files(settings)
+    good = rules.read_bytes()
+    reloads.calls.clear()
+    monkeypatch.setattr(services, "alert_rules_render", lambda *a, **k: BROKEN_RULES)
+    # when
+    result = alerting_publish()
+    # then
+    assert not result.ok
+    assert rules.read_bytes() == good
+    assert reloads.calls == ["/alertmanager/-/reload"]
+    state = PublishState.objects.get()
+    assert not state.ok and "promtool check rules refused" in state.last_error and state.last_error_at is not None
+    assert "previous file stays in place" in state.last_error
+    assert leftovers(rules.parent) == []
+
+
+def test_an_invalid_alertmanager_config_never_replaces_the_last_good_one(
+    settings: Any, reloads: ReloadRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """amtool refuses the new config: the old alertmanager.yml stays byte-identical and the error is recorded."""
+    # given
+    alerting_publish()
+    _, config = files(settings)
+    good = config.read_bytes()
+    monkeypatch.setattr(services, "alertmanager_config_render", lambda *a, **k: "route:\n  receiver: nobody\n")
+    # when
+    result = alerting_publish()
+    # then
+    assert not result.ok and config.read_bytes() == good
+    assert "amtool check-config refused" in PublishState.objects.get().last_error
+
+
+def test_missing_tools_are_reported_not_fatal(settings: Any, reloads: ReloadRecorder) -> None:
+    """Without promtool and amtool the files are still written, and the result says they were not validated."""
+    settings.PROMTOOL_PATH = "/nonexistent/promtool"
+    settings.AMTOOL_PATH = ""
+    result = alerting_publish()
+    assert result.ok and files(settings)[0].exists()
+    assert "promtool check rules not found (/nonexistent/promtool): not validated" in result.summary()
+    assert "amtool check-config not found (unset): not validated" in result.summary()
+
+
+def test_a_failed_reload_is_reported_not_fatal(settings: Any, reloads: ReloadRecorder) -> None:
+    """Prometheus answering 500 (or nobody listening) leaves the files published and says why it did not reload."""
+    reloads.status = 500
+    result = alerting_publish()
+    assert result.ok and files(settings)[0].exists()
+    assert any("Prometheus reload failed: HTTP 500" in e for e in result.reload_errors)
+    assert "Prometheus reload failed" in PublishState.objects.get().notes
+
+
+def test_check_only_writes_nothing(settings: Any, reloads: ReloadRecorder) -> None:
+    """`publish_alerting --check` validates and leaves files, servers and state alone."""
+    call_command("publish_alerting", "--check")
+    rules, config = files(settings)
+    assert not rules.exists() and not config.exists() and reloads.calls == []
+    assert PublishState.objects.get().last_attempt_at is None
+
+
+def test_the_command_fails_loudly_on_an_invalid_result(
+    settings: Any, reloads: ReloadRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`publish_alerting` exits non-zero with promtool's message."""
+    monkeypatch.setattr(services, "alert_rules_render", lambda *a, **k: BROKEN_RULES)
+    with pytest.raises(CommandError, match="promtool check rules refused"):
+        call_command("publish_alerting")
+
+
+def test_a_saved_threshold_is_published_after_commit(
+    settings: Any, reloads: ReloadRecorder, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    """Saving through the service publishes once the transaction commits, with the new value in the rule."""
+    # given
+    threshold = seed_threshold("feature_drift")
+    # when
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        services.threshold_update(threshold=threshold, value=0.25)
+    # then
+    assert len(callbacks) == 1
+    assert "ml_feature_drift_score > 0.25 and" in files(settings)[0].read_text()
+
+
+def test_channel_secrets_are_written_privately_and_removed_with_their_channel(
+    settings: Any, reloads: ReloadRecorder, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    """A Slack URL lives in a 0600 file under ALERTMANAGER_SECRETS_DIR; deleting the channel removes the file."""
+    # given
+    with django_capture_on_commit_callbacks(execute=True):
+        channel = services.notification_channel_create(
+            name="ops", kind="slack", slack_webhook_url="https://hooks.slack.com/services/T/B/s3cr3t"
+        )
+    secret = Path(settings.ALERTMANAGER_SECRETS_DIR) / f"channel-{channel.pk}-slack_api_url"
+    assert secret.read_text() == "https://hooks.slack.com/services/T/B/s3cr3t"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert "s3cr3t" not in files(settings)[1].read_text()
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        services.notification_channel_delete(channels=[channel])
+    # then
+    assert not secret.exists() and "ops" not in files(settings)[1].read_text()
+    assert Path(settings.ALERT_WEBHOOK_TOKEN_FILE).exists()  # not a channel secret: kept
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_publishes_run_one_at_a_time(
+    settings: Any, reloads: ReloadRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four publishes at once (as from four gunicorn threads) never overlap and leave one consistent file."""
+    # given
+    active, overlaps, errors = [0], [0], []
+    lock = threading.Lock()
+    real_check = services.rules_file_check
+
+    def slow_check(path: Path) -> Any:
+        with lock:
+            active[0] += 1
+            overlaps[0] = max(overlaps[0], active[0])
+        time.sleep(0.1)
+        try:
+            return real_check(path)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(services, "rules_file_check", slow_check)
+
+    def publish() -> None:
+        try:
+            assert alerting_publish().ok
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=publish) for _ in range(4)]
+    # when
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    # then
+    assert errors == [] and overlaps[0] == 1
+    rules, _ = files(settings)
+    assert leftovers(rules.parent) == [] and "DataDriftDetected" in rules.read_text()
+    assert os.path.getsize(rules) > 0
