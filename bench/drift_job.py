@@ -53,8 +53,7 @@ def full_job_timing(*, features: int = FEATURES, rows: int = ROWS, repeats: int 
         from sklearn.linear_model import LogisticRegression
 
         from drift.services import drift_run_compute, reference_dataset_upload
-        from predictions.services import prediction_create
-        from predictions.services import model_version_register
+        from predictions.services import model_version_register, prediction_create
 
         rng = np.random.default_rng(7)
         names = [f"f{i}" for i in range(features)]

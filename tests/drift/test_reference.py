@@ -102,8 +102,10 @@ def parquet_bytes(columns: dict[str, list[Any]]) -> bytes:
 @pytest.mark.django_db
 def test_parquet_upload_is_accepted_and_checked(iris_version: Any) -> None:
     """A Parquet file with the schema's columns is accepted; one missing a column is refused."""
-    good = {name: [1.0 + i % 7 for i in range(60)] for name in
-            ["sepal_length", "sepal_width", "petal_length", "petal_width"]}
+    good = {
+        name: [1.0 + i % 7 for i in range(60)]
+        for name in ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    }
     reference = reference_dataset_upload(model_version=iris_version, file=parquet_bytes(good), filename="ref.parquet")
     assert reference.file_format == "parquet" and reference.row_count == 60
     bad = {k: v for k, v in good.items() if k != "petal_width"}
