@@ -122,16 +122,27 @@ def engine_run(
     return numeric_results, categorical_results
 
 
-def _median_seconds(action: Callable[[], object], repeats: int = REPEATS) -> tuple[float, float]:
-    """Median wall time and median CPU time (all threads) of repeated runs, after one warm-up run."""
+def _timed(action: Callable[[], object]) -> tuple[float, float]:
+    """Wall and CPU seconds (all threads) of one run."""
+    started, started_cpu = time.perf_counter(), time.process_time()
     action()
-    walls, cpus = [], []
+    return time.perf_counter() - started, time.process_time() - started_cpu
+
+
+def _interleaved_medians(
+    actions: dict[str, Callable[[], object]], repeats: int = REPEATS
+) -> dict[str, tuple[float, float]]:
+    """Median wall and CPU seconds of each action; runs alternate so that all see the same machine load."""
+    for action in actions.values():
+        action()  # warm-up: page faults, lazy imports, caches
+    timings: dict[str, list[tuple[float, float]]] = {name: [] for name in actions}
     for _ in range(repeats):
-        started, started_cpu = time.perf_counter(), time.process_time()
-        action()
-        walls.append(time.perf_counter() - started)
-        cpus.append(time.process_time() - started_cpu)
-    return pystatistics.median(walls), pystatistics.median(cpus)
+        for name, action in actions.items():
+            timings[name].append(_timed(action))
+    return {
+        name: (pystatistics.median(w for w, _ in runs), pystatistics.median(c for _, c in runs))
+        for name, runs in timings.items()
+    }
 
 
 def engine_vs_scipy_loop(*, drifted_numeric: int = DRIFTED_NUMERIC) -> dict[str, float]:
@@ -146,10 +157,14 @@ def engine_vs_scipy_loop(*, drifted_numeric: int = DRIFTED_NUMERIC) -> dict[str,
     prepare_seconds = time.perf_counter() - started
 
     blob = numeric.to_bytes()
-    load_seconds, _ = _median_seconds(lambda: drift_statistics.NumericReference.from_bytes(blob))
-
-    engine_seconds, engine_cpu = _median_seconds(lambda: engine_run(numeric, categorical, data))
-    scipy_seconds, scipy_cpu = _median_seconds(lambda: scipy_loop(data))
+    timings = _interleaved_medians(
+        {
+            "engine": lambda: engine_run(numeric, categorical, data),
+            "scipy": lambda: scipy_loop(data),
+            "load": lambda: drift_statistics.NumericReference.from_bytes(blob),
+        }
+    )
+    (engine_seconds, engine_cpu), (scipy_seconds, scipy_cpu) = timings["engine"], timings["scipy"]
 
     numeric_results, categorical_results = engine_run(numeric, categorical, data)
     ks_results, chi2_results = scipy_loop(data)
@@ -170,12 +185,11 @@ def engine_vs_scipy_loop(*, drifted_numeric: int = DRIFTED_NUMERIC) -> dict[str,
         "scipy_loop_cpu_seconds": scipy_cpu,
         "prepare_seconds": prepare_seconds,
         "reference_blob_mib": len(blob) / 2**20,
-        "reference_load_seconds": load_seconds,
+        "reference_load_seconds": timings["load"][0],
         "max_ks_d_difference": ks_d,
         "max_ks_p_difference": ks_p,
         "max_chi2_relative_difference": chi2_stat,
         "max_chi2_p_difference": chi2_p,
-        "drifted_flagged": float(sum(r.p_value < 0.05 / NUMERIC_FEATURES for r in numeric_results)),
     }
 
 
@@ -202,6 +216,25 @@ def _report(label: str, figures: dict[str, float]) -> None:
     )
 
 
+def _full_job_report() -> None:
+    """The whole job on PostgreSQL (bench/drift_job.py): read a 50,000-row window of 50 features, compute, persist."""
+    import psycopg
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from drift_job import full_job_timing
+
+    try:
+        result = full_job_timing()
+    except psycopg.OperationalError as exc:
+        print(f"full drift job: skipped, PostgreSQL is not reachable ({exc})")
+        return
+    print(
+        f"full drift job on PostgreSQL ({result['features']} features, {result['rows']:,}-row window; read, compute, "
+        f"persist): median {result['job_median_s']:.3f} s over {len(result['job_runs_s'])} runs, "
+        f"{result['drifted']} of 5 shifted features flagged"
+    )
+
+
 def main() -> None:
     """Run the engine-vs-scipy comparison and print the figures."""
     print(
@@ -211,9 +244,11 @@ def main() -> None:
     )
     no_drift = engine_vs_scipy_loop(drifted_numeric=0)
     _report("no drifted feature", no_drift)
-    figures = engine_vs_scipy_loop()
-    _report(f"{DRIFTED_NUMERIC} drifted numeric + {DRIFTED_CATEGORICAL} drifted categorical features", figures)
-    print(f"speedup_vs_scipy_loop: {figures['speedup']:.1f}x")
+    drifted = engine_vs_scipy_loop()
+    _report(f"{DRIFTED_NUMERIC} drifted numeric + {DRIFTED_CATEGORICAL} drifted categorical features", drifted)
+    _full_job_report()
+    # The headline is the less favourable scenario: with drift, scipy also pays for exact Smirnov p-values.
+    print(f"speedup_vs_scipy_loop: {min(no_drift['speedup'], drifted['speedup']):.1f}x")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PY="$VENV/bin/python"
-cleanup() { [ -n "${REDIS_PID:-}" ] && kill "$REDIS_PID" 2>/dev/null || true; [ -n "${REDIS_DIR:-}" ] && rm -rf "$REDIS_DIR"; }
+cleanup() {
+  local status=$?
+  if [ -n "${REDIS_PID:-}" ]; then kill "$REDIS_PID" 2>/dev/null || true; fi
+  if [ -n "${REDIS_DIR:-}" ]; then rm -rf "$REDIS_DIR"; fi
+  exit "$status"
+}
 trap cleanup EXIT
 
 if [ -z "${DATABASE_URL:-}" ]; then
