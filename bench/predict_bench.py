@@ -123,7 +123,7 @@ class Server:
 
 def wrk(url: str, script: str, *, connections: int, duration: int) -> dict[str, float]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-        handle.write(script)
+        handle.write(script or "-- plain GET\n")
     try:
         output = subprocess.run(
             ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", handle.name, url],
@@ -204,6 +204,7 @@ def main() -> None:
             f"-d{args.duration}s, database={env['DATABASE_URL'].split(':')[0]}"
         )
         single: dict[bool, list[dict[str, float]]] = {True: [], False: []}
+        floors: dict[bool, float] = {}
         for repeat in range(args.repeats):
             for monitoring in (True, False):
                 with Server(env, args.workers, args.threads, monitoring) as server:
@@ -212,6 +213,14 @@ def main() -> None:
                     before = count_rows(env)
                     result = wrk(url, SINGLE_LUA, connections=args.connections, duration=args.duration)
                     result["persisted"] = count_rows(env) - before
+                    if repeat == 0:  # the same stack answering a view that does nothing: Django's own ceiling here
+                        floor = wrk(
+                            f"http://127.0.0.1:{server.port}/healthz",
+                            "",
+                            connections=args.connections,
+                            duration=max(3, args.duration // 2),
+                        )
+                        floors[monitoring] = floor["rps"]
                 single[monitoring].append(result)
                 print(
                     f"  run {repeat + 1} monitoring={'on ' if monitoring else 'off'}: {result['rps']:.0f} req/s, "
@@ -247,6 +256,10 @@ def main() -> None:
             f"p99 {median(single[False], 'p99_ms'):.1f} ms"
         )
         print(f"monitoring cost: {100 * (1 - on / off):.1f}% of throughput (on/off = {on / off:.3f})")
+        print(
+            f"ceiling of the same stack on GET /healthz (a view that does nothing): monitoring on "
+            f"{floors[True]:.0f} req/s, off {floors[False]:.0f} req/s"
+        )
         print(
             f"batch rows/s (batches of {args.batch_rows}, 4 connections): {median(batch, 'rps') * args.batch_rows:.0f}"
         )
