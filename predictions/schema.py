@@ -120,7 +120,10 @@ def _numeric_value(feature: Feature, value: Any) -> float:
         raise RowError(
             f"feature {feature.name!r} must be a number, got {type(value).__name__} {value!r}", field=feature.name
         )
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond float range
+        raise RowError(f"feature {feature.name!r} is infinite; only finite numbers are accepted", field=feature.name)
     if math.isnan(number):
         if feature.nullable:
             return math.nan
@@ -207,8 +210,31 @@ class RowEncoder:
                 vector.append(code)
         return model_values, vector
 
+    def _encode_numeric_lists(self, rows: list[Any]) -> np.ndarray | None:
+        """Fast path for an all-numeric schema and rows given as lists of ints and floats, all finite.
+
+        Returns None whenever anything is off (a dict row, a wrong length, a bool, a string, a NaN, ...): the
+        row-by-row path then finds the problem and names the row and feature.
+        """
+        width = self.width
+        if not all(type(row) is list and len(row) == width for row in rows):
+            return None
+        if not {type(value) for row in rows for value in row} <= {int, float}:
+            return None
+        try:
+            matrix = np.asarray(rows, dtype=np.float64)
+        except OverflowError:  # an int too large for a float: the slow path reports it
+            return None
+        if not np.isfinite(matrix).all():
+            return None
+        return matrix
+
     def encode_rows(self, rows: list[Any]) -> tuple[np.ndarray, np.ndarray]:
         """Check rows; return (model input matrix, float64 log matrix). Raises RowError with the row index."""
+        if self.schema.is_all_numeric:
+            fast = self._encode_numeric_lists(rows)
+            if fast is not None:
+                return fast, fast
         model_rows: list[list[Any]] = []
         vectors: list[list[float]] = []
         for index, row in enumerate(rows):

@@ -286,3 +286,13 @@ def test_an_unreadable_stored_artifact_is_a_503_json_error(api_client: Any, iris
     assert Prediction.objects.count() == 0
     after = sample("ml_prediction_requests_total", {"model_name": "iris", "model_version": "1", "status": "error"})
     assert after - before == 1
+
+
+@pytest.mark.django_db
+def test_an_integer_beyond_float_range_is_a_400(api_client: Any, iris_version: Any) -> None:
+    """A 400-digit integer cannot become a float: 400 naming the feature, not a 500, and nothing logged."""
+    body = b'{"instances": [[1, 2, 3, 4], [1, 2, 3, 1' + b"0" * 400 + b"]]}"
+    response = api_client.generic("POST", "/predict", body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {"field": "petal_width", "row": 1}
+    assert Prediction.objects.count() == 0
