@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from typing import IO, Any
 
 import numpy as np
@@ -99,6 +101,22 @@ def reference_dataset_upload(
 # --- drift runs -------------------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=16)
+def prepared_reference_load(
+    *, reference_id: int, uploaded_at: datetime
+) -> tuple[statistics.NumericReference, statistics.CategoricalReference]:
+    """The prepared statistics of a reference, kept per process: references are immutable once uploaded, and the
+    blob (tens of MB for a wide reference) then crosses the database once per worker, not once per run. The upload
+    time is part of the key so that a reused id (SQLite after a rollback) never returns another reference."""
+    numeric, categorical = ReferenceDataset.objects.values_list("numeric_reference", "categorical_reference").get(
+        pk=reference_id
+    )
+    return (
+        statistics.NumericReference.from_bytes(bytes(numeric)),
+        statistics.CategoricalReference.from_bytes(bytes(categorical)),
+    )
+
+
 def _feature_tests(drift_settings: DriftSettings, features: Sequence[Any]) -> list[str]:
     """The test of each feature: the admin's choice if it fits the feature type, else the default."""
     chosen = {row.feature_name: row.test for row in FeatureTest.objects.filter(settings=drift_settings)}
@@ -165,7 +183,11 @@ def drift_run_compute(*, model_id: int) -> DriftRun:
     version = ModelVersion.objects.filter(model=model, is_active=True).first()
     if version is None:
         raise ApplicationError(f"Model {model.name!r} has no active version.", code="no_active_version", status=409)
-    reference = ReferenceDataset.objects.filter(model_version=version, is_active=True).first()
+    reference = (
+        ReferenceDataset.objects.filter(model_version=version, is_active=True)
+        .defer("numeric_reference", "categorical_reference")
+        .first()
+    )
     if reference is None:
         raise ApplicationError(
             f"Model {model.name!r} v{version.version} has no reference dataset: upload one in the admin.",
@@ -187,12 +209,12 @@ def drift_run_compute(*, model_id: int) -> DriftRun:
         (
             numeric,
             statistics.numeric_drift_compute,
-            statistics.NumericReference.from_bytes(bytes(reference.numeric_reference)),
+            prepared_reference_load(reference_id=reference.pk, uploaded_at=reference.uploaded_at)[0],
         ),
         (
             categorical,
             statistics.categorical_drift_compute,
-            statistics.CategoricalReference.from_bytes(bytes(reference.categorical_reference)),
+            prepared_reference_load(reference_id=reference.pk, uploaded_at=reference.uploaded_at)[1],
         ),
     ):
         block = _compute_block(
