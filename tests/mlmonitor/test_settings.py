@@ -1,0 +1,44 @@
+"""Settings come from the environment: production refuses to start without SECRET_KEY; bad numbers fail loudly."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_settings(**env: str) -> subprocess.CompletedProcess[str]:
+    """Import the base settings in a fresh interpreter with exactly these variables (plus PATH)."""
+    return subprocess.run(
+        [sys.executable, "-c", "import mlmonitor.settings.base as s; print(s.DEBUG, s.DATABASES['default']['ENGINE'])"],
+        cwd=ROOT,
+        env={"PATH": os.environ.get("PATH", ""), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_production_refuses_to_start_without_a_secret_key() -> None:
+    """With debug off and no SECRET_KEY, loading the settings fails naming SECRET_KEY."""
+    result = load_settings()
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_a_secret_key_or_debug_lets_it_start_with_sqlite_by_default() -> None:
+    """A SECRET_KEY (or debug mode) is enough; the default database is SQLite."""
+    for env in ({"SECRET_KEY": "from-the-environment"}, {"DJANGO_DEBUG": "1"}):
+        result = load_settings(**env)
+        assert result.returncode == 0, result.stderr
+        assert "sqlite3" in result.stdout
+
+
+def test_a_malformed_number_fails_loudly() -> None:
+    """PREDICTION_MAX_BATCH_SIZE=lots is a configuration error that names the variable."""
+    result = load_settings(SECRET_KEY="x", PREDICTION_MAX_BATCH_SIZE="lots")
+    assert result.returncode != 0
+    assert "PREDICTION_MAX_BATCH_SIZE must be an integer" in result.stderr
