@@ -6,6 +6,7 @@ import functools
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
@@ -174,9 +175,18 @@ def drift_job_failure_record(*, model_id: int, duration: float) -> None:
             _stats_record(model=model, duration=duration, failed=True, feature_failures=0)
 
 
-def drift_run_compute(*, model_id: int) -> DriftRun:
-    """Compute the drift of a model's active version against its active reference and persist the run."""
-    started = time.perf_counter()
+@dataclass(frozen=True)
+class _DriftInputs:
+    """What a drift run reads: the model, its active version and reference, and the model's drift settings."""
+
+    model: MLModel
+    version: ModelVersion
+    reference: ReferenceDataset
+    settings: DriftSettings
+
+
+def _drift_inputs_load(*, model_id: int) -> _DriftInputs:
+    """Load what a run needs, or say (409/404) why the model cannot be computed."""
     model = MLModel.objects.filter(pk=model_id).first()
     if model is None:
         raise ApplicationError(f"No model with id {model_id}.", code="not_found", status=404)
@@ -195,61 +205,132 @@ def drift_run_compute(*, model_id: int) -> DriftRun:
             status=409,
         )
     drift_settings, _ = DriftSettings.objects.get_or_create(model=model)
-    since = timezone.now() - drift_settings.window_span if drift_settings.window_span else None
-    window, predicted = prediction_window_read(version=version, limit=drift_settings.window_size, since=since)
+    return _DriftInputs(model=model, version=version, reference=reference, settings=drift_settings)
 
-    schema = version.schema
-    features = list(schema.features)
-    tests = _feature_tests(drift_settings, features)
-    thresholds = feature_drift_thresholds_resolve(model=model, feature_names=schema.names)
-    numeric = [i for i, f in enumerate(features) if f.kind == NUMERIC]
-    categorical = [i for i, f in enumerate(features) if f.kind == CATEGORICAL]
+
+def _features_compute(
+    *, inputs: _DriftInputs, window: np.ndarray, tests: list[str]
+) -> list[statistics.FeatureDrift | Exception]:
+    """Each feature's drift, numeric and categorical blocks vectorized, in schema order; failures as exceptions."""
+    features = inputs.version.schema.features
+    numeric_reference, categorical_reference = prepared_reference_load(
+        reference_id=inputs.reference.pk, uploaded_at=inputs.reference.uploaded_at
+    )
     outcomes: dict[int, statistics.FeatureDrift | Exception] = {}
-    for indices, compute, ref in (
-        (
-            numeric,
-            statistics.numeric_drift_compute,
-            prepared_reference_load(reference_id=reference.pk, uploaded_at=reference.uploaded_at)[0],
-        ),
-        (
-            categorical,
-            statistics.categorical_drift_compute,
-            prepared_reference_load(reference_id=reference.pk, uploaded_at=reference.uploaded_at)[1],
-        ),
+    for kind, compute, reference in (
+        (NUMERIC, statistics.numeric_drift_compute, numeric_reference),
+        (CATEGORICAL, statistics.categorical_drift_compute, categorical_reference),
     ):
+        indices = [i for i, feature in enumerate(features) if feature.kind == kind]
         block = _compute_block(
             compute=compute,
-            reference=ref,
+            reference=reference,
             window=window[:, indices],
             tests=[tests[i] for i in indices],
-            min_samples=drift_settings.min_samples,
+            min_samples=inputs.settings.min_samples,
         )
         outcomes.update(zip(indices, block, strict=True))
+    return [outcomes[i] for i in range(len(features))]
 
-    ok = [i for i in range(len(features)) if isinstance(outcomes[i], statistics.FeatureDrift)]
-    scores = np.full(len(features), np.nan)
-    p_values = np.full(len(features), np.nan)
-    for i in ok:
-        result = outcomes[i]
-        assert isinstance(result, statistics.FeatureDrift)
-        if result.status == statistics.OK and result.score is not None:
+
+def _flags_decide(
+    *, outcomes: list[statistics.FeatureDrift | Exception], thresholds: np.ndarray, drift_settings: DriftSettings
+) -> tuple[np.ndarray, np.ndarray]:
+    """(drifted flags, corrected p-values with NaN where none) under the model's decision rule."""
+    scores = np.full(len(outcomes), np.nan)
+    p_values = np.full(len(outcomes), np.nan)
+    for i, result in enumerate(outcomes):
+        if isinstance(result, statistics.FeatureDrift) and result.status == statistics.OK and result.score is not None:
             scores[i] = result.score
             if result.p_value is not None:
                 p_values[i] = result.p_value
-    threshold_array = np.asarray([thresholds[name] for name in schema.names])
     flags = statistics.drift_flags_decide(
         scores=scores,
         p_values=p_values,
-        thresholds=threshold_array,
+        thresholds=thresholds,
         alpha=drift_settings.alpha,
         correction=drift_settings.correction,
         use_threshold=drift_settings.use_threshold,
         use_p_value=drift_settings.use_p_value,
     )
+    corrected = np.full(len(outcomes), np.nan)
     has_p = ~np.isnan(p_values)
-    corrected = np.full(len(features), np.nan)
     if has_p.any():
         corrected[has_p] = statistics.p_values_correct(p_values=p_values[has_p], method=drift_settings.correction)
+    return flags, corrected
+
+
+def _feature_result_build(
+    *,
+    run: DriftRun,
+    feature: Any,
+    test: str,
+    outcome: statistics.FeatureDrift | Exception,
+    threshold: float,
+    drifted: bool,
+    corrected: float,
+) -> FeatureDriftResult:
+    """The stored row of one feature's outcome (a failure keeps its error message)."""
+    common = {"run": run, "feature_name": feature.name, "feature_type": feature.kind, "threshold": threshold}
+    if isinstance(outcome, Exception):
+        return FeatureDriftResult(
+            **common,
+            test=test,
+            status="failed",
+            score=None,
+            statistic=None,
+            p_value=None,
+            p_value_corrected=None,
+            drifted=False,
+            message=f"{type(outcome).__name__}: {outcome}",
+        )
+    return FeatureDriftResult(
+        **common,
+        test=outcome.test,
+        status=outcome.status,
+        score=outcome.score,
+        statistic=outcome.statistic,
+        p_value=outcome.p_value,
+        p_value_corrected=None if np.isnan(corrected) else float(corrected),
+        drifted=drifted,
+        missing_share=outcome.missing_share,
+        window_size=outcome.window_size,
+        reference_size=outcome.reference_size,
+        reference_summary=outcome.reference_summary,
+        current_summary=outcome.current_summary,
+        message=outcome.message,
+    )
+
+
+def _settings_snapshot(drift_settings: DriftSettings) -> dict[str, Any]:
+    """The settings a run used, stored with it."""
+    span = drift_settings.window_span
+    return {
+        "window_size": drift_settings.window_size,
+        "window_span_seconds": span.total_seconds() if span else None,
+        "min_samples": drift_settings.min_samples,
+        "alpha": drift_settings.alpha,
+        "correction": drift_settings.correction,
+        "use_threshold": drift_settings.use_threshold,
+        "use_p_value": drift_settings.use_p_value,
+        "dataset_drift_share": drift_settings.dataset_drift_share,
+    }
+
+
+def drift_run_compute(*, model_id: int) -> DriftRun:
+    """Compute the drift of a model's active version against its active reference and persist the run."""
+    started = time.perf_counter()
+    inputs = _drift_inputs_load(model_id=model_id)
+    model, version, reference, drift_settings = inputs.model, inputs.version, inputs.reference, inputs.settings
+    since = timezone.now() - drift_settings.window_span if drift_settings.window_span else None
+    window, predicted = prediction_window_read(version=version, limit=drift_settings.window_size, since=since)
+
+    schema = version.schema
+    tests = _feature_tests(drift_settings, schema.features)
+    resolved = feature_drift_thresholds_resolve(model=model, feature_names=schema.names)
+    thresholds = np.asarray([resolved[name] for name in schema.names])
+    outcomes = _features_compute(inputs=inputs, window=window, tests=tests)
+    flags, corrected = _flags_decide(outcomes=outcomes, thresholds=thresholds, drift_settings=drift_settings)
 
     class_labels = [str(c) for c in version.class_labels]
     prediction = statistics.prediction_drift_compute(
@@ -260,16 +341,13 @@ def drift_run_compute(*, model_id: int) -> DriftRun:
     )
     prediction_threshold = prediction_drift_threshold_resolve(model=model)
 
-    failed = [i for i in range(len(features)) if isinstance(outcomes[i], Exception)]
-    insufficient = [
-        i
-        for i in ok
-        if outcomes[i].status != statistics.OK  # type: ignore[union-attr]
-    ]
-    evaluated = len(features) - len(failed) - len(insufficient)
+    failed = [i for i, outcome in enumerate(outcomes) if isinstance(outcome, Exception)]
+    evaluated = sum(
+        1 for outcome in outcomes if isinstance(outcome, statistics.FeatureDrift) and outcome.status == statistics.OK
+    )
     drifted_count = int(flags.sum())
     drifted_share = drifted_count / evaluated if evaluated else 0.0
-    if failed and len(failed) == len(features):
+    if failed and len(failed) == len(outcomes):
         status = DriftRun.STATUS_FAILED
     elif failed:
         status = DriftRun.STATUS_PARTIAL
@@ -293,7 +371,7 @@ def drift_run_compute(*, model_id: int) -> DriftRun:
             computed_at=timezone.now(),
             duration_seconds=0.0,
             window_size=len(predicted),
-            feature_count=len(features),
+            feature_count=len(outcomes),
             drifted_count=drifted_count,
             failed_count=len(failed),
             drifted_share=drifted_share,
@@ -306,62 +384,22 @@ def drift_run_compute(*, model_id: int) -> DriftRun:
             prediction_drifted=prediction.score is not None and prediction.score > prediction_threshold,
             prediction_reference_distribution=prediction.reference_distribution,
             prediction_current_distribution=prediction.current_distribution,
-            settings_snapshot={
-                "window_size": drift_settings.window_size,
-                "window_span_seconds": drift_settings.window_span.total_seconds()
-                if drift_settings.window_span
-                else None,
-                "min_samples": drift_settings.min_samples,
-                "alpha": drift_settings.alpha,
-                "correction": drift_settings.correction,
-                "use_threshold": drift_settings.use_threshold,
-                "use_p_value": drift_settings.use_p_value,
-                "dataset_drift_share": drift_settings.dataset_drift_share,
-            },
+            settings_snapshot=_settings_snapshot(drift_settings),
         )
-        rows = []
-        for i, feature in enumerate(features):
-            outcome = outcomes[i]
-            if isinstance(outcome, Exception):
-                rows.append(
-                    FeatureDriftResult(
-                        run=run,
-                        feature_name=feature.name,
-                        feature_type=feature.kind,
-                        test=tests[i],
-                        status="failed",
-                        score=None,
-                        statistic=None,
-                        p_value=None,
-                        p_value_corrected=None,
-                        threshold=threshold_array[i],
-                        drifted=False,
-                        message=f"{type(outcome).__name__}: {outcome}",
-                    )
-                )
-                continue
-            rows.append(
-                FeatureDriftResult(
+        FeatureDriftResult.objects.bulk_create(
+            [
+                _feature_result_build(
                     run=run,
-                    feature_name=feature.name,
-                    feature_type=feature.kind,
-                    test=outcome.test,
-                    status=outcome.status,
-                    score=outcome.score,
-                    statistic=outcome.statistic,
-                    p_value=outcome.p_value,
-                    p_value_corrected=None if np.isnan(corrected[i]) else float(corrected[i]),
-                    threshold=float(threshold_array[i]),
+                    feature=feature,
+                    test=tests[i],
+                    outcome=outcomes[i],
+                    threshold=float(thresholds[i]),
                     drifted=bool(flags[i]),
-                    missing_share=outcome.missing_share,
-                    window_size=outcome.window_size,
-                    reference_size=outcome.reference_size,
-                    reference_summary=outcome.reference_summary,
-                    current_summary=outcome.current_summary,
-                    message=outcome.message,
+                    corrected=float(corrected[i]),
                 )
-            )
-        FeatureDriftResult.objects.bulk_create(rows)
+                for i, feature in enumerate(schema.features)
+            ]
+        )
         duration = time.perf_counter() - started
         run.duration_seconds = duration
         run.save(update_fields=["duration_seconds"])
