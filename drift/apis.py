@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db import transaction
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
@@ -21,7 +20,7 @@ from predictions.selectors import model_get
 
 from . import selectors
 from .models import DriftRun, ReferenceDataset
-from .tasks import compute_drift
+from .tasks import TRANSIENT_ERRORS, compute_drift
 
 
 class FeatureDriftOutputSerializer(serializers.Serializer):
@@ -140,8 +139,15 @@ class DriftRunApi(APIView):
         },
     )
     def post(self, request: Request, name: str) -> Response:
-        """Queue compute_drift for the model after the current transaction commits."""
+        """Queue compute_drift for the model."""
         model = model_get(name=name)
         task_id = str(uuid.uuid4())
-        transaction.on_commit(lambda: compute_drift.apply_async(args=[model.pk], task_id=task_id))
+        try:  # nothing is written here, so there is no commit to wait for: queue now and report a broker outage
+            compute_drift.apply_async(args=[model.pk], task_id=task_id)
+        except TRANSIENT_ERRORS as exc:
+            raise ApplicationError(
+                f"The task queue is unavailable, try again later: {type(exc).__name__}",
+                code="broker_unavailable",
+                status=503,
+            ) from exc
         return Response({"task_id": task_id, "model": model.name}, status=202)

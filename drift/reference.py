@@ -132,6 +132,8 @@ def reference_csv_read(*, data: bytes, schema: FeatureSchema, min_rows: int) -> 
     except csv.Error as exc:
         raise ValidationError(f"The file is not valid CSV: {exc}") from exc
     lines = [line for line in lines if any(cell.strip() for cell in line)]
+    if not lines:
+        raise ValidationError("The file has no header row: only blank cells.")
     header = [cell.strip() for cell in lines[0]]
     _columns_check(header, schema)
     order = [header.index(name) for name in schema.names]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -16,6 +17,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
 from .errors import json_error_response
+
+logger = logging.getLogger(__name__)
 
 _collectors: list[Collector] | None = None
 _collectors_lock = threading.Lock()
@@ -88,8 +91,9 @@ def _check_database() -> str | None:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-    except Exception as exc:  # any driver error means "not ready"
-        return str(exc)
+    except Exception as exc:  # any driver error means "not ready"; details (hosts, users) go to the log only
+        logger.warning("readiness: database unavailable: %s", exc)
+        return "unavailable"
     return None
 
 
@@ -99,8 +103,9 @@ def _check_broker() -> str | None:
 
         client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1, socket_timeout=1)
         client.ping()
-    except Exception as exc:  # connection refused, timeout, auth
-        return str(exc)
+    except Exception as exc:  # connection refused, timeout, auth; details go to the log only
+        logger.warning("readiness: broker unavailable: %s", exc)
+        return "unavailable"
     return None
 
 

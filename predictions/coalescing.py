@@ -11,7 +11,8 @@ before it answers (the leader commits before it wakes anyone).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,8 @@ class ScoringJob:
     model_input: np.ndarray
     log_matrix: np.ndarray
     started: float
+    model: Any = None  # the loaded model that scores it
+    version_id: int = 0
     probabilities: np.ndarray | None = None
     ids: list[Any] | None = None
     error: BaseException | None = None
@@ -87,14 +90,15 @@ class Coalescer:
 
 
 class CoalescerRegistry:
-    """One coalescer per loaded model (version id and artifact hash) in this process."""
+    """One coalescer per loaded model in this process, held weakly: when the model cache lets a model go, its
+    coalescer goes with it (the coalescer must therefore not reference the model; jobs carry what they need)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._by_key: dict[Hashable, Coalescer] = {}
+        self._by_key: weakref.WeakKeyDictionary[Any, Coalescer] = weakref.WeakKeyDictionary()
 
-    def get(self, key: Hashable, factory: Callable[[], Coalescer]) -> Coalescer:
-        """The coalescer for a key, created on first use."""
+    def get(self, key: Any, factory: Callable[[], Coalescer]) -> Coalescer:
+        """The coalescer for a key object, created on first use."""
         coalescer = self._by_key.get(key)
         if coalescer is None:
             with self._lock:
@@ -102,6 +106,9 @@ class CoalescerRegistry:
                 if coalescer is None:
                     coalescer = self._by_key[key] = factory()
         return coalescer
+
+    def __len__(self) -> int:
+        return len(self._by_key)
 
 
 coalescers = CoalescerRegistry()

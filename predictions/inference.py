@@ -6,6 +6,7 @@ import hashlib
 import sys
 import threading
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -20,9 +21,9 @@ class ArtifactError(ValueError):
     """An artifact that cannot be used: unreadable, untrusted, or not matching its schema."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LoadedModel:
-    """An estimator ready to answer, with what was checked about it."""
+    """An estimator ready to answer, with what was checked about it (compared by identity: one per load)."""
 
     estimator: Any
     schema: FeatureSchema
@@ -32,8 +33,10 @@ class LoadedModel:
 
     def predict_proba(self, matrix: np.ndarray) -> np.ndarray:
         """Class probabilities for each row, columns in class_labels order."""
-        # Inputs were validated by the schema: skip sklearn's finite check and parameter validation on the hot path.
-        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+        # Inputs were validated by the schema: skip parameter validation on the hot path, and the finite check too
+        # unless the schema lets missing values (NaN) through, which only a model with an imputer can take.
+        assume_finite = not any(feature.nullable for feature in self.schema.features)
+        with sklearn.config_context(assume_finite=assume_finite, skip_parameter_validation=True):
             return np.asarray(self.estimator.predict_proba(matrix), dtype=np.float64)
 
 
@@ -69,13 +72,21 @@ def deep_size_bytes(obj: Any, _seen: set[int] | None = None) -> int:
 
 
 def _probe_matrix(schema: FeatureSchema) -> np.ndarray:
-    """Two plausible rows for a smoke prediction: zeros/ones for numbers, the first categories for categories."""
+    """Rows for a smoke prediction: zeros/ones for numbers, the first categories for categories, and, when the schema
+    has nullable features, a row with those missing (the model must cope with what the schema lets through)."""
     rows = []
     for fill in (0.0, 1.0):
         row: list[Any] = []
         for feature in schema.features:
             row.append(feature.categories[0] if feature.kind == CATEGORICAL else fill)
         rows.append(row)
+    if any(feature.nullable for feature in schema.features):
+        rows.append(
+            [
+                (None if feature.kind == CATEGORICAL else np.nan) if feature.nullable else value
+                for feature, value in zip(schema.features, rows[0], strict=True)
+            ]
+        )
     if schema.is_all_numeric:
         return np.asarray(rows, dtype=np.float64)
     return np.asarray(rows, dtype=object)
@@ -135,28 +146,47 @@ def artifact_load(*, data: bytes, schema: FeatureSchema, class_labels: list[str]
         probabilities = loaded.predict_proba(_probe_matrix(schema))
     except Exception as exc:
         raise ArtifactError(f"A test prediction on schema-shaped input failed: {exc}") from exc
-    if probabilities.shape != (2, len(model_labels)):
-        raise ArtifactError(f"predict_proba returned shape {probabilities.shape}, expected (2, {len(model_labels)}).")
+    probe_rows = 3 if any(feature.nullable for feature in schema.features) else 2
+    if probabilities.shape != (probe_rows, len(model_labels)):
+        raise ArtifactError(
+            f"predict_proba returned shape {probabilities.shape}, expected ({probe_rows}, {len(model_labels)})."
+        )
+    if not np.isfinite(probabilities).all():
+        raise ArtifactError(
+            "The model returns non-finite probabilities on schema-shaped input (a missing value for a nullable "
+            "feature?): add an imputer to the pipeline or make the feature non-nullable."
+        )
     return loaded
 
 
 class ModelCache:
-    """Loaded models of this process, keyed by version id and artifact hash; a new active version loads anew."""
+    """Loaded models of this process, keyed by version id and artifact hash; a new active version loads anew.
 
-    def __init__(self) -> None:
+    At most `size` models stay loaded (least recently used go first), so retrains and activations do not pile up in
+    workers that are never recycled.
+    """
+
+    def __init__(self, size: int | None = None) -> None:
         self._lock = threading.Lock()
-        self._models: dict[int, LoadedModel] = {}
+        self._models: OrderedDict[int, LoadedModel] = OrderedDict()
+        self._size = size
 
     def get(self, *, version_id: int, sha256: str, loader: Any) -> LoadedModel:
         """The loaded model for a version, loading it with `loader()` on first use or when its artifact changed."""
-        cached = self._models.get(version_id)
-        if cached is not None and cached.sha256 == sha256:
-            return cached
+        with self._lock:  # uncontended most of the time; a hit must refresh the LRU order
+            cached = self._models.get(version_id)
+            if cached is not None and cached.sha256 == sha256:
+                self._models.move_to_end(version_id)
+                return cached
         with self._lock:
             cached = self._models.get(version_id)
             if cached is None or cached.sha256 != sha256:
                 cached = loader()
                 self._models[version_id] = cached
+            self._models.move_to_end(version_id)
+            size = self._size if self._size is not None else _configured_cache_size()
+            while len(self._models) > size:
+                self._models.popitem(last=False)
             return cached
 
     def evict(self, version_id: int) -> None:
@@ -168,6 +198,13 @@ class ModelCache:
         """Forget every model."""
         with self._lock:
             self._models.clear()
+
+
+def _configured_cache_size() -> int:
+    """MODEL_CACHE_SIZE, read when needed (settings may change in tests)."""
+    from django.conf import settings
+
+    return max(1, int(getattr(settings, "MODEL_CACHE_SIZE", 8)))
 
 
 model_cache = ModelCache()

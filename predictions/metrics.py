@@ -58,6 +58,7 @@ MODEL_MEMORY = Gauge(
 
 def _histogram_observe_many(child: Any, bounds: np.ndarray, values: np.ndarray) -> None:
     """Observe many values at once: one increment per bucket instead of one observe() per value."""
+    values = values[np.isfinite(values)]
     if values.size == 0:
         return
     buckets = getattr(child, "_buckets", None)

@@ -19,7 +19,7 @@ from django.utils import timezone
 from mlmonitor.errors import ApplicationError
 
 from . import metrics
-from .coalescing import BatchProcessor, Coalescer, ScoringJob, coalescers
+from .coalescing import Coalescer, ScoringJob, coalescers
 from .ids import uuid7_batch
 from .inference import ArtifactError, LoadedModel, artifact_load, artifact_read, model_cache
 from .models import MLModel, ModelVersion, Prediction
@@ -232,59 +232,67 @@ def _prediction_rows_insert(rows: list[tuple[Any, ...]]) -> None:
         cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", prepared)  # noqa: S608
 
 
-def _scoring_batch_processor(*, loaded: LoadedModel, version_id: int) -> BatchProcessor:
-    """Score a batch of jobs with one predict_proba call and log all their rows with one statement and commit."""
+def _non_finite_error() -> ApplicationError:
+    return ApplicationError(
+        "The model returned non-finite probabilities for this input (a missing value it cannot handle?).",
+        code="prediction_failed",
+        status=422,
+    )
 
-    def process(jobs: list[ScoringJob]) -> None:
-        inputs = [job.model_input for job in jobs]
-        try:
-            stacked = loaded.predict_proba(inputs[0] if len(inputs) == 1 else np.concatenate(inputs))
-            parts: list[np.ndarray | None] = list(np.split(stacked, np.cumsum([len(m) for m in inputs])[:-1]))
-        except Exception:  # find out whose rows the model cannot score; the others go on
-            parts = []
-            for job in jobs:
-                try:
-                    parts.append(loaded.predict_proba(job.model_input))
-                except Exception as exc:
-                    logger.exception("prediction failed for model version %s", version_id)
-                    job.error = ApplicationError(
-                        f"The model could not score this input: {exc}", code="prediction_failed", status=422
-                    )
-                    parts.append(None)
-        scored = [(job, probs) for job, probs in zip(jobs, parts, strict=True) if probs is not None]
-        ids = uuid7_batch(sum(len(probs) for _, probs in scored))
-        now = time.perf_counter()
-        rows: list[tuple[Any, ...]] = []
-        job_ids: list[list[Any]] = []
-        offset = 0
-        for job, probs in scored:
-            mine = ids[offset : offset + len(probs)]
-            offset += len(probs)
-            job_ids.append(mine)
-            latency_ms = (now - job.started) * 1000.0
-            predicted = probs.argmax(axis=1)
-            rows.extend(
-                (prediction_id, version_id, features.tobytes(), index, float(row[index]), row.tobytes(), latency_ms)
-                for prediction_id, features, index, row in zip(
-                    mine, job.log_matrix, predicted.tolist(), probs, strict=True
+
+def _scoring_batch_process(jobs: list[ScoringJob]) -> None:
+    """Score a batch of jobs (one loaded model) with one predict_proba call; log all their rows with one statement
+    and commit. A job the model cannot score, or scores as NaN, gets a 422 and logs nothing; the others go on."""
+    loaded: LoadedModel = jobs[0].model
+    version_id = jobs[0].version_id
+    inputs = [job.model_input for job in jobs]
+    try:
+        stacked = loaded.predict_proba(inputs[0] if len(inputs) == 1 else np.concatenate(inputs))
+        parts: list[np.ndarray | None] = list(np.split(stacked, np.cumsum([len(m) for m in inputs])[:-1]))
+    except Exception:  # find out whose rows the model cannot score
+        parts = []
+        for job in jobs:
+            try:
+                parts.append(loaded.predict_proba(job.model_input))
+            except Exception as exc:
+                logger.exception("prediction failed for model version %s", version_id)
+                job.error = ApplicationError(
+                    f"The model could not score this input: {exc}", code="prediction_failed", status=422
                 )
-            )
-        if rows:
-            _prediction_rows_insert(rows)
-        for (job, probs), mine in zip(scored, job_ids, strict=True):  # only once committed
-            job.probabilities, job.ids = probs, mine
-
-    return process
+                parts.append(None)
+    for index, (job, probs) in enumerate(zip(jobs, parts, strict=True)):
+        if probs is not None and not np.isfinite(probs).all():
+            job.error = _non_finite_error()
+            parts[index] = None
+    scored = [(job, probs) for job, probs in zip(jobs, parts, strict=True) if probs is not None]
+    ids = uuid7_batch(sum(len(probs) for _, probs in scored))
+    now = time.perf_counter()
+    rows: list[tuple[Any, ...]] = []
+    job_ids: list[list[Any]] = []
+    offset = 0
+    for job, probs in scored:
+        mine = ids[offset : offset + len(probs)]
+        offset += len(probs)
+        job_ids.append(mine)
+        latency_ms = (now - job.started) * 1000.0
+        predicted = probs.argmax(axis=1)
+        rows.extend(
+            (prediction_id, version_id, features.tobytes(), index, float(row[index]), row.tobytes(), latency_ms)
+            for prediction_id, features, index, row in zip(mine, job.log_matrix, predicted.tolist(), probs, strict=True)
+        )
+    if rows:
+        _prediction_rows_insert(rows)
+    for (job, probs), mine in zip(scored, job_ids, strict=True):  # only once committed
+        job.probabilities, job.ids = probs, mine
 
 
 def _score_and_log(*, loaded: LoadedModel, model_version: ModelVersion, job: ScoringJob) -> ScoringJob:
     """Run one job, batched with concurrent requests for the same model when PREDICTION_COALESCING is on."""
-    process = _scoring_batch_processor(loaded=loaded, version_id=model_version.pk)
+    job.model, job.version_id = loaded, model_version.pk
     if not settings.PREDICTION_COALESCING:
-        process([job])
+        _scoring_batch_process([job])
         return job
-    coalescer = coalescers.get((model_version.pk, loaded.sha256), lambda: Coalescer(process))
-    return coalescer.run(job)
+    return coalescers.get(loaded, lambda: Coalescer(_scoring_batch_process)).run(job)
 
 
 def prediction_create(*, model_name: str | None, version: str | None, payload: Any) -> dict[str, Any]:

@@ -192,6 +192,8 @@ MODEL_TRUSTED_TYPES = env_list(
     "MODEL_TRUSTED_TYPES",
     "sklearn.tree._tree.Tree,sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor,numpy.dtype",
 )
+# Loaded models kept per serving process (least recently used are dropped first).
+MODEL_CACHE_SIZE = env_int("MODEL_CACHE_SIZE", 8)
 # Concurrent prediction requests in one process are scored and logged together (predictions/coalescing.py).
 PREDICTION_COALESCING = env_bool("PREDICTION_COALESCING", True)
 # How long a process reuses its lookup of a model's active version (a new active version reaches every process

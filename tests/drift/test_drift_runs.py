@@ -182,3 +182,19 @@ def test_drift_job_duration_is_a_persisted_histogram(iris_reference: Any, send_i
     assert samples[("ml_drift_job_duration_seconds_count", (("model_name", "iris"),))] == 2
     assert samples[("ml_drift_job_runs_total", (("model_name", "iris"),))] == 2
     assert samples[("ml_drift_job_failures_total", (("model_name", "iris"),))] == 0
+
+
+@pytest.mark.django_db
+def test_drift_run_with_the_broker_down_is_a_503(iris_reference: Any, token_client: Any, monkeypatch: Any) -> None:
+    """When the task queue cannot be reached, queueing a run answers 503 broker_unavailable, not a 500."""
+    from kombu.exceptions import OperationalError
+
+    from drift import tasks
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise OperationalError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
+
+    monkeypatch.setattr(tasks.compute_drift, "apply_async", refuse)
+    response = token_client.post("/api/v1/models/iris/drift/run")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "broker_unavailable"

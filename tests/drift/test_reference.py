@@ -133,3 +133,10 @@ def test_admin_upload_shows_the_error_and_stores_nothing(admin_client: Any, iris
     )
     assert response.status_code == 302
     assert ReferenceDataset.objects.get().row_count == 60
+
+
+@pytest.mark.django_db
+def test_a_csv_of_blank_cells_is_refused_not_a_500(iris_version: Any) -> None:
+    """A file whose every cell is blank has no header: a ValidationError saying so."""
+    with pytest.raises(ValidationError, match="no header row"):
+        reference_dataset_upload(model_version=iris_version, file=b" , \n , \n", filename="blank.csv")

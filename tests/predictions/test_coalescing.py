@@ -118,3 +118,39 @@ def test_concurrent_requests_through_the_service_are_all_logged(register_iris: o
         stored = Prediction.objects.get(id=answer["prediction_id"])
         assert list(stored.feature_values().values()) == pytest.approx(rows[index])
         assert stored.predicted_label == answer["prediction"]
+
+
+def test_the_model_cache_keeps_the_most_recent_models_and_their_coalescers_go_with_them() -> None:
+    """With room for two models, loading a third drops the least recently used; once a model is dropped its
+    coalescer is released too (workers are never recycled, so nothing may pile up)."""
+    import gc
+
+    from predictions.coalescing import CoalescerRegistry
+    from predictions.inference import ModelCache
+
+    class Loaded:  # stands in for LoadedModel: only identity and sha256 matter to the cache
+        def __init__(self, sha256: str) -> None:
+            self.sha256 = sha256
+
+    cache = ModelCache(size=2)
+    registry = CoalescerRegistry()
+    loads: list[str] = []
+
+    def loader(sha: str):  # type: ignore[no-untyped-def]
+        def load() -> Loaded:
+            loads.append(sha)
+            return Loaded(sha)
+
+        return load
+
+    for version_id, sha in ((1, "a"), (2, "b"), (1, "a"), (3, "c")):
+        model = cache.get(version_id=version_id, sha256=sha, loader=loader(sha))
+        registry.get(model, lambda: Coalescer(lambda jobs: None))
+    del model
+    gc.collect()
+    assert loads == ["a", "b", "c"]  # the second use of version 1 came from the cache
+    assert cache.get(version_id=1, sha256="a", loader=loader("a")).sha256 == "a" and loads == ["a", "b", "c"]
+    cache.get(version_id=2, sha256="b", loader=loader("b"))
+    assert loads == ["a", "b", "c", "b"]  # version 2 had been dropped
+    gc.collect()
+    assert len(registry) <= 2

@@ -102,24 +102,38 @@ def test_bad_categorical_rows_are_400_and_log_nothing(
 
 
 @pytest.mark.django_db
-def test_a_null_the_schema_allows_but_the_model_cannot_score_is_422(api_client: Any) -> None:
-    """A schema that marks color nullable over a pipeline that cannot encode a missing color: the model's failure
-    answers 422 prediction_failed (not a 500) and logs nothing."""
-    # given
+def test_a_nullable_feature_the_model_cannot_take_is_refused_at_registration() -> None:
+    """A schema that marks color nullable over a pipeline that cannot encode a missing color is refused when the
+    artifact is registered (the smoke prediction includes a row with the nullable features missing)."""
+    from django.core.exceptions import ValidationError
+
     schema = [{**feature, "nullable": True} for feature in artifacts.CATEGORICAL_SCHEMA]
-    services.model_version_register(
-        model_name="shapes",
-        version="1",
-        artifact=artifacts.categorical_artifact(),
-        feature_schema=schema,
-        class_labels=artifacts.CATEGORICAL_CLASSES,
-    )
-    # when
-    response = api_client.post(URL, {"features": {"color": None, "size": 1.0}}, format="json")
-    # then
+    with pytest.raises(ValidationError, match="test prediction"):
+        services.model_version_register(
+            model_name="shapes",
+            version="1",
+            artifact=artifacts.categorical_artifact(),
+            feature_schema=schema,
+            class_labels=artifacts.CATEGORICAL_CLASSES,
+        )
+
+
+def test_a_model_that_answers_nan_gets_422_and_logs_nothing(
+    api_client: Any, register_iris: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If a model returns non-finite probabilities at serving time, the request is a 422 prediction_failed, no row
+    is logged and the confidence histogram is untouched (NaN would sort past +Inf)."""
+    import numpy as np
+
+    from predictions.inference import LoadedModel
+
+    register_iris()
+    assert api_client.post("/predict", {"features": [5.1, 3.5, 1.4, 0.2]}, format="json").status_code == 200
+    monkeypatch.setattr(LoadedModel, "predict_proba", lambda self, matrix: np.full((len(matrix), 3), np.nan))
+    response = api_client.post("/predict", {"features": [5.1, 3.5, 1.4, 0.2]}, format="json")
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "prediction_failed"
-    assert Prediction.objects.count() == 0
+    assert Prediction.objects.count() == 1  # the earlier, healthy prediction only
 
 
 def test_the_numeric_fast_path_agrees_with_the_row_by_row_path() -> None:
