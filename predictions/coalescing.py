@@ -28,6 +28,7 @@ class ScoringJob:
     started: float
     model: Any = None  # the loaded model that scores it
     version_id: int = 0
+    metric_labels: tuple[str, str] = ("", "")  # model name and version, for the request metrics
     probabilities: np.ndarray | None = None
     ids: list[Any] | None = None
     error: BaseException | None = None

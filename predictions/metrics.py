@@ -75,37 +75,51 @@ def _histogram_observe_many(child: Any, bounds: np.ndarray, values: np.ndarray) 
 
 
 _CONFIDENCE_BOUNDS = np.asarray([*CONFIDENCE_BUCKETS, float("inf")])
+_LATENCY_BOUNDS = np.asarray([*LATENCY_BUCKETS, float("inf")])
+_BATCH_BOUNDS = np.asarray([*BATCH_BUCKETS, float("inf")])
+_children: dict[tuple[Any, ...], Any] = {}
 
 
-def prediction_success_record(
+def _child(metric: Any, *labels: str) -> Any:
+    """metric.labels(*labels), remembered: the lookup costs more than the increment on the hot path."""
+    key = (id(metric), *labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
+
+
+def prediction_batch_record(
     *,
     model_name: str,
     model_version: str,
-    class_labels: list[str],
+    class_labels: list[str] | tuple[str, ...],
+    latencies: np.ndarray,
+    sizes: np.ndarray,
     predicted: np.ndarray,
     confidences: np.ndarray,
-    latency_seconds: float,
 ) -> None:
-    """Record one successful request that scored and logged `len(predicted)` rows."""
-    if not settings.METRICS_ENABLED:
+    """Record successful requests scored and logged together: one latency and batch size per request, one
+    confidence and class per row. Each series is written once per batch, not once per request."""
+    if not settings.METRICS_ENABLED or sizes.size == 0:
         return
-    PREDICTION_REQUESTS.labels(model_name, model_version, "success").inc()
-    PREDICTION_LATENCY.labels(model_name).observe(latency_seconds)
-    BATCH_SIZE.labels(model_name).observe(len(predicted))
-    PREDICTION_ROWS.labels(model_name, model_version).inc(len(predicted))
+    _child(PREDICTION_REQUESTS, model_name, model_version, "success").inc(int(sizes.size))
+    _histogram_observe_many(_child(PREDICTION_LATENCY, model_name), _LATENCY_BOUNDS, latencies)
+    _histogram_observe_many(_child(BATCH_SIZE, model_name), _BATCH_BOUNDS, sizes.astype(np.float64))
+    _child(PREDICTION_ROWS, model_name, model_version).inc(int(sizes.sum()))
     counts = np.bincount(predicted, minlength=len(class_labels))
     for index in np.flatnonzero(counts).tolist():
         label = class_labels[index]
-        PREDICTION_DISTRIBUTION.labels(model_name, label).inc(int(counts[index]))
+        _child(PREDICTION_DISTRIBUTION, model_name, label).inc(int(counts[index]))
         _histogram_observe_many(
-            MODEL_CONFIDENCE.labels(model_name, label), _CONFIDENCE_BOUNDS, confidences[predicted == index]
+            _child(MODEL_CONFIDENCE, model_name, label), _CONFIDENCE_BOUNDS, confidences[predicted == index]
         )
 
 
 def prediction_error_record(*, model_name: str, model_version: str) -> None:
     """Record one failed prediction request of a known model."""
     if settings.METRICS_ENABLED:
-        PREDICTION_REQUESTS.labels(model_name, model_version, "error").inc()
+        _child(PREDICTION_REQUESTS, model_name, model_version, "error").inc()
 
 
 def feedback_record(*, counts: dict[tuple[str, str], int]) -> None:

@@ -284,11 +284,33 @@ def _scoring_batch_process(jobs: list[ScoringJob]) -> None:
         _prediction_rows_insert(rows)
     for (job, probs), mine in zip(scored, job_ids, strict=True):  # only once committed
         job.probabilities, job.ids = probs, mine
+    if scored:
+        _batch_metrics_record(scored, now)
+
+
+def _batch_metrics_record(scored: list[tuple[ScoringJob, np.ndarray]], now: float) -> None:
+    """The request metrics of a committed batch, each series written once (a failure here never fails the batch)."""
+    try:
+        probabilities = np.concatenate([probs for _, probs in scored])
+        predicted = probabilities.argmax(axis=1)
+        model_name, model_version = scored[0][0].metric_labels
+        metrics.prediction_batch_record(
+            model_name=model_name,
+            model_version=model_version,
+            class_labels=scored[0][0].model.class_labels,
+            latencies=np.asarray([now - job.started for job, _ in scored]),
+            sizes=np.asarray([len(probs) for _, probs in scored]),
+            predicted=predicted,
+            confidences=probabilities[np.arange(len(predicted)), predicted],
+        )
+    except Exception:
+        logger.exception("recording prediction metrics failed")
 
 
 def _score_and_log(*, loaded: LoadedModel, model_version: ModelVersion, job: ScoringJob) -> ScoringJob:
     """Run one job, batched with concurrent requests for the same model when PREDICTION_COALESCING is on."""
     job.model, job.version_id = loaded, model_version.pk
+    job.metric_labels = (model_version.model.name, model_version.version)
     if not settings.PREDICTION_COALESCING:
         _scoring_batch_process([job])
         return job
@@ -329,14 +351,6 @@ def prediction_create(*, model_name: str | None, version: str | None, payload: A
     confidences = probabilities[np.arange(len(predicted)), predicted]
     latency_seconds = time.perf_counter() - started
     labels = loaded.class_labels
-    metrics.prediction_success_record(
-        model_name=name,
-        model_version=version_label,
-        class_labels=list(labels),
-        predicted=predicted,
-        confidences=confidences,
-        latency_seconds=latency_seconds,
-    )
     answers = [
         {
             "prediction_id": str(prediction_id),

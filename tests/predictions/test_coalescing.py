@@ -94,11 +94,24 @@ def test_a_failed_batch_fails_every_job_in_it_and_the_next_batch_still_runs() ->
 def test_concurrent_requests_through_the_service_are_all_logged(register_iris: object) -> None:
     """Many threads predicting at once each get a committed row with their own features and prediction."""
     from django.db import connection
+    from prometheus_client import REGISTRY
 
     from predictions.models import Prediction
     from predictions.services import prediction_create
 
+    def counted() -> tuple[float, float, float]:
+        labels = {"model_name": "iris", "model_version": "1", "status": "success"}
+        requests = REGISTRY.get_sample_value("ml_prediction_requests_total", labels) or 0.0
+        latency = REGISTRY.get_sample_value("ml_prediction_latency_seconds_count", {"model_name": "iris"}) or 0.0
+        classes = sum(
+            REGISTRY.get_sample_value("ml_prediction_distribution_total", {"model_name": "iris", "predicted_class": c})
+            or 0.0
+            for c in ("setosa", "versicolor", "virginica")
+        )
+        return requests, latency, classes
+
     register_iris()
+    before = counted()
     rows = [[4.0 + i / 10, 3.0, 1.0 + i / 5, 0.1 + i / 20] for i in range(24)]
     answers: dict[int, dict] = {}
 
@@ -118,6 +131,8 @@ def test_concurrent_requests_through_the_service_are_all_logged(register_iris: o
         stored = Prediction.objects.get(id=answer["prediction_id"])
         assert list(stored.feature_values().values()) == pytest.approx(rows[index])
         assert stored.predicted_label == answer["prediction"]
+    # metrics are written once per batch, yet count every request and every row exactly
+    assert [after - prior for after, prior in zip(counted(), before, strict=True)] == [24.0, 24.0, 24.0]
 
 
 def test_the_model_cache_keeps_the_most_recent_models_and_their_coalescers_go_with_them() -> None:
