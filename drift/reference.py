@@ -66,6 +66,20 @@ def _columns_check(columns: list[str], schema: FeatureSchema) -> None:
 _MISSING_TOKENS = frozenset({"", "nan", "NaN", "NA", "null", "None"})
 
 
+def _numeric_column_fast(rows: list[list[object]], column: int) -> np.ndarray | None:
+    """A numeric column parsed in one numpy call when every cell is a finite number (or its text); None otherwise,
+    and the cell-by-cell check then names each bad cell. Bools never take this path (numpy would read them as 0/1)."""
+    cells = [row[column] for row in rows]
+    kinds = {type(cell) for cell in cells}
+    if not (kinds <= {str} or kinds <= {int, float}):
+        return None
+    try:
+        values = np.asarray(cells, dtype=np.float64)
+    except (ValueError, OverflowError):
+        return None
+    return values if np.isfinite(values).all() else None
+
+
 def _cells_encode(rows: list[list[object]], schema: FeatureSchema, *, min_rows: int) -> ReferenceTable:
     """Check every cell (rows in schema column order) and build the encodings."""
     if not rows:
@@ -77,6 +91,13 @@ def _cells_encode(rows: list[list[object]], schema: FeatureSchema, *, min_rows: 
     log_matrix = np.full((len(rows), width), np.nan, dtype=np.float64)
     model_input = log_matrix if schema.is_all_numeric else np.empty((len(rows), width), dtype=object)
     for column, feature in enumerate(schema.features):
+        if feature.kind != CATEGORICAL:
+            values = _numeric_column_fast(rows, column)
+            if values is not None:
+                log_matrix[:, column] = values
+                if model_input is not log_matrix:
+                    model_input[:, column] = values
+                continue
         codes = {category: code for code, category in enumerate(feature.categories)}
         for index, row in enumerate(rows):
             cell = row[column]

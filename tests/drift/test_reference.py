@@ -140,3 +140,22 @@ def test_a_csv_of_blank_cells_is_refused_not_a_500(iris_version: Any) -> None:
     """A file whose every cell is blank has no header: a ValidationError saying so."""
     with pytest.raises(ValidationError, match="no header row"):
         reference_dataset_upload(model_version=iris_version, file=b" , \n , \n", filename="blank.csv")
+
+
+@pytest.mark.django_db
+def test_whole_column_parsing_matches_cell_by_cell_and_still_refuses_bools(iris_version: Any) -> None:
+    """Clean numeric columns are parsed in one numpy call with the same values as float(cell); a column of
+    booleans (Parquet) is not read as 0/1 but refused cell by cell."""
+    import numpy as np
+
+    from drift.reference import reference_csv_read
+
+    rng = np.random.default_rng(3)
+    values = rng.normal(5, 2, size=(80, 4)).round(4)
+    text = HEADER + "".join(" " + ", ".join(str(v) for v in row) + "\n" for row in values)
+    table = reference_csv_read(data=text.encode(), schema=iris_version.schema, min_rows=50)
+    assert np.array_equal(table.log_matrix, values)
+    columns = {name: [1.0] * 60 for name in ["sepal_length", "sepal_width", "petal_length"]}
+    columns["petal_width"] = [True] * 60
+    with pytest.raises(ValidationError, match="'petal_width': True is not a number"):
+        reference_dataset_upload(model_version=iris_version, file=parquet_bytes(columns), filename="b.parquet")
