@@ -14,7 +14,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
 from django.db import models
-from django.db.models import Q
 
 from predictions.models import MLModel
 
@@ -129,9 +128,6 @@ class Threshold(models.Model):
             )
         if errors:
             raise ValidationError(errors)
-
-
-Q_FEATURE_DRIFT = Q(kind=Threshold.Kind.FEATURE_DRIFT, enabled=True)
 
 
 class NotificationChannel(models.Model):

@@ -115,12 +115,13 @@ class MLModelAdmin(admin.ModelAdmin):
 class PredictionAdmin(admin.ModelAdmin):
     """The prediction log, read-only."""
 
-    list_display = ["id", "model_version", "predicted_label", "confidence", "true_label", "latency_ms"]
+    list_display = ["id", "created_at", "model_version", "predicted_label", "confidence", "true_label", "latency_ms"]
     list_filter = ["model_version"]
     show_full_result_count = False
     list_select_related = ["model_version__model"]
     readonly_fields = [
         "id",
+        "created_at",
         "model_version",
         "feature_values",
         "predicted_label",

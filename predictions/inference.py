@@ -8,13 +8,14 @@ import threading
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import cached_property
 from typing import IO, Any
 
 import numpy as np
 import sklearn
 import skops.io
 
-from .schema import CATEGORICAL, FeatureSchema
+from .schema import CATEGORICAL, FeatureSchema, RowEncoder
 
 
 class ArtifactError(ValueError):
@@ -30,6 +31,11 @@ class LoadedModel:
     class_labels: tuple[str, ...]
     memory_bytes: int
     sha256: str
+
+    @cached_property
+    def encoder(self) -> RowEncoder:
+        """Checks and encodes input rows against the schema this model was loaded with."""
+        return RowEncoder(self.schema)
 
     def predict_proba(self, matrix: np.ndarray) -> np.ndarray:
         """Class probabilities for each row, columns in class_labels order."""
@@ -160,7 +166,8 @@ def artifact_load(*, data: bytes, schema: FeatureSchema, class_labels: list[str]
 
 
 class ModelCache:
-    """Loaded models of this process, keyed by version id and artifact hash; a new active version loads anew.
+    """Loaded models of this process, keyed by version id; a model is loaded anew when its version's fingerprint
+    (artifact, schema, labels: ModelVersion.cache_key) changes.
 
     At most `size` models stay loaded (least recently used go first), so retrains and activations do not pile up in
     workers that are never recycled.
@@ -168,31 +175,30 @@ class ModelCache:
 
     def __init__(self, size: int | None = None) -> None:
         self._lock = threading.Lock()
-        self._models: OrderedDict[int, LoadedModel] = OrderedDict()
+        self._models: OrderedDict[int, tuple[str, LoadedModel]] = OrderedDict()
         self._size = size
 
-    def get(self, *, version_id: int, sha256: str, loader: Any) -> LoadedModel:
-        """The loaded model for a version, loading it with `loader()` on first use or when its artifact changed."""
+    def get(self, *, version_id: int, fingerprint: str, loader: Any) -> LoadedModel:
+        """The loaded model for a version, loading it with `loader()` on first use or when its fingerprint changed."""
         with self._lock:  # uncontended most of the time; a hit must refresh the LRU order
             cached = self._models.get(version_id)
-            if cached is not None and cached.sha256 == sha256:
+            if cached is not None and cached[0] == fingerprint:
                 self._models.move_to_end(version_id)
-                return cached
+                return cached[1]
         with self._lock:
             cached = self._models.get(version_id)
-            if cached is None or cached.sha256 != sha256:
-                cached = loader()
-                self._models[version_id] = cached
+            if cached is None or cached[0] != fingerprint:
+                cached = self._models[version_id] = (fingerprint, loader())
             self._models.move_to_end(version_id)
             size = self._size if self._size is not None else _configured_cache_size()
             while len(self._models) > size:
                 self._models.popitem(last=False)
-            return cached
+            return cached[1]
 
-    def evict(self, version_id: int) -> None:
-        """Forget one version."""
+    def loaded_models(self) -> list[LoadedModel]:
+        """The models loaded now, least recently used first."""
         with self._lock:
-            self._models.pop(version_id, None)
+            return [loaded for _, loaded in self._models.values()]
 
     def clear(self) -> None:
         """Forget every model."""

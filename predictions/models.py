@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -63,6 +67,12 @@ class ModelVersion(models.Model):
     def __str__(self) -> str:
         return f"{self.model.name} v{self.version}"
 
+    @cached_property
+    def cache_key(self) -> str:
+        """Fingerprint of what a loaded model depends on: the artifact, the schema and the class labels."""
+        content = json.dumps([self.artifact_sha256, self.feature_schema, self.class_labels], sort_keys=True)
+        return hashlib.sha256(content.encode()).hexdigest()
+
     @property
     def schema(self) -> FeatureSchema:
         """The parsed feature schema."""
@@ -104,9 +114,9 @@ class Prediction(models.Model):
         return str(self.id)
 
     @property
-    def created_at_timestamp(self) -> float:
-        """Creation time (Unix seconds), read from the time-ordered id."""
-        return uuid7_time(self.id)
+    def created_at(self) -> datetime:
+        """Creation time, read from the time-ordered id."""
+        return datetime.fromtimestamp(uuid7_time(self.id), tz=UTC)
 
     def feature_values(self) -> dict[str, Any]:
         """The input row as {feature name: value}."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -23,7 +22,7 @@ from .coalescing import Coalescer, ScoringJob, coalescers
 from .ids import uuid7_batch
 from .inference import ArtifactError, LoadedModel, artifact_load, artifact_read, model_cache
 from .models import MLModel, ModelVersion, Prediction
-from .schema import RowEncoder, RowError, SchemaError, feature_schema_parse
+from .schema import RowError, SchemaError, feature_schema_parse
 from .selectors import model_version_resolve_cached, model_version_resolve_forget
 
 logger = logging.getLogger(__name__)
@@ -139,7 +138,7 @@ def model_load(*, model_version: ModelVersion) -> LoadedModel:
         return loaded
 
     try:
-        return model_cache.get(version_id=model_version.pk, sha256=model_version.artifact_sha256, loader=loader)
+        return model_cache.get(version_id=model_version.pk, fingerprint=model_version.cache_key, loader=loader)
     except (ArtifactError, OSError) as exc:
         logger.exception("cannot load %s", model_version)
         raise ApplicationError(
@@ -189,18 +188,6 @@ def prediction_request_parse(*, payload: Any) -> PredictionRequest:
         + ".",
         code="invalid_input",
     )
-
-
-_ENCODERS: dict[tuple[int, str, str], RowEncoder] = {}
-
-
-def _encoder(model_version: ModelVersion) -> RowEncoder:
-    """A cached row encoder per version and schema: the admin can edit a schema without a new artifact."""
-    key = (model_version.pk, model_version.artifact_sha256, json.dumps(model_version.feature_schema, sort_keys=True))
-    encoder = _ENCODERS.get(key)
-    if encoder is None:
-        encoder = _ENCODERS[key] = model_version.encoder()
-    return encoder
 
 
 _LOG_COLUMNS = ("id", "model_version_id", "features", "predicted_index", "confidence", "probabilities", "latency_ms")
@@ -324,9 +311,9 @@ def prediction_create(*, model_name: str | None, version: str | None, payload: A
     model_version = model_version_resolve_cached(model_name=model_name, version=version)
     name, version_label = model_version.model.name, model_version.version
     try:
-        encoder = _encoder(model_version)
+        loaded = model_load(model_version=model_version)
         try:
-            model_input, log_matrix = encoder.encode_rows(request.rows)
+            model_input, log_matrix = loaded.encoder.encode_rows(request.rows)
         except RowError as exc:
             details: dict[str, Any] = {"field": exc.field}
             message = str(exc)
@@ -334,7 +321,6 @@ def prediction_create(*, model_name: str | None, version: str | None, payload: A
                 details["row"] = exc.row
                 message = f"row {exc.row}: {message}"
             raise ApplicationError(message, code="invalid_input", details=details) from exc
-        loaded = model_load(model_version=model_version)
         job = _score_and_log(
             loaded=loaded,
             model_version=model_version,

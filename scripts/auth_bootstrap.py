@@ -2,8 +2,8 @@
 """Create a user with an API token when missing, and write the token (and a new password) to files.
 
 `make run` creates the superuser `admin` (its generated password is printed once and kept in .run/admin_password)
-and writes its API token to .run/api_token. `make run` and the compose web container also create the non-staff user
-`alertmanager` (no password) whose token, in ALERT_WEBHOOK_TOKEN_FILE, Alertmanager sends to the alert webhook.
+and writes its API token to .run/api_token. (Alertmanager's own token is written by
+alerts_config.services.webhook_token_file_ensure, through `manage.py publish_alerting`.)
 
     python scripts/auth_bootstrap.py --username admin --superuser --password-file .run/admin_password \
         --token-file .run/api_token

@@ -20,8 +20,8 @@ case "${1:-web}" in
     # (both wait for web to be healthy); if that fails, a bootstrap config sends every alert to the webhook.
     if ! python manage.py publish_alerting; then
       echo "publish_alerting failed: Alertmanager starts with the bootstrap config" >&2
-      python scripts/auth_bootstrap.py --username "${ALERT_WEBHOOK_USERNAME:-alertmanager}" \
-        --token-file "$ALERT_WEBHOOK_TOKEN_FILE" --token-mode "${ALERT_SECRET_FILE_MODE:-600}"
+      python manage.py shell -c \
+        "from alerts_config.services import webhook_token_file_ensure; webhook_token_file_ensure()"
       [ -s "$ALERTMANAGER_CONFIG_PATH" ] || cp monitoring/alertmanager/alertmanager.yml "$ALERTMANAGER_CONFIG_PATH"
     fi
     exec gunicorn -c mlmonitor/gunicorn.conf.py --control-socket /tmp/gunicorn.ctl

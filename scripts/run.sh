@@ -242,8 +242,8 @@ else
   alerting_hint="bootstrap alertmanager.yml: every alert to the webhook"
   echo "!! manage.py publish_alerting failed (.run/logs/publish_alerting.log): Alertmanager starts with the" \
     "bootstrap config." >&2
-  "$PY" scripts/auth_bootstrap.py --username "${ALERT_WEBHOOK_USERNAME:-alertmanager}" \
-    --token-file "$ALERT_WEBHOOK_TOKEN_FILE" >/dev/null
+  "$PY" manage.py shell -c \
+    "from alerts_config.services import webhook_token_file_ensure; webhook_token_file_ensure()" >/dev/null
   if [ ! -s "$ALERTMANAGER_CONFIG_PATH" ] || head -n 1 "$ALERTMANAGER_CONFIG_PATH" | grep -q "^# Rendered by scripts/"; then
     # Rendered anew each time (the web port may have changed); a config the app generated is left alone.
     "$PY" scripts/monitoring_config_render.py alertmanager --target "web:8000=$GUNICORN_BIND" \

@@ -159,13 +159,13 @@ def test_the_model_cache_keeps_the_most_recent_models_and_their_coalescers_go_wi
         return load
 
     for version_id, sha in ((1, "a"), (2, "b"), (1, "a"), (3, "c")):
-        model = cache.get(version_id=version_id, sha256=sha, loader=loader(sha))
+        model = cache.get(version_id=version_id, fingerprint=sha, loader=loader(sha))
         registry.get(model, lambda: Coalescer(lambda jobs: None))
     del model
     gc.collect()
     assert loads == ["a", "b", "c"]  # the second use of version 1 came from the cache
-    assert cache.get(version_id=1, sha256="a", loader=loader("a")).sha256 == "a" and loads == ["a", "b", "c"]
-    cache.get(version_id=2, sha256="b", loader=loader("b"))
+    assert cache.get(version_id=1, fingerprint="a", loader=loader("a")).sha256 == "a" and loads == ["a", "b", "c"]
+    cache.get(version_id=2, fingerprint="b", loader=loader("b"))
     assert loads == ["a", "b", "c", "b"]  # version 2 had been dropped
     gc.collect()
     assert len(registry) <= 2

@@ -58,7 +58,7 @@ def test_batch_by_name_and_position_agrees_with_the_model(api_client: Any, iris_
     assert len(body["predictions"]) == 5
     from predictions.inference import model_cache
 
-    loaded = next(iter(model_cache._models.values()))
+    loaded = model_cache.loaded_models()[-1]
     expected = loaded.estimator.predict_proba(np.asarray(rows))
     for answer, probs in zip(body["predictions"], expected, strict=True):
         assert list(answer["probabilities"].values()) == pytest.approx(probs.tolist())
