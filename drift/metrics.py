@@ -1,23 +1,23 @@
-"""Drift gauges, read at scrape time from the latest persisted run of each model (DESIGN-NOTES: values computed in
-Celery are stored in the database and exported by a collector in the web process: right under any number of gunicorn
-workers, unchanged after a restart, no timestamps on samples)."""
+"""Drift gauges, read at scrape time from the latest persisted run of each model: values computed in Celery are
+stored in the database and exported by a collector in the web process, so they are right under any number of gunicorn
+workers, unchanged after a restart, and carry no timestamps (docs/architecture.md, "Metrics under gunicorn")."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.metrics_core import Metric
 
-from predictions.metrics import CachedCollector
+from mlmonitor.metrics import CachedCollector
+
+from .models import DriftJobStats
 
 
 class DriftCollector(CachedCollector):
     """ml_feature_drift_score and friends from the latest run per model; drift job totals from DriftJobStats."""
 
-    def build(self) -> list[Any]:
+    def build(self) -> list[Metric]:
         """Two queries for the runs and their features, one for the job totals."""
         from .selectors import drift_job_stats_list, drift_run_latest_per_model
-        from .services import DURATION_BUCKETS
 
         feature_labels = ["model_name", "feature_name"]
         score = GaugeMetricFamily(
@@ -81,9 +81,9 @@ class DriftCollector(CachedCollector):
         runs = CounterMetricFamily("ml_drift_job_runs", "Drift jobs run.", labels=["model_name"])
         for stats in drift_job_stats_list():
             name = stats.model.name
-            counts = list(stats.duration_buckets) or [0] * (len(DURATION_BUCKETS) + 1)
+            counts = list(stats.duration_buckets) or [0] * (len(DriftJobStats.DURATION_BUCKETS) + 1)
             cumulative, buckets = 0, []
-            for bound, count in zip([*map(str, DURATION_BUCKETS), "+Inf"], counts, strict=True):
+            for bound, count in zip([*map(str, DriftJobStats.DURATION_BUCKETS), "+Inf"], counts, strict=True):
                 cumulative += count
                 buckets.append((bound, float(cumulative)))
             duration.add_metric([name], buckets, float(stats.duration_sum))

@@ -157,7 +157,13 @@ class FeatureDriftResult(models.Model):
 
 
 class DriftJobStats(models.Model):
-    """Running totals of drift jobs per model, persisted so they survive restarts and count jobs on any host."""
+    """Running totals of drift jobs per model, persisted so they survive restarts and count jobs on any host.
+
+    `duration_buckets` holds one count per bucket of DURATION_BUCKETS (seconds, upper bounds) plus one for +Inf,
+    not cumulative; the collector (drift/metrics.py) exports them as the ml_drift_job_duration_seconds histogram.
+    """
+
+    DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
     model = models.OneToOneField(MLModel, on_delete=models.CASCADE, related_name="drift_job_stats")
     runs = models.PositiveBigIntegerField(default=0)

@@ -32,7 +32,6 @@ from .reference import ReferenceTable, reference_csv_read, reference_parquet_rea
 
 logger = logging.getLogger(__name__)
 
-DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 DEFAULT_TESTS = {NUMERIC: "ks", CATEGORICAL: "chi2"}
 
 
@@ -154,11 +153,12 @@ def _compute_block(
 
 def _stats_record(*, model: MLModel, duration: float, failed: bool, feature_failures: int) -> None:
     """Add one job to the model's persisted drift job totals."""
+    bounds = DriftJobStats.DURATION_BUCKETS
     stats, _ = DriftJobStats.objects.select_for_update().get_or_create(
-        model=model, defaults={"duration_buckets": [0] * (len(DURATION_BUCKETS) + 1)}
+        model=model, defaults={"duration_buckets": [0] * (len(bounds) + 1)}
     )
-    buckets = list(stats.duration_buckets) or [0] * (len(DURATION_BUCKETS) + 1)
-    buckets[int(np.searchsorted(DURATION_BUCKETS, duration, side="left"))] += 1
+    buckets = list(stats.duration_buckets) or [0] * (len(bounds) + 1)
+    buckets[int(np.searchsorted(bounds, duration, side="left"))] += 1
     stats.duration_buckets = buckets
     stats.runs = F("runs") + 1
     stats.failures = F("failures") + (1 if failed else 0)

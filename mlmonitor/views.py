@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from prometheus_client.registry import Collector
 
+from . import metrics
 from .errors import json_error_response
 
 logger = logging.getLogger(__name__)
-
-_collectors: list[Collector] | None = None
-_collectors_lock = threading.Lock()
 
 
 def get_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -40,45 +33,11 @@ def get_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     return wrapper
 
 
-def scrape_collectors() -> list[Collector]:
-    """This process' database and device collectors, built once."""
-    global _collectors
-    with _collectors_lock:
-        if _collectors is None:
-            from predictions.metrics import collectors_build
-
-            _collectors = collectors_build()
-        return _collectors
-
-
-class _DefaultRegistryProxy(Collector):
-    """Exports the in-process default registry inside a fresh registry (single-process mode)."""
-
-    def collect(self) -> Iterator[Any]:
-        yield from REGISTRY.collect()
-
-
-def metrics_registry() -> CollectorRegistry:
-    """A fresh registry per scrape: every process' counters (multiprocess mode) plus the scrape-time collectors.
-
-    client_python "multiprocess" docs: never hand the MultiProcessCollector the default REGISTRY.
-    """
-    registry = CollectorRegistry(auto_describe=False)
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
-        multiprocess.MultiProcessCollector(registry)
-    else:
-        registry.register(_DefaultRegistryProxy())
-    for collector in scrape_collectors():
-        registry.register(collector)
-    return registry
-
-
 @get_only
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """GET /metrics in the Prometheus text format."""
-    return HttpResponse(generate_latest(metrics_registry()), content_type=CONTENT_TYPE_LATEST)
+    """GET /metrics in the Prometheus text format (assembled in mlmonitor/metrics.py)."""
+    body, content_type = metrics.exposition()
+    return HttpResponse(body, content_type=content_type)
 
 
 @get_only

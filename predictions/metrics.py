@@ -1,25 +1,22 @@
-"""Prediction metrics of SPEC.md: request counters and histograms recorded in the request, and collectors that
-read the database (model info, accuracy, F1, label coverage) or NVML (GPU) at scrape time.
+"""Prediction metrics (docs/metrics.md): request counters and histograms recorded in the request, and the collector
+that reads the registry and the labelled predictions (model info, accuracy, F1, label coverage) at scrape time.
 
 Counters and histograms work in gunicorn's multiprocess mode; values that live in the database are read by the
-process that serves the scrape, so every worker reports the same thing (DESIGN-NOTES, "values computed in Celery").
+process that serves the scrape, so every worker reports the same thing (docs/architecture.md, "Metrics under
+gunicorn"). The scrape itself is assembled in mlmonitor/metrics.py.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 from django.conf import settings
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client.metrics_core import Metric
 
-logger = logging.getLogger(__name__)
+from mlmonitor.metrics import CachedCollector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500)
@@ -135,37 +132,10 @@ def model_memory_record(*, model_name: str, memory_bytes: int) -> None:
         MODEL_MEMORY.labels(model_name).set(memory_bytes)
 
 
-class CachedCollector(Collector):
-    """A collector whose families are rebuilt at most every METRICS_COLLECTOR_CACHE_SECONDS per process."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._families: list[Any] = []
-        self._built_at = -1e18
-
-    def build(self) -> list[Any]:
-        """Compute the metric families (database or device reads)."""
-        raise NotImplementedError
-
-    def collect(self) -> Iterator[Any]:
-        """Yield the cached families, rebuilding them when stale; a failure yields nothing rather than a 500."""
-        with self._lock:
-            now = time.monotonic()
-            if now - self._built_at >= settings.METRICS_COLLECTOR_CACHE_SECONDS:
-                try:
-                    self._families = self.build()
-                except Exception:
-                    logger.exception("metrics collector %s failed", type(self).__name__)
-                    self._families = []
-                self._built_at = now
-            families = list(self._families)
-        yield from families
-
-
 class ModelRegistryCollector(CachedCollector):
     """ml_model_info, ml_model_accuracy, ml_model_f1_score and label counts, from the database at scrape time."""
 
-    def build(self) -> list[Any]:
+    def build(self) -> list[Metric]:
         """Read the registry and recent labelled predictions (one query each)."""
         from .selectors import model_performance_list, model_version_active_list
 
@@ -202,68 +172,3 @@ class ModelRegistryCollector(CachedCollector):
                 accuracy.add_metric(labels, perf.accuracy)
                 f1.add_metric(labels, perf.f1_macro)
         return [info, accuracy, f1, labelled, coverage]
-
-
-class GpuCollector(CachedCollector):
-    """GPU utilization and memory through NVML; no series at all where there is no GPU or no driver."""
-
-    def __init__(self, nvml: Callable[[], Any] | None = None) -> None:
-        super().__init__()
-        self._nvml_factory = nvml
-        self._nvml: Any = None
-        self._unavailable = False
-
-    def _module(self) -> Any:
-        """Initialise NVML once; remember that it is missing instead of retrying on every scrape."""
-        if self._unavailable:
-            return None
-        if self._nvml is None:
-            try:
-                module = self._nvml_factory() if self._nvml_factory else __import__("pynvml")
-                module.nvmlInit()
-            except Exception as exc:  # NVMLError_LibraryNotFound, DriverNotLoaded, ImportError
-                logger.info("GPU metrics off: %s", exc)
-                self._unavailable = True
-                return None
-            self._nvml = module
-        return self._nvml
-
-    def build(self) -> list[Any]:
-        """Read every device; a metric a device does not support is skipped, the others still export."""
-        if not settings.GPU_METRICS_ENABLED:
-            return []
-        nvml = self._module()
-        if nvml is None:
-            return []
-        utilization = GaugeMetricFamily("ml_gpu_utilization_percent", "GPU utilization.", labels=["gpu_id"])
-        memory = GaugeMetricFamily("ml_gpu_memory_used_bytes", "GPU memory used.", labels=["gpu_id"])
-        total = GaugeMetricFamily("ml_gpu_memory_total_bytes", "GPU memory size.", labels=["gpu_id"])
-        try:
-            count = nvml.nvmlDeviceGetCount()
-        except Exception:
-            logger.exception("nvmlDeviceGetCount failed")
-            return []
-        for index in range(count):
-            gpu_id = str(index)
-            try:
-                handle = nvml.nvmlDeviceGetHandleByIndex(index)
-            except Exception:
-                logger.warning("GPU %s: no handle", gpu_id)
-                continue
-            for family, read in (
-                (utilization, lambda h: float(nvml.nvmlDeviceGetUtilizationRates(h).gpu)),
-                (memory, lambda h: float(nvml.nvmlDeviceGetMemoryInfo(h).used)),
-                (total, lambda h: float(nvml.nvmlDeviceGetMemoryInfo(h).total)),
-            ):
-                try:
-                    family.add_metric([gpu_id], read(handle))
-                except Exception:  # NVMLError_NotSupported and friends: leave this series out
-                    logger.debug("GPU %s: %s unsupported", gpu_id, family.name)
-        return [family for family in (utilization, memory, total) if family.samples]
-
-
-def collectors_build() -> list[Collector]:
-    """Instantiate the collectors named in METRICS_COLLECTORS (once per process)."""
-    from django.utils.module_loading import import_string
-
-    return [import_string(path)() for path in settings.METRICS_COLLECTORS]

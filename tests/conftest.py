@@ -1,4 +1,4 @@
-"""Shared fixtures: a temporary media root, the trained iris demo model, API clients."""
+"""Shared fixtures: a temporary media root, the trained iris demo model, API clients, a /metrics scraper."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ from predictions.demo import IRIS_SCHEMA, DemoModel, iris_demo_train
 from predictions.inference import model_cache
 from predictions.models import ModelVersion
 from predictions.selectors import model_version_resolve_forget
+from tests.exposition import Exposition
+
+ROW = [5.1, 3.5, 1.4, 0.2]  # an iris setosa
 
 
 @functools.cache
@@ -76,3 +79,25 @@ def token_client(db: None) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.key}")
     return client
+
+
+@pytest.fixture
+def scrape(api_client: Any) -> Callable[[], Exposition]:
+    """Factory: GET /metrics and parse it."""
+
+    def run() -> Exposition:
+        response = api_client.get("/metrics")
+        assert response.status_code == 200
+        assert response["Content-Type"].startswith("text/plain")
+        return Exposition.parse(response.content)
+
+    return run
+
+
+@pytest.fixture
+def labelled_prediction(api_client: Any, token_client: Any, iris_version: ModelVersion) -> dict[str, Any]:
+    """One iris prediction with its true label posted."""
+    answer = api_client.post("/predict", {"features": ROW}, format="json").json()
+    url = f"/api/v1/predictions/{answer['prediction_id']}/feedback"
+    assert token_client.post(url, {"label": "setosa"}, format="json").status_code == 200
+    return answer

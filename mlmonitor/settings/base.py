@@ -87,9 +87,10 @@ INSTALLED_APPS = [
 METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
 GPU_METRICS_ENABLED = env_bool("GPU_METRICS_ENABLED", True)
 METRICS_COLLECTOR_CACHE_SECONDS = env_float("METRICS_COLLECTOR_CACHE_SECONDS", 5.0)
+# Scrape-time collectors, imported by path when /metrics is first served (mlmonitor/metrics.py).
 METRICS_COLLECTORS = [
     "predictions.metrics.ModelRegistryCollector",
-    "predictions.metrics.GpuCollector",
+    "mlmonitor.metrics.GpuCollector",
     "drift.metrics.DriftCollector",
 ]
 

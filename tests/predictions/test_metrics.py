@@ -1,30 +1,25 @@
-"""The Prometheus metrics of SPEC.md on /metrics: names and label sets, values that match the answers given, model
-info and memory, GPU series through NVML (faked: there is no GPU here), and an exposition promtool accepts."""
+"""The prediction metrics on /metrics (docs/metrics.md): names and label sets, values that match the answers given,
+model info and memory."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
-import pynvml
 import pytest
 
-from mlmonitor import views
-from predictions.metrics import BATCH_BUCKETS, CONFIDENCE_BUCKETS, GpuCollector, ModelRegistryCollector
+from predictions.metrics import BATCH_BUCKETS, CONFIDENCE_BUCKETS
 from predictions.models import ModelVersion
-from tests.conftest import iris_demo
-from tests.exposition import Exposition
-from tests.servers import promtool_check_metrics
+from tests.conftest import ROW, iris_demo
 
-ROW = [5.1, 3.5, 1.4, 0.2]
 SEED_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
-# SPEC.md's table: name -> (type, labels). Not here yet: ml_feature_drift_score {model_name, feature_name} and
-# ml_prediction_drift_score {model_name} come with the drift work (drift/metrics.py) and are tested there;
-# ml_gpu_utilization_percent and ml_gpu_memory_used_bytes {gpu_id} are absent without a GPU (tested below).
+# docs/metrics.md's table: name -> (type, labels). Not here: ml_feature_drift_score {model_name, feature_name} and
+# ml_prediction_drift_score {model_name} come from drift/metrics.py and are tested with the drift runs;
+# ml_gpu_utilization_percent and ml_gpu_memory_used_bytes {gpu_id} are absent without a GPU
+# (tests/mlmonitor/test_metrics.py).
 SPEC_METRICS = {
     "ml_prediction_requests": ("counter", {"model_name", "model_version", "status"}),
     "ml_prediction_latency_seconds": ("histogram", {"model_name"}),
@@ -47,31 +42,10 @@ def sample_names(family: str, kind: str) -> list[str]:
     return [family]
 
 
-@pytest.fixture
-def scrape(api_client: Any) -> Callable[[], Exposition]:
-    """Factory: GET /metrics and parse it."""
-
-    def run() -> Exposition:
-        response = api_client.get("/metrics")
-        assert response.status_code == 200
-        assert response["Content-Type"].startswith("text/plain")
-        return Exposition.parse(response.content)
-
-    return run
-
-
-@pytest.fixture
-def labelled_prediction(api_client: Any, token_client: Any, iris_version: ModelVersion) -> dict[str, Any]:
-    """One iris prediction with its true label posted."""
-    answer = api_client.post("/predict", {"features": ROW}, format="json").json()
-    url = f"/api/v1/predictions/{answer['prediction_id']}/feedback"
-    assert token_client.post(url, {"label": "setosa"}, format="json").status_code == 200
-    return answer
-
-
 @pytest.mark.django_db
 def test_every_spec_metric_is_exported_with_its_labels(scrape: Any, labelled_prediction: Any) -> None:
-    """After a labelled prediction, /metrics has each SPEC.md metric with its type and exactly its label names."""
+    """After a labelled prediction, /metrics has each documented prediction metric with its type and exactly its label
+    names."""
     # when
     metrics = scrape()
     # then
@@ -185,102 +159,3 @@ def test_a_rejected_request_counts_as_an_error_not_a_success(api_client: Any, sc
             == change
         )
     assert after.get("ml_batch_size_count", model_name="iris") == before.get("ml_batch_size_count", model_name="iris")
-
-
-class FakeNvml:
-    """Stands in for the pynvml module (NVIDIA's bindings) on a machine with GPUs, with its function names; raises
-    pynvml's own errors."""
-
-    def __init__(self, devices: list[dict[str, Any]], init_error: int | None = None) -> None:
-        self.devices = devices
-        self.init_error = init_error
-        self.init_calls = 0
-
-    def nvmlInit(self) -> None:
-        self.init_calls += 1
-        if self.init_error is not None:
-            raise pynvml.NVMLError(self.init_error)
-
-    def nvmlDeviceGetCount(self) -> int:
-        return len(self.devices)
-
-    def nvmlDeviceGetHandleByIndex(self, index: int) -> dict[str, Any]:
-        return self.devices[index]
-
-    def nvmlDeviceGetUtilizationRates(self, handle: dict[str, Any]) -> SimpleNamespace:
-        if handle.get("utilization") is None:
-            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
-        return SimpleNamespace(gpu=handle["utilization"], memory=0)
-
-    def nvmlDeviceGetMemoryInfo(self, handle: dict[str, Any]) -> SimpleNamespace:
-        return SimpleNamespace(total=handle["total"], used=handle["used"], free=handle["total"] - handle["used"])
-
-
-@pytest.fixture
-def use_collectors(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
-    """Factory: serve /metrics with these scrape-time collectors instead of the configured ones."""
-
-    def use(*collectors: Any) -> None:
-        monkeypatch.setattr(views, "_collectors", list(collectors))
-
-    return use
-
-
-@pytest.mark.django_db
-def test_gpu_series_are_exported_per_device_and_skip_unsupported_readings(
-    scrape: Any, use_collectors: Any, iris_version: Any
-) -> None:
-    """Two GPUs, the second without utilization counters (NotSupported): both report memory, the first reports
-    utilization, the second has no utilization series at all (not 0)."""
-    # given
-    nvml = FakeNvml(
-        [
-            {"utilization": 37, "used": 2_000_000_000, "total": 80_000_000_000},
-            {"utilization": None, "used": 5_000_000, "total": 16_000_000_000},
-        ]
-    )
-    use_collectors(ModelRegistryCollector(), GpuCollector(nvml=lambda: nvml))
-    # when
-    metrics = scrape()
-    # then
-    assert metrics.series("ml_gpu_utilization_percent") == [{"gpu_id": "0"}]
-    assert metrics.value("ml_gpu_utilization_percent", gpu_id="0") == 37
-    assert metrics.value("ml_gpu_memory_used_bytes", gpu_id="0") == 2_000_000_000
-    assert metrics.value("ml_gpu_memory_used_bytes", gpu_id="1") == 5_000_000
-    assert metrics.value("ml_gpu_memory_total_bytes", gpu_id="1") == 16_000_000_000
-    assert metrics.value("ml_model_info", model_name="iris", model_version="1", framework="sklearn") == 1
-
-
-@pytest.mark.django_db
-def test_without_an_nvml_library_gpu_series_are_absent_and_metrics_still_answer(
-    scrape: Any, use_collectors: Any, iris_version: Any
-) -> None:
-    """nvmlInit raising LibraryNotFound leaves out every ml_gpu_* series, keeps the rest, and is not retried on
-    every scrape."""
-    # given
-    nvml = FakeNvml([], init_error=pynvml.NVML_ERROR_LIBRARY_NOT_FOUND)
-    use_collectors(ModelRegistryCollector(), GpuCollector(nvml=lambda: nvml))
-    # when
-    first, second = scrape(), scrape()
-    # then
-    for metrics in (first, second):
-        assert not any(name.startswith("ml_gpu_") for name in metrics.names())
-        assert metrics.value("ml_model_info", model_name="iris", model_version="1", framework="sklearn") == 1
-    assert nvml.init_calls == 1
-
-
-@pytest.mark.django_db
-def test_the_exposition_passes_promtool(
-    api_client: Any, use_collectors: Any, labelled_prediction: Any, register_iris: Any
-) -> None:
-    """/metrics after predictions (one a batch, one an error), feedback and two GPUs passes `promtool check metrics`."""
-    # given
-    nvml = FakeNvml([{"utilization": 5, "used": 1, "total": 2}, {"utilization": None, "used": 1, "total": 2}])
-    use_collectors(ModelRegistryCollector(), GpuCollector(nvml=lambda: nvml))
-    api_client.post("/predict", {"instances": [ROW, ROW]}, format="json")
-    api_client.post("/predict", {"features": [1]}, format="json")
-    # when
-    body = api_client.get("/metrics").content
-    # then
-    assert b"ml_gpu_utilization_percent" in body and b"ml_model_accuracy" in body
-    promtool_check_metrics(body)

@@ -1,0 +1,166 @@
+"""The Prometheus scrape: one registry per GET /metrics, assembled from every process' counters and histograms and
+the scrape-time collectors named in METRICS_COLLECTORS (docs/metrics.md lists every metric).
+
+Counters and histograms are recorded where the work happens (each app's `metrics.py`); values that live in the
+database (accuracy, model info, drift gauges) are read here, at scrape time, by collectors that each app defines
+beside its metric objects. This module imports no app: the collectors are named in settings and imported by path.
+It also holds the pieces every collector shares (`CachedCollector`) and the one collector that belongs to no app,
+the GPU of the serving host (`GpuCollector`).
+
+Under gunicorn (several worker processes) every process writes its counters to PROMETHEUS_MULTIPROC_DIR and the
+scrape sums them with a fresh MultiProcessCollector per scrape, never on the default registry (which would
+duplicate them); see docs/architecture.md, "Metrics under gunicorn".
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+logger = logging.getLogger(__name__)
+
+_collectors: list[Collector] | None = None
+_collectors_lock = threading.Lock()
+
+
+class CachedCollector(Collector):
+    """A collector whose families are rebuilt at most every METRICS_COLLECTOR_CACHE_SECONDS per process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._families: list[Metric] = []
+        self._built_at = -1e18
+
+    def build(self) -> list[Metric]:
+        """Compute the metric families (database or device reads)."""
+        raise NotImplementedError
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield the cached families, rebuilding them when stale; a failure yields nothing rather than a 500."""
+        with self._lock:
+            now = time.monotonic()
+            if now - self._built_at >= settings.METRICS_COLLECTOR_CACHE_SECONDS:
+                try:
+                    self._families = self.build()
+                except Exception:
+                    logger.exception("metrics collector %s failed", type(self).__name__)
+                    self._families = []
+                self._built_at = now
+            families = list(self._families)
+        yield from families
+
+
+class GpuCollector(CachedCollector):
+    """GPU utilization and memory through NVML; no series at all where there is no GPU or no driver.
+
+    NVML comes from NVIDIA's `nvidia-ml-py` (module `pynvml`). Without a GPU `nvmlInit()` raises; that is remembered
+    so it is not retried on every scrape, and the ml_gpu_* series are absent rather than 0.
+    """
+
+    def __init__(self, nvml: Callable[[], Any] | None = None) -> None:
+        super().__init__()
+        self._nvml_factory = nvml
+        # pynvml is an untyped module of functions; a test passes a stand-in with the same names.
+        self._nvml: Any = None
+        self._unavailable = False
+
+    def _module(self) -> Any:
+        """Initialise NVML once; remember that it is missing instead of retrying on every scrape."""
+        if self._unavailable:
+            return None
+        if self._nvml is None:
+            try:
+                module = self._nvml_factory() if self._nvml_factory else __import__("pynvml")
+                module.nvmlInit()
+            except Exception as exc:  # NVMLError_LibraryNotFound, DriverNotLoaded, ImportError
+                logger.info("GPU metrics off: %s", exc)
+                self._unavailable = True
+                return None
+            self._nvml = module
+        return self._nvml
+
+    def build(self) -> list[Metric]:
+        """Read every device; a metric a device does not support is skipped, the others still export."""
+        if not settings.GPU_METRICS_ENABLED:
+            return []
+        nvml = self._module()
+        if nvml is None:
+            return []
+        utilization = GaugeMetricFamily("ml_gpu_utilization_percent", "GPU utilization.", labels=["gpu_id"])
+        memory = GaugeMetricFamily("ml_gpu_memory_used_bytes", "GPU memory used.", labels=["gpu_id"])
+        total = GaugeMetricFamily("ml_gpu_memory_total_bytes", "GPU memory size.", labels=["gpu_id"])
+        try:
+            count = nvml.nvmlDeviceGetCount()
+        except Exception:
+            logger.exception("nvmlDeviceGetCount failed")
+            return []
+        readings: list[tuple[GaugeMetricFamily, Callable[[Any], float]]] = [
+            (utilization, lambda h: float(nvml.nvmlDeviceGetUtilizationRates(h).gpu)),
+            (memory, lambda h: float(nvml.nvmlDeviceGetMemoryInfo(h).used)),
+            (total, lambda h: float(nvml.nvmlDeviceGetMemoryInfo(h).total)),
+        ]
+        for index in range(count):
+            gpu_id = str(index)
+            try:
+                handle = nvml.nvmlDeviceGetHandleByIndex(index)
+            except Exception:
+                logger.warning("GPU %s: no handle", gpu_id)
+                continue
+            for family, read in readings:
+                try:
+                    family.add_metric([gpu_id], read(handle))
+                except Exception:  # NVMLError_NotSupported and friends: leave this series out
+                    logger.debug("GPU %s: %s unsupported", gpu_id, family.name)
+        return [family for family in (utilization, memory, total) if family.samples]
+
+
+def collectors_build() -> list[Collector]:
+    """Instantiate the collectors named by dotted path in METRICS_COLLECTORS."""
+    return [import_string(path)() for path in settings.METRICS_COLLECTORS]
+
+
+def scrape_collectors() -> list[Collector]:
+    """This process' scrape-time collectors, built once."""
+    global _collectors
+    with _collectors_lock:
+        if _collectors is None:
+            _collectors = collectors_build()
+        return _collectors
+
+
+class _DefaultRegistryProxy(Collector):
+    """Exports the in-process default registry inside a fresh registry (single-process mode)."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield from REGISTRY.collect()
+
+
+def metrics_registry() -> CollectorRegistry:
+    """A fresh registry per scrape: every process' counters (multiprocess mode) plus the scrape-time collectors."""
+    registry = CollectorRegistry(auto_describe=False)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry.register(_DefaultRegistryProxy())
+    for collector in scrape_collectors():
+        registry.register(collector)
+    return registry
+
+
+def exposition() -> tuple[bytes, str]:
+    """The body of one scrape in the Prometheus text format, and its content type."""
+    return generate_latest(metrics_registry()), CONTENT_TYPE_LATEST

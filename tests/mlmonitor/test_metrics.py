@@ -1,0 +1,140 @@
+"""The scrape (mlmonitor/metrics.py): collectors named in settings, GPU series through NVML (faked: there is no GPU
+here), and an exposition that promtool accepts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import pynvml
+import pytest
+
+from mlmonitor import metrics
+from mlmonitor.metrics import GpuCollector
+from predictions.metrics import ModelRegistryCollector
+from tests.conftest import ROW
+from tests.servers import promtool_check_metrics
+
+
+class FakeNvml:
+    """Stands in for the pynvml module (NVIDIA's bindings) on a machine with GPUs, with its function names; raises
+    pynvml's own errors."""
+
+    def __init__(self, devices: list[dict[str, Any]], init_error: int | None = None) -> None:
+        self.devices = devices
+        self.init_error = init_error
+        self.init_calls = 0
+
+    def nvmlInit(self) -> None:
+        self.init_calls += 1
+        if self.init_error is not None:
+            raise pynvml.NVMLError(self.init_error)
+
+    def nvmlDeviceGetCount(self) -> int:
+        return len(self.devices)
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> dict[str, Any]:
+        return self.devices[index]
+
+    def nvmlDeviceGetUtilizationRates(self, handle: dict[str, Any]) -> SimpleNamespace:
+        if handle.get("utilization") is None:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        return SimpleNamespace(gpu=handle["utilization"], memory=0)
+
+    def nvmlDeviceGetMemoryInfo(self, handle: dict[str, Any]) -> SimpleNamespace:
+        return SimpleNamespace(total=handle["total"], used=handle["used"], free=handle["total"] - handle["used"])
+
+
+@pytest.fixture
+def use_collectors(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Factory: serve /metrics with these scrape-time collectors instead of the configured ones."""
+
+    def use(*collectors: Any) -> None:
+        monkeypatch.setattr(metrics, "_collectors", list(collectors))
+
+    return use
+
+
+@pytest.mark.django_db
+def test_gpu_series_are_exported_per_device_and_skip_unsupported_readings(
+    scrape: Any, use_collectors: Any, iris_version: Any
+) -> None:
+    """Two GPUs, the second without utilization counters (NotSupported): both report memory, the first reports
+    utilization, the second has no utilization series at all (not 0)."""
+    # given
+    nvml = FakeNvml(
+        [
+            {"utilization": 37, "used": 2_000_000_000, "total": 80_000_000_000},
+            {"utilization": None, "used": 5_000_000, "total": 16_000_000_000},
+        ]
+    )
+    use_collectors(ModelRegistryCollector(), GpuCollector(nvml=lambda: nvml))
+    # when
+    metrics = scrape()
+    # then
+    assert metrics.series("ml_gpu_utilization_percent") == [{"gpu_id": "0"}]
+    assert metrics.value("ml_gpu_utilization_percent", gpu_id="0") == 37
+    assert metrics.value("ml_gpu_memory_used_bytes", gpu_id="0") == 2_000_000_000
+    assert metrics.value("ml_gpu_memory_used_bytes", gpu_id="1") == 5_000_000
+    assert metrics.value("ml_gpu_memory_total_bytes", gpu_id="1") == 16_000_000_000
+    assert metrics.value("ml_model_info", model_name="iris", model_version="1", framework="sklearn") == 1
+
+
+@pytest.mark.django_db
+def test_without_an_nvml_library_gpu_series_are_absent_and_metrics_still_answer(
+    scrape: Any, use_collectors: Any, iris_version: Any
+) -> None:
+    """nvmlInit raising LibraryNotFound leaves out every ml_gpu_* series, keeps the rest, and is not retried on
+    every scrape."""
+    # given
+    nvml = FakeNvml([], init_error=pynvml.NVML_ERROR_LIBRARY_NOT_FOUND)
+    use_collectors(ModelRegistryCollector(), GpuCollector(nvml=lambda: nvml))
+    # when
+    first, second = scrape(), scrape()
+    # then
+    for exposition in (first, second):
+        assert not any(name.startswith("ml_gpu_") for name in exposition.names())
+        assert exposition.value("ml_model_info", model_name="iris", model_version="1", framework="sklearn") == 1
+    assert nvml.init_calls == 1
+
+
+@pytest.mark.django_db
+def test_the_exposition_passes_promtool(
+    api_client: Any, use_collectors: Any, labelled_prediction: Any, register_iris: Any
+) -> None:
+    """/metrics after predictions (one a batch, one an error), feedback and two GPUs passes `promtool check metrics`."""
+    # given
+    nvml = FakeNvml([{"utilization": 5, "used": 1, "total": 2}, {"utilization": None, "used": 1, "total": 2}])
+    use_collectors(ModelRegistryCollector(), GpuCollector(nvml=lambda: nvml))
+    api_client.post("/predict", {"instances": [ROW, ROW]}, format="json")
+    api_client.post("/predict", {"features": [1]}, format="json")
+    # when
+    body = api_client.get("/metrics").content
+    # then
+    assert b"ml_gpu_utilization_percent" in body and b"ml_model_accuracy" in body
+    promtool_check_metrics(body)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("paths", "exported"),
+    [([], False), (["predictions.metrics.ModelRegistryCollector"], True)],
+    ids=["none-named", "registry-named"],
+)
+def test_the_scrape_builds_the_collectors_named_in_settings(
+    scrape: Any, settings: Any, monkeypatch: pytest.MonkeyPatch, iris_version: Any, paths: list[str], exported: bool
+) -> None:
+    """METRICS_COLLECTORS names the scrape-time collectors by path: ml_model_info is served only when its collector
+    is named."""
+    # given
+    settings.METRICS_COLLECTORS = paths
+    monkeypatch.setattr(metrics, "_collectors", None)
+    # when
+    exposition = scrape()
+    # then
+    info = exposition.value("ml_model_info", model_name="iris", model_version="1", framework="sklearn")
+    assert info == (1 if exported else None)
+    assert [type(collector) for collector in metrics.scrape_collectors()] == (
+        [ModelRegistryCollector] if exported else []
+    )
