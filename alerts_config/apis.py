@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from predictions.apis import ERROR_SCHEMA
+from mlmonitor.errors import ERROR_SCHEMA
 
 from . import services
 from .models import AlertEvent

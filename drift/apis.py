@@ -14,8 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mlmonitor.auth import ReadAccess
-from mlmonitor.errors import ApplicationError
-from predictions.apis import ERROR_SCHEMA
+from mlmonitor.errors import ERROR_SCHEMA, ApplicationError
 from predictions.selectors import model_get
 
 from . import selectors

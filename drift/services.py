@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from alerts_config.selectors import feature_drift_thresholds_resolve, prediction_drift_threshold_resolve
 from mlmonitor.errors import ApplicationError
-from predictions.inference import artifact_read
+from mlmonitor.files import upload_read
 from predictions.models import MLModel, ModelVersion
 from predictions.schema import CATEGORICAL, NUMERIC
 from predictions.selectors import prediction_window_read
@@ -61,7 +61,7 @@ def reference_dataset_upload(
     file_format: str | None = None,
 ) -> ReferenceDataset:
     """Check a reference file, prepare its statistics once, store it as the version's active reference."""
-    data = file if isinstance(file, bytes) else artifact_read(file)
+    data = file if isinstance(file, bytes) else upload_read(file)
     file_format = file_format or reference_format_guess(filename)
     table = reference_table_read(data=data, file_format=file_format, model_version=model_version)
     schema = model_version.schema

@@ -7,7 +7,9 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
+from drf_spectacular.utils import inline_serializer
 from rest_framework import exceptions as drf_exceptions
+from rest_framework import serializers
 from rest_framework.response import Response
 
 
@@ -20,6 +22,22 @@ class ApplicationError(Exception):
         self.code = code
         self.status = status
         self.details = details
+
+
+# The error shape in the OpenAPI schema: every 4xx/5xx an API documents answers this.
+ERROR_SCHEMA = inline_serializer(
+    name="Error",
+    fields={
+        "error": inline_serializer(
+            name="ErrorBody",
+            fields={
+                "code": serializers.CharField(),
+                "message": serializers.CharField(),
+                "details": serializers.JSONField(allow_null=True),
+            },
+        )
+    },
+)
 
 
 def error_body(*, code: str, message: str, details: Any = None) -> dict[str, Any]:

@@ -10,8 +10,9 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from mlmonitor.files import upload_read
+
 from . import services
-from .inference import artifact_read
 from .models import MLModel, ModelVersion, Prediction
 
 
@@ -34,7 +35,7 @@ class ModelVersionForm(forms.ModelForm):
         changed = {"artifact", "feature_schema", "class_labels"} & set(self.changed_data)
         if changed:
             try:
-                data = artifact_read(upload)
+                data = upload_read(upload)
                 services.artifact_check(
                     data=data, feature_schema=cleaned.get("feature_schema"), class_labels=cleaned.get("class_labels")
                 )
@@ -57,7 +58,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
     actions = ["activate"]
 
     def save_model(self, request: HttpRequest, obj: ModelVersion, form: Any, change: bool) -> None:
-        data = artifact_read(form.cleaned_data["artifact"]) if "artifact" in form.changed_data or not change else None
+        data = upload_read(form.cleaned_data["artifact"]) if "artifact" in form.changed_data or not change else None
         services.model_version_save_checked(model_version=obj, data=data)
 
     @admin.action(description="Make the selected version active for its model")

@@ -19,22 +19,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mlmonitor.auth import ReadAccess
+from mlmonitor.errors import ERROR_SCHEMA
 
 from . import selectors, services
-
-ERROR_SCHEMA = inline_serializer(
-    name="Error",
-    fields={
-        "error": inline_serializer(
-            name="ErrorBody",
-            fields={
-                "code": serializers.CharField(),
-                "message": serializers.CharField(),
-                "details": serializers.JSONField(allow_null=True),
-            },
-        )
-    },
-)
 
 ROW_DOC = "One row: a list of values in schema order, or an object {feature name: value}."
 

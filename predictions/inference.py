@@ -9,7 +9,7 @@ import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import sklearn
@@ -44,16 +44,6 @@ class LoadedModel:
         assume_finite = not any(feature.nullable for feature in self.schema.features)
         with sklearn.config_context(assume_finite=assume_finite, skip_parameter_validation=True):
             return np.asarray(self.estimator.predict_proba(matrix), dtype=np.float64)
-
-
-def artifact_read(file: IO[bytes]) -> bytes:
-    """Read an uploaded or stored artifact fully."""
-    if hasattr(file, "seek"):
-        file.seek(0)
-    data = file.read()
-    if hasattr(file, "seek"):
-        file.seek(0)
-    return data
 
 
 def deep_size_bytes(obj: Any, _seen: set[int] | None = None) -> int:

@@ -16,11 +16,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from mlmonitor.errors import ApplicationError
+from mlmonitor.files import upload_read
 
 from . import metrics
 from .coalescing import Coalescer, ScoringJob, coalescers
 from .ids import uuid7_batch
-from .inference import ArtifactError, LoadedModel, artifact_load, artifact_read, model_cache
+from .inference import ArtifactError, LoadedModel, artifact_load, model_cache
 from .models import MLModel, ModelVersion, Prediction
 from .schema import RowError, SchemaError, feature_schema_parse
 from .selectors import model_version_resolve_cached, model_version_resolve_forget
@@ -59,7 +60,7 @@ def model_version_register(
     artifact_name: str | None = None,
 ) -> ModelVersion:
     """Register a checked artifact as a new version of a model (created if needed), optionally active/default."""
-    data = artifact if isinstance(artifact, bytes) else artifact_read(artifact)
+    data = artifact if isinstance(artifact, bytes) else upload_read(artifact)
     loaded = artifact_check(data=data, feature_schema=feature_schema, class_labels=class_labels)
     model, _ = MLModel.objects.get_or_create(name=model_name)
     model_version = ModelVersion(

@@ -11,8 +11,8 @@ from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from demo.iris import IRIS_SCHEMA, DemoModel, iris_demo_train
 from predictions import services
-from predictions.demo import IRIS_SCHEMA, DemoModel, iris_demo_train
 from predictions.inference import model_cache
 from predictions.models import ModelVersion
 from predictions.selectors import model_version_resolve_forget

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "predictions",
     "drift",
     "alerts_config",
+    "demo",
 ]
 
 # Integrations switch on with flags (NetBox style): METRICS_ENABLED wraps the stack in django-prometheus'

@@ -14,10 +14,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
+from demo.iris import iris_reference_csv
 from drift.models import ReferenceDataset
 from drift.services import reference_dataset_upload
 from predictions import services
-from predictions.management.commands.load_demo import iris_reference_csv
 from predictions.models import ModelVersion
 from tests.conftest import iris_demo
 

@@ -66,3 +66,17 @@ def test_no_app_imports_another_apps_private_modules_or_names(app: str) -> None:
                 offending.append(f"{path.relative_to(ROOT)} imports {module}.{name or ''}")
     # then
     assert offending == []
+
+
+def test_predictions_does_not_import_drift() -> None:
+    """The prediction app is below drift: drift reads the prediction log, never the other way round (the demo
+    commands, which need both, live in their own app)."""
+    # when
+    offending = [
+        f"{path.relative_to(ROOT)} imports {module}"
+        for path in python_files("predictions")
+        for module, _ in imports(path)
+        if module.split(".")[0] in ("drift", "demo")
+    ]
+    # then
+    assert offending == []

@@ -20,7 +20,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 from sklearn.svm import LinearSVC
 
-from predictions.demo import IRIS_FEATURES, IRIS_SCHEMA
+from demo.iris import IRIS_FEATURES, IRIS_SCHEMA
 from tests.conftest import iris_demo
 
 IRIS_CLASSES = ["setosa", "versicolor", "virginica"]

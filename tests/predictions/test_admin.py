@@ -12,7 +12,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from predictions.demo import IRIS_SCHEMA
+from demo.iris import IRIS_SCHEMA
 from predictions.models import MLModel, ModelVersion
 from tests.predictions import artifacts
 

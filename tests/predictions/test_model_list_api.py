@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from predictions.demo import IRIS_SCHEMA
+from demo.iris import IRIS_SCHEMA
 
 
 @pytest.mark.django_db

@@ -15,8 +15,8 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from sklearn.ensemble import RandomForestClassifier
 
+from demo.iris import IRIS_SCHEMA
 from predictions import services
-from predictions.demo import IRIS_SCHEMA
 from predictions.models import MLModel, ModelVersion
 from tests.conftest import iris_demo
 from tests.predictions import artifacts

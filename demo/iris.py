@@ -1,7 +1,9 @@
-"""The demo model: a scikit-learn pipeline trained on the bundled iris data (4 features, 3 classes)."""
+"""The demo model: a scikit-learn pipeline trained on the bundled iris data (4 features, 3 classes), and its
+training split as a reference CSV."""
 
 from __future__ import annotations
 
+import csv
 import io
 from dataclasses import dataclass
 
@@ -48,3 +50,12 @@ def iris_demo_train(*, seed: int = 42) -> DemoModel:
         x_test=x_test,
         y_test=y_test,
     )
+
+
+def iris_reference_csv(rows: np.ndarray) -> bytes:
+    """Rows of the four iris features as CSV with a header of feature names (a reference dataset upload)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(IRIS_FEATURES)
+    writer.writerows(rows.tolist())
+    return buffer.getvalue().encode()

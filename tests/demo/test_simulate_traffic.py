@@ -9,8 +9,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from rest_framework.authtoken.models import Token
 
+from demo.iris import iris_reference_csv
 from drift.services import reference_dataset_upload
-from predictions.management.commands.load_demo import iris_reference_csv
 from predictions.models import Prediction
 from tests.conftest import iris_demo
 

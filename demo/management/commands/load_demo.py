@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from demo.iris import IRIS_SCHEMA, iris_demo_train, iris_reference_csv
 from drift.models import ReferenceDataset
 from drift.services import reference_dataset_upload
 from predictions import services
-from predictions.demo import IRIS_FEATURES, IRIS_SCHEMA, iris_demo_train
 from predictions.models import ModelVersion
-
-
-def iris_reference_csv(rows: Any) -> bytes:
-    """The training split as CSV with a header of feature names."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(IRIS_FEATURES)
-    writer.writerows(rows.tolist())
-    return buffer.getvalue().encode()
 
 
 class Command(BaseCommand):
