@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.core.exceptions import ValidationError
 
+from predictions.encoding import MISSING, RowEncoder
 from predictions.schema import CATEGORICAL, FeatureSchema
 
 MAX_REPORTED_ERRORS = 20
@@ -17,10 +18,11 @@ MAX_REPORTED_ERRORS = 20
 
 @dataclass(frozen=True)
 class ReferenceTable:
-    """A checked reference table: the logged float encoding (as predictions are logged) and the model's input."""
+    """A checked reference table: its rows in the prediction-log format (predictions/encoding.py) and the model's
+    input."""
 
     names: list[str]
-    log_matrix: np.ndarray  # float64 [n, k]: numbers, category codes, NaN for missing
+    log_matrix: np.ndarray  # float64 [n, k], as predictions are logged
     model_input: np.ndarray  # float64 or object [n, k], what the model's predict_proba takes
 
     @property
@@ -87,8 +89,9 @@ def _cells_encode(rows: list[list[object]], schema: FeatureSchema, *, min_rows: 
     if len(rows) < min_rows:
         raise ValidationError(f"The file has {len(rows)} data rows; a reference needs at least {min_rows}.")
     errors = _Errors()
+    encoder = RowEncoder(schema)
     width = len(schema.features)
-    log_matrix = np.full((len(rows), width), np.nan, dtype=np.float64)
+    log_matrix = np.full((len(rows), width), MISSING, dtype=np.float64)
     model_input = log_matrix if schema.is_all_numeric else np.empty((len(rows), width), dtype=object)
     for column, feature in enumerate(schema.features):
         if feature.kind != CATEGORICAL:
@@ -98,7 +101,6 @@ def _cells_encode(rows: list[list[object]], schema: FeatureSchema, *, min_rows: 
                 if model_input is not log_matrix:
                     model_input[:, column] = values
                 continue
-        codes = {category: code for code, category in enumerate(feature.categories)}
         for index, row in enumerate(rows):
             cell = row[column]
             where = f"row {index + 1}, column {feature.name!r}"
@@ -114,11 +116,12 @@ def _cells_encode(rows: list[list[object]], schema: FeatureSchema, *, min_rows: 
                     model_input[index, column] = None
                 continue
             if feature.kind == CATEGORICAL:
-                value = str(cell).strip() if isinstance(cell, str) else cell
-                if not isinstance(value, str) or value not in codes:
+                value = cell.strip() if isinstance(cell, str) else None
+                code = encoder.category_code(column, value) if value is not None else None
+                if code is None:
                     errors.add(f"{where}: unknown category {cell!r} (allowed: {', '.join(feature.categories)}).")
                     continue
-                log_matrix[index, column] = codes[value]
+                log_matrix[index, column] = code
                 model_input[index, column] = value
                 continue
             try:

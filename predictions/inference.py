@@ -15,7 +15,8 @@ import numpy as np
 import sklearn
 import skops.io
 
-from .schema import CATEGORICAL, FeatureSchema, RowEncoder
+from .encoding import RowEncoder
+from .schema import CATEGORICAL, FeatureSchema
 
 
 class ArtifactError(ValueError):

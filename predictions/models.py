@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
-import numpy as np
 from django.db import models
 from django.db.models import Q
 
+from .encoding import RowEncoder, vector_from_bytes
 from .ids import uuid7, uuid7_time
-from .schema import FeatureSchema, RowEncoder, feature_schema_parse
+from .schema import FeatureSchema, feature_schema_parse
 
 
 class MLModel(models.Model):
@@ -86,8 +86,7 @@ class ModelVersion(models.Model):
 class Prediction(models.Model):
     """One logged prediction: the input row, the answer, its probabilities, latency, and the true label later.
 
-    Features and probabilities are float64 vectors stored as bytes (see schema.RowEncoder): a drift window of
-    10^5 rows is one indexed query and one `np.frombuffer`, not 10^5 JSON decodes.
+    Features and probabilities are float64 vectors stored as bytes, in the row format of predictions/encoding.py.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
@@ -120,11 +119,11 @@ class Prediction(models.Model):
 
     def feature_values(self) -> dict[str, Any]:
         """The input row as {feature name: value}."""
-        return self.model_version.encoder().decode_vector(np.frombuffer(bytes(self.features), dtype=np.float64))
+        return self.model_version.encoder().decode_vector(vector_from_bytes(self.features))
 
     def probability_map(self) -> dict[str, float]:
         """Probabilities as {class label: probability}."""
-        values = np.frombuffer(bytes(self.probabilities), dtype=np.float64).tolist()
+        values = vector_from_bytes(self.probabilities).tolist()
         return dict(zip(self.model_version.class_labels, values, strict=True))
 
     @property

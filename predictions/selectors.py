@@ -12,6 +12,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 
 from mlmonitor.errors import ApplicationError
 
+from .encoding import matrix_from_bytes
 from .ids import uuid7_floor
 from .models import MLModel, ModelVersion, Prediction
 
@@ -103,10 +104,7 @@ def prediction_window_read(
     if limit is not None:
         queryset = queryset[:limit]
     rows = list(queryset.values_list("features", "predicted_index"))
-    width = len(version.feature_schema)
-    if not rows:
-        return np.empty((0, width), dtype=np.float64), np.empty(0, dtype=np.int64)
-    features = np.frombuffer(b"".join(bytes(r[0]) for r in rows), dtype=np.float64).reshape(len(rows), width)
+    features = matrix_from_bytes((r[0] for r in rows), rows=len(rows), width=len(version.feature_schema))
     predicted = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
     return features, predicted
 

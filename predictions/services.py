@@ -20,10 +20,11 @@ from mlmonitor.files import upload_read
 
 from . import metrics
 from .coalescing import Coalescer, ScoringJob, coalescers
+from .encoding import RowError, vector_to_bytes
 from .ids import uuid7_batch
 from .inference import ArtifactError, LoadedModel, artifact_load, model_cache
 from .models import MLModel, ModelVersion, Prediction
-from .schema import RowError, SchemaError, feature_schema_parse
+from .schema import SchemaError, feature_schema_parse
 from .selectors import model_version_resolve_cached, model_version_resolve_forget
 
 logger = logging.getLogger(__name__)
@@ -265,7 +266,15 @@ def _scoring_batch_process(jobs: list[ScoringJob]) -> None:
         latency_ms = (now - job.started) * 1000.0
         predicted = probs.argmax(axis=1)
         rows.extend(
-            (prediction_id, version_id, features.tobytes(), index, float(row[index]), row.tobytes(), latency_ms)
+            (
+                prediction_id,
+                version_id,
+                vector_to_bytes(features),
+                index,
+                float(row[index]),
+                vector_to_bytes(row),
+                latency_ms,
+            )
             for prediction_id, features, index, row in zip(mine, job.log_matrix, predicted.tolist(), probs, strict=True)
         )
     if rows:

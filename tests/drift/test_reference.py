@@ -159,3 +159,31 @@ def test_whole_column_parsing_matches_cell_by_cell_and_still_refuses_bools(iris_
     columns["petal_width"] = [True] * 60
     with pytest.raises(ValidationError, match="'petal_width': True is not a number"):
         reference_dataset_upload(model_version=iris_version, file=parquet_bytes(columns), filename="b.parquet")
+
+
+def test_reference_rows_are_encoded_as_predictions_are_logged() -> None:
+    """A reference CSV row and the same row posted for a prediction give the same logged vector (category codes, NaN
+    for a missing value): drift compares like with like."""
+    import math
+
+    from drift.reference import reference_csv_read
+    from predictions.encoding import RowEncoder
+    from predictions.schema import feature_schema_parse
+
+    # given
+    schema = feature_schema_parse(
+        [
+            {"name": "size", "type": "numeric", "nullable": True},
+            {"name": "color", "type": "categorical", "categories": ["red", "green", "blue"], "nullable": True},
+        ]
+    )
+    rows = [(2.5, "blue"), (None, "green"), (-1.0, None)]
+    text = "color,size\n" + "".join(f"{color or ''},{'' if size is None else size}\n" for size, color in rows)
+    # when
+    table = reference_csv_read(data=text.encode(), schema=schema, min_rows=1)
+    logged = [RowEncoder(schema).encode_row([size, color])[1] for size, color in rows]
+    # then
+    for from_file, from_request in zip(table.log_matrix.tolist(), logged, strict=True):
+        assert [("nan" if math.isnan(v) else v) for v in from_file] == [
+            ("nan" if math.isnan(v) else v) for v in from_request
+        ]

@@ -134,32 +134,3 @@ def test_a_model_that_answers_nan_gets_422_and_logs_nothing(
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "prediction_failed"
     assert Prediction.objects.count() == 1  # the earlier, healthy prediction only
-
-
-def test_the_numeric_fast_path_agrees_with_the_row_by_row_path() -> None:
-    """Lists of finite numbers take the vectorized path and give the same matrix; anything else (bools, NaN,
-    strings, dicts, short rows) still gets the row-by-row check with the row and feature named."""
-    import numpy as np
-
-    from predictions.schema import RowEncoder, RowError, feature_schema_parse
-
-    schema = feature_schema_parse([{"name": n, "type": "numeric"} for n in ("a", "b")])
-    encoder = RowEncoder(schema)
-    rows = [[1, 2.5], [3.0, -4]]
-    model_input, logged = encoder.encode_rows(rows)
-    slow = np.asarray([encoder.encode_row(row)[1] for row in rows])
-    assert np.array_equal(logged, slow) and model_input is logged
-    for bad, fragment in (
-        ([[1, 2], [True, 2]], "row 1"),
-        ([[1, 2], [float("nan"), 2]], "NaN"),
-        ([[1, 2], [1, "2"]], "must be a number"),
-        ([[1, 2], [1]], "expected 2 features"),
-        ([[1, 2], [1, 10**400]], "infinite"),
-    ):
-        try:
-            encoder.encode_rows(bad)
-        except RowError as exc:
-            assert fragment in str(exc) or fragment == f"row {exc.row}"
-            assert exc.row == 1
-        else:
-            raise AssertionError(f"{bad} was accepted")

@@ -8,7 +8,6 @@ answer, wrong in --error-rate of cases, more often once drift starts), so accura
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import time
@@ -85,21 +84,16 @@ class Command(BaseCommand):
         predict_url = f"{options['url'].rstrip('/')}/api/v1/models/{options['model']}/predict"
         feedback_url = f"{options['url'].rstrip('/')}/api/v1/feedback"
 
+        encoder = version.encoder()
+
         def row(drifting: bool) -> dict[str, Any]:
             values = table.log_matrix[rng.integers(0, table.row_count)].copy()
             if drifting:
                 for column in shift_columns:
                     if schema.features[column].kind != CATEGORICAL:
                         values[column] += options["shift"] * (std[column] or 1.0)
-            out: dict[str, Any] = {}
-            for feature, value in zip(schema.features, values.tolist(), strict=True):
-                if math.isnan(value):
-                    out[feature.name] = None
-                elif feature.kind == CATEGORICAL:
-                    out[feature.name] = feature.categories[int(value)]
-                else:
-                    out[feature.name] = round(value, 4)
-            return out
+            decoded = encoder.decode_vector(values)
+            return {name: round(value, 4) if isinstance(value, float) else value for name, value in decoded.items()}
 
         total = int(options["rate"] * options["duration"])
         started = time.monotonic()
