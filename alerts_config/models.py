@@ -17,9 +17,10 @@ from django.db import models
 
 from predictions.models import MLModel
 
+from .rendering import SERVICE_RECEIVER
+
 PROMETHEUS_DURATION = re.compile(r"^((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?$")
 RECEIVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-SERVICE_RECEIVER_NAME = "mlmonitor-webhook"  # the service's own history receiver, always present
 
 
 def validate_prometheus_duration(value: str) -> None:
@@ -29,14 +30,11 @@ def validate_prometheus_duration(value: str) -> None:
 
 
 class Severity(models.TextChoices):
-    """Alert severities, lowest first (channels route by a minimum severity)."""
+    """Alert severities (channels route by a minimum severity, in the order of rendering.SEVERITIES)."""
 
     INFO = "info", "info"
     WARNING = "warning", "warning"
     CRITICAL = "critical", "critical"
-
-
-SEVERITY_ORDER = [Severity.INFO, Severity.WARNING, Severity.CRITICAL]
 
 
 class Threshold(models.Model):
@@ -183,8 +181,8 @@ class NotificationChannel(models.Model):
         errors: dict[str, str] = {}
         if self.name and not RECEIVER_NAME.match(self.name):
             errors["name"] = "Use letters, digits, '.', '_' and '-' only, starting with a letter or digit."
-        elif self.name == SERVICE_RECEIVER_NAME:
-            errors["name"] = f"{SERVICE_RECEIVER_NAME!r} is the service's own receiver; choose another name."
+        elif self.name == SERVICE_RECEIVER:
+            errors["name"] = f"{SERVICE_RECEIVER!r} is the service's own receiver; choose another name."
         if self.kind == self.Kind.SLACK:
             if not self.slack_webhook_url:
                 errors["slack_webhook_url"] = "A Slack channel needs its incoming webhook URL."

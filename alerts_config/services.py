@@ -14,7 +14,6 @@ import contextlib
 import fcntl
 import hashlib
 import logging
-import os
 import shutil
 import subprocess
 import tempfile
@@ -33,11 +32,15 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from mlmonitor.files import atomic_write, file_write_atomic
+
 from .models import AlertEvent, NotificationChannel, PublishState, Threshold
 from .rendering import (
+    BOOTSTRAP_HEADER,
     ChannelSpec,
     ThresholdSpec,
     alert_rules_render,
+    alertmanager_bootstrap_render,
     alertmanager_config_render,
     alertmanager_secrets_render,
 )
@@ -259,25 +262,6 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _write_private(path: Path, content: str, mode: int) -> None:
-    """Write a file atomically (temp file in the same directory, then os.replace), never briefly readable by others."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() and path.read_text() == content:
-        return
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def _publish_file(
     *,
     text: str,
@@ -288,17 +272,11 @@ def _publish_file(
     result: PublishResult,
     before_replace: Callable[[], None] | None = None,
 ) -> tuple[bool, bool]:
-    """Write `text` to a temp file beside `path` (a name the `*.rules.yml` glob does not match), validate it, and
-    os.replace() it into place. Returns (valid, changed); an invalid file never replaces the last good one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        outcome = check(tmp)
+    """Write `text` beside `path` (mlmonitor.files.atomic_write: a name the `*.rules.yml` glob does not match),
+    validate it, and swap it into place. Returns (valid, changed); an invalid file never replaces the last good one."""
+    # Read by Prometheus/Alertmanager, possibly as another user; these files hold no secrets.
+    with atomic_write(path, text, mode=0o644) as pending:
+        outcome = check(pending.temporary)
         if outcome.error:
             result.errors.append(f"{label}: {outcome.error}; the previous file stays in place")
             return False, False
@@ -310,28 +288,14 @@ def _publish_file(
             return True, False
         if before_replace is not None:
             before_replace()
-        os.chmod(tmp, 0o644)  # read by Prometheus/Alertmanager, possibly as another user; holds no secrets
-        os.replace(tmp, path)
-        _directory_fsync(path.parent)
+        pending.replace()
         return True, True
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
-def _directory_fsync(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _secrets_write(secrets: dict[str, str]) -> None:
     mode = int(settings.ALERT_SECRET_FILE_MODE, 8)
     for path, content in secrets.items():
-        _write_private(Path(path), content, mode)
+        file_write_atomic(Path(path), content, mode=mode)
 
 
 def _secrets_prune(secrets: dict[str, str]) -> None:
@@ -359,8 +323,21 @@ def webhook_token_file_ensure() -> bool:
         user.set_unusable_password()
         user.save(update_fields=["password"])
     token, _ = Token.objects.get_or_create(user=user)
-    _write_private(Path(configured), token.key, int(settings.ALERT_SECRET_FILE_MODE, 8))
+    file_write_atomic(Path(configured), token.key, mode=int(settings.ALERT_SECRET_FILE_MODE, 8))
     return True
+
+
+def alertmanager_bootstrap_write() -> bool:
+    """Write the bootstrap alertmanager.yml (no channels: every alert to the service's webhook) where nothing was
+    published yet, then the webhook token file when it is missing. A published config is left alone; an earlier
+    bootstrap is rendered anew (the webhook URL may have changed). Returns True when it wrote the config."""
+    path = Path(settings.ALERTMANAGER_CONFIG_PATH)
+    published = path.is_file() and path.stat().st_size > 0 and not path.read_text().startswith(BOOTSTRAP_HEADER)
+    wrote = False
+    if not published:
+        wrote = file_write_atomic(path, alertmanager_bootstrap_render(options=alertmanager_options()), mode=0o644)
+    webhook_token_file_ensure()
+    return wrote
 
 
 def _reload(base_url: str, label: str, result: PublishResult) -> None:

@@ -1,7 +1,20 @@
-"""Files the apps share: reading an upload (a model artifact, a reference dataset) fully."""
+"""Files the apps and scripts share: reading an upload fully, and writing a file atomically.
+
+Atomic writes follow what Prometheus and Alertmanager need of generated files (docs/architecture.md, "Generated
+files"): the content goes to a temporary file in the destination's directory, under a hidden name that no
+`*.rules.yml` glob matches, is flushed to disk, and only then replaces the destination with os.replace(). A reader
+sees the old file or the new one, never half of one; the temporary file is created with mode 600, so a secret is
+never briefly readable by others, and gets its final mode before the swap.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import IO
 
 
@@ -13,3 +26,51 @@ def upload_read(file: IO[bytes]) -> bytes:
     if hasattr(file, "seek"):
         file.seek(0)
     return data
+
+
+@dataclass
+class PendingFile:
+    """New content written beside its destination, not yet in place: check `temporary`, then `replace()` (or not)."""
+
+    path: Path
+    temporary: Path
+    replaced: bool = False
+
+    def replace(self) -> None:
+        """Swap the new content in (os.replace) and make the rename durable."""
+        os.replace(self.temporary, self.path)
+        self.replaced = True
+        with contextlib.suppress(OSError):
+            fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_write(path: Path, content: str, *, mode: int) -> Iterator[PendingFile]:
+    """Write `content` to a hidden temporary file beside `path` (created 600, then given `mode`); inside the block
+    the caller may validate it and call `replace()`; a temporary file that was not swapped in is removed on exit."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    pending = PendingFile(path=path, temporary=Path(name))
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(pending.temporary, mode)
+        yield pending
+    finally:
+        if not pending.replaced:
+            pending.temporary.unlink(missing_ok=True)
+
+
+def file_write_atomic(path: Path, content: str, *, mode: int) -> bool:
+    """Put `content` at `path` atomically with permissions `mode`; False, writing nothing, when it is already there."""
+    if path.is_file() and path.read_bytes() == content.encode():
+        return False
+    with atomic_write(path, content, mode=mode) as pending:
+        pending.replace()
+    return True

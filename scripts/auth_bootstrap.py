@@ -20,17 +20,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def secret_file_write(path: Path, value: str, *, mode: int) -> None:
-    """Write a secret atomically with the given permissions (never briefly world-readable)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value + "\n")
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -49,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
+    from mlmonitor.files import file_write_atomic
+
     user_model = get_user_model()
     user = user_model.objects.filter(username=args.username).first()
     if user is None:
@@ -56,13 +47,13 @@ def main(argv: list[str] | None = None) -> int:
             password = secrets.token_urlsafe(16)
             user = user_model.objects.create_superuser(username=args.username, email="", password=password)
             if args.password_file:
-                secret_file_write(args.password_file, password, mode=0o600)
+                file_write_atomic(args.password_file, password + "\n", mode=0o600)
             print(f"Created superuser {args.username!r} with password {password}")
         else:
             user = user_model.objects.create_user(username=args.username, password=None)
             print(f"Created user {args.username!r} (token only, no password)")
     token, _ = Token.objects.get_or_create(user=user)
-    secret_file_write(args.token_file, token.key, mode=int(args.token_mode, 8))
+    file_write_atomic(args.token_file, token.key + "\n", mode=int(args.token_mode, 8))
     return 0
 
 

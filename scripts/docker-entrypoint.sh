@@ -20,9 +20,7 @@ case "${1:-web}" in
     # (both wait for web to be healthy); if that fails, a bootstrap config sends every alert to the webhook.
     if ! python manage.py publish_alerting; then
       echo "publish_alerting failed: Alertmanager starts with the bootstrap config" >&2
-      python manage.py shell -c \
-        "from alerts_config.services import webhook_token_file_ensure; webhook_token_file_ensure()"
-      [ -s "$ALERTMANAGER_CONFIG_PATH" ] || cp monitoring/alertmanager/alertmanager.yml "$ALERTMANAGER_CONFIG_PATH"
+      python manage.py publish_alerting --bootstrap
     fi
     exec gunicorn -c mlmonitor/gunicorn.conf.py --control-socket /tmp/gunicorn.ctl
     ;;

@@ -1,32 +1,32 @@
 #!/usr/bin/env python3
-"""Render loopback copies of the compose monitoring config for `make run` and the tests.
+"""Render a loopback copy of the compose Prometheus config for `make run` and the tests.
 
-The files under monitoring/ name compose services (web:8000, prometheus:9090, alertmanager:9093); on one machine
-the same config must point at 127.0.0.1 ports. Scrape jobs and Alertmanagers whose targets are not mapped (a piece
-that is not running here) are dropped, so Prometheus does not scrape or alert into the void.
+monitoring/prometheus/prometheus.yml names compose services (web:8000, prometheus:9090, alertmanager:9093); on one
+machine the same config must point at 127.0.0.1 ports. Scrape jobs and Alertmanagers whose targets are not mapped (a
+piece that is not running here) are dropped, so Prometheus does not scrape or alert into the void. (Alertmanager's
+config is rendered by the app itself: `manage.py publish_alerting`, or `--bootstrap` before anything is published.)
 
     python scripts/monitoring_config_render.py prometheus --target web:8000=127.0.0.1:8000 \
         --target prometheus:9090=127.0.0.1:9090 --rules-dir monitoring/generated/rules --out .run/prometheus.yml
-    python scripts/monitoring_config_render.py alertmanager --target web:8000=127.0.0.1:8000 \
-        --token-file .run/api_token --out monitoring/generated/alertmanager.yml
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: the project's modules are importable too
+    sys.path.insert(0, str(ROOT))
+
+from mlmonitor.files import file_write_atomic  # noqa: E402 - after the path is set
+
 PROMETHEUS_SOURCE = ROOT / "monitoring" / "prometheus" / "prometheus.yml"
-ALERTMANAGER_SOURCE = ROOT / "monitoring" / "alertmanager" / "alertmanager.yml"
 RULES_GLOB = "*.rules.yml"
 HEADER = "# Rendered by scripts/monitoring_config_render.py from {source}; edit the source, not this copy.\n"
 
@@ -71,30 +71,11 @@ def prometheus_config_render(
     return config
 
 
-def alertmanager_config_render(source: dict[str, Any], *, targets: dict[str, str], token_file: Path) -> dict[str, Any]:
-    """The Alertmanager config with webhook hosts mapped to `targets` and their bearer token read from `token_file`."""
-    config = copy.deepcopy(source)
-    for receiver in config.get("receivers", []):
-        for webhook in receiver.get("webhook_configs", []):
-            url = urlsplit(webhook["url"])
-            if url.netloc not in targets:
-                continue
-            webhook["url"] = urlunsplit(url._replace(netloc=targets[url.netloc]))
-            authorization = webhook.setdefault("http_config", {}).setdefault("authorization", {"type": "Bearer"})
-            authorization["credentials_file"] = str(token_file)
-    return config
-
-
 def config_write(config: dict[str, Any], *, out: Path, source: Path) -> None:
-    """Write YAML atomically (temp file in the same directory, then rename)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
+    """Write the config as YAML, atomically, with a header naming its source."""
     shown = source.relative_to(ROOT) if source.is_relative_to(ROOT) else source
     text = HEADER.format(source=shown) + yaml.safe_dump(config, sort_keys=False)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, out)
+    file_write_atomic(out, text, mode=0o644)
 
 
 def _targets_parse(pairs: list[str]) -> dict[str, str]:
@@ -116,22 +97,16 @@ def main(argv: list[str] | None = None) -> int:
     prom.add_argument("--source", type=Path, default=PROMETHEUS_SOURCE)
     prom.add_argument("--rules-dir", type=Path, required=True)
     prom.add_argument("--scrape-interval")
-    am = sub.add_parser("alertmanager", help="render the bootstrap alertmanager.yml")
-    am.add_argument("--source", type=Path, default=ALERTMANAGER_SOURCE)
-    am.add_argument("--token-file", type=Path, required=True)
-    for each in (prom, am):
-        each.add_argument("--target", action="append", default=[], help="SERVICE:PORT=HOST:PORT (repeatable)")
-        each.add_argument("--out", type=Path, required=True)
+    prom.add_argument("--target", action="append", default=[], help="SERVICE:PORT=HOST:PORT (repeatable)")
+    prom.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     source = args.source.resolve()
-    loaded = yaml.safe_load(source.read_text())
-    targets = _targets_parse(args.target)
-    if args.kind == "prometheus":
-        rendered = prometheus_config_render(
-            loaded, targets=targets, rules_dir=args.rules_dir.resolve(), scrape_interval=args.scrape_interval
-        )
-    else:
-        rendered = alertmanager_config_render(loaded, targets=targets, token_file=args.token_file.resolve())
+    rendered = prometheus_config_render(
+        yaml.safe_load(source.read_text()),
+        targets=_targets_parse(args.target),
+        rules_dir=args.rules_dir.resolve(),
+        scrape_interval=args.scrape_interval,
+    )
     config_write(rendered, out=args.out, source=source)
     return 0
 

@@ -242,13 +242,8 @@ else
   alerting_hint="bootstrap alertmanager.yml: every alert to the webhook"
   echo "!! manage.py publish_alerting failed (.run/logs/publish_alerting.log): Alertmanager starts with the" \
     "bootstrap config." >&2
-  "$PY" manage.py shell -c \
-    "from alerts_config.services import webhook_token_file_ensure; webhook_token_file_ensure()" >/dev/null
-  if [ ! -s "$ALERTMANAGER_CONFIG_PATH" ] || head -n 1 "$ALERTMANAGER_CONFIG_PATH" | grep -q "^# Rendered by scripts/"; then
-    # Rendered anew each time (the web port may have changed); a config the app generated is left alone.
-    "$PY" scripts/monitoring_config_render.py alertmanager --target "web:8000=$GUNICORN_BIND" \
-      --token-file "$ALERT_WEBHOOK_TOKEN_FILE" --out "$ALERTMANAGER_CONFIG_PATH"
-  fi
+  # Rendered anew each time (the web port may have changed); a config the app published is left alone.
+  "$PY" manage.py publish_alerting --bootstrap >/dev/null
 fi
 
 # ---------------------------------------------------------------- start

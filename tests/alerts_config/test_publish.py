@@ -3,8 +3,11 @@ error is kept for the operator; publishes run after commit and one at a time."""
 
 from __future__ import annotations
 
+import io
 import os
+import shutil
 import stat
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -12,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from django.core.management import CommandError, call_command
 from django.db import connection
 
@@ -226,3 +230,44 @@ def test_concurrent_publishes_run_one_at_a_time(
     rules, _ = files(settings)
     assert leftovers(rules.parent) == [] and "DataDriftDetected" in rules.read_text()
     assert os.path.getsize(rules) > 0
+
+
+def test_bootstrap_sends_every_alert_to_the_local_webhook_and_passes_amtool(settings: Any) -> None:
+    """`publish_alerting --bootstrap` where nothing was published: an alertmanager.yml that amtool accepts, whose
+    only receiver posts to ALERT_WEBHOOK_URL with the token file it creates; run again (the web port changed), it is
+    rendered anew."""
+    # given
+    settings.ALERT_WEBHOOK_URL = "http://127.0.0.1:8001/api/v1/alerts/webhook"
+    _, config = files(settings)
+    # when
+    call_command("publish_alerting", "--bootstrap", stdout=io.StringIO())
+    # then
+    bootstrap = yaml.safe_load(config.read_text())
+    assert bootstrap["route"]["receiver"] == "mlmonitor-webhook" and "routes" not in bootstrap["route"]
+    (receiver,) = bootstrap["receivers"]
+    (webhook,) = receiver["webhook_configs"]
+    assert webhook["url"] == "http://127.0.0.1:8001/api/v1/alerts/webhook"
+    token_file = Path(settings.ALERT_WEBHOOK_TOKEN_FILE)
+    assert webhook["http_config"]["authorization"] == {"type": "Bearer", "credentials_file": str(token_file)}
+    assert len(token_file.read_text()) == 40
+    done = subprocess.run([shutil.which("amtool") or "amtool", "check-config", str(config)], capture_output=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # when: the web port changed
+    settings.ALERT_WEBHOOK_URL = "http://127.0.0.1:8002/api/v1/alerts/webhook"
+    call_command("publish_alerting", "--bootstrap", stdout=io.StringIO())
+    # then
+    assert "127.0.0.1:8002" in config.read_text()
+
+
+def test_bootstrap_leaves_a_published_config_alone(settings: Any, reloads: ReloadRecorder) -> None:
+    """Once the database was published, --bootstrap (run when a later publish fails) keeps that config."""
+    # given
+    alerting_publish()
+    _, config = files(settings)
+    published = config.read_text()
+    # when
+    out = io.StringIO()
+    call_command("publish_alerting", "--bootstrap", stdout=out)
+    # then
+    assert config.read_text() == published
+    assert "kept" in out.getvalue()

@@ -1,4 +1,5 @@
-"""`python manage.py publish_alerting [--check]`: render, validate, swap in and reload the alerting config."""
+"""`python manage.py publish_alerting [--check | --bootstrap]`: render, validate, swap in and reload the alerting
+config; or, when that cannot be done, give Alertmanager a config to start with."""
 
 from __future__ import annotations
 
@@ -7,19 +8,31 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from alerts_config.services import RULES_FILENAME, alerting_publish
+from alerts_config.services import RULES_FILENAME, alerting_publish, alertmanager_bootstrap_write
 
 
 class Command(BaseCommand):
     help = (
         "Render the Prometheus rules and alertmanager.yml from the database, validate them with promtool and "
-        "amtool, replace the files atomically and reload Prometheus and Alertmanager. --check only validates."
+        "amtool, replace the files atomically and reload Prometheus and Alertmanager. --check only validates; "
+        "--bootstrap writes a config that sends every alert to the service's webhook where none was published."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--check", action="store_true", help="render and validate only; write nothing")
+        mode = parser.add_mutually_exclusive_group()
+        mode.add_argument("--check", action="store_true", help="render and validate only; write nothing")
+        mode.add_argument(
+            "--bootstrap",
+            action="store_true",
+            help="where no config was published yet: every alert to the service's webhook, and its token file",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["bootstrap"]:
+            wrote = alertmanager_bootstrap_write()
+            where = settings.ALERTMANAGER_CONFIG_PATH
+            self.stdout.write(f"Bootstrap {where}: {'written' if wrote else 'a published config is in place, kept'}.")
+            return
         result = alerting_publish(check_only=options["check"])
         rules = settings.ALERT_RULES_DIR / RULES_FILENAME
         for note in result.notes:
