@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -14,12 +13,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mlmonitor.auth import ReadAccess
-from mlmonitor.errors import ERROR_SCHEMA, ApplicationError
+from mlmonitor.errors import ERROR_SCHEMA
 from predictions.selectors import model_get
 
-from . import selectors
-from .models import DriftRun, ReferenceDataset
-from .tasks import TRANSIENT_ERRORS, compute_drift
+from . import selectors, services
+from .models import DriftRun
 
 
 class FeatureDriftOutputSerializer(serializers.Serializer):
@@ -78,16 +76,6 @@ class DriftRunOutputSerializer(serializers.Serializer):
         }
 
 
-def _latest_or_404(model_name: str | None) -> DriftRun:
-    model = model_get(name=model_name)
-    run = selectors.drift_run_latest(model=model)
-    if run is None:
-        has_reference = ReferenceDataset.objects.filter(model_version__model=model, is_active=True).exists()
-        hint = "" if has_reference else " Upload a reference dataset first."
-        raise ApplicationError(f"No drift run for model {model.name!r} yet.{hint}", code="not_found", status=404)
-    return run
-
-
 class DriftLatestApi(APIView):
     """GET /api/v1/models/{name}/drift: the latest drift run."""
 
@@ -96,7 +84,7 @@ class DriftLatestApi(APIView):
     @extend_schema(responses={200: DriftRunOutputSerializer, 404: ERROR_SCHEMA})
     def get(self, request: Request, name: str) -> Response:
         """The latest run of the model."""
-        return Response(DriftRunOutputSerializer(_latest_or_404(name)).data)
+        return Response(DriftRunOutputSerializer(selectors.drift_run_latest_get(model_name=name)).data)
 
 
 class DefaultDriftApi(APIView):
@@ -107,7 +95,7 @@ class DefaultDriftApi(APIView):
     @extend_schema(responses={200: DriftRunOutputSerializer, 404: ERROR_SCHEMA})
     def get(self, request: Request) -> Response:
         """The latest run of the default model."""
-        return Response(DriftRunOutputSerializer(_latest_or_404(None)).data)
+        return Response(DriftRunOutputSerializer(selectors.drift_run_latest_get(model_name=None)).data)
 
 
 class DriftHistoryApi(APIView):
@@ -135,18 +123,11 @@ class DriftRunApi(APIView):
                 "DriftQueued", {"task_id": serializers.CharField(), "model": serializers.CharField()}
             ),
             404: ERROR_SCHEMA,
+            409: ERROR_SCHEMA,
+            503: ERROR_SCHEMA,
         },
     )
     def post(self, request: Request, name: str) -> Response:
-        """Queue compute_drift for the model."""
-        model = model_get(name=name)
-        task_id = str(uuid.uuid4())
-        try:  # nothing is written here, so there is no commit to wait for: queue now and report a broker outage
-            compute_drift.apply_async(args=[model.pk], task_id=task_id)
-        except TRANSIENT_ERRORS as exc:
-            raise ApplicationError(
-                f"The task queue is unavailable, try again later: {type(exc).__name__}",
-                code="broker_unavailable",
-                status=503,
-            ) from exc
-        return Response({"task_id": task_id, "model": model.name}, status=202)
+        """Queue a drift run of the model."""
+        queued = services.drift_run_queue(model_name=name)
+        return Response({"task_id": queued.task_id, "model": queued.model_name}, status=202)

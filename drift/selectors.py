@@ -1,17 +1,134 @@
-"""Reads of drift runs: the latest per model, history, and what the collector exports."""
+"""Reads of the drift app: which models are due for drift and what a run reads, reference datasets, drift runs
+(latest, history, what the collector exports)."""
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.db.models import OuterRef, QuerySet, Subquery
 
-from predictions.models import MLModel
+from mlmonitor.errors import ApplicationError
+from predictions.models import MLModel, ModelVersion
+from predictions.selectors import model_get, model_version_resolve
 
-from .models import DriftJobStats, DriftRun
+from . import statistics
+from .models import DriftJobStats, DriftRun, DriftSettings, FeatureTest, ReferenceDataset
+
+# --- which models are due ---------------------------------------------------------------------------------------
+
+
+def drift_due_models() -> QuerySet[MLModel]:
+    """The models whose drift is computed, on the schedule and on request: enabled, drift not switched off in their
+    drift settings (no settings row means the defaults, on), and an active version with an active reference."""
+    return (
+        MLModel.objects.filter(is_enabled=True, versions__is_active=True, versions__reference_datasets__is_active=True)
+        .exclude(drift_settings__enabled=False)
+        .distinct()
+        .order_by("pk")
+    )
+
+
+@dataclass(frozen=True)
+class DriftInputs:
+    """What a drift run of a due model reads: the model, its active version and that version's active reference."""
+
+    model: MLModel
+    version: ModelVersion
+    reference: ReferenceDataset
+
+
+def drift_inputs_get(*, model_id: int) -> DriftInputs:
+    """The inputs of a drift run of a model that drift_due_models() lists; otherwise ApplicationError saying why
+    (404 unknown model, 409 for a model that is disabled, has drift switched off, no active version or no reference)."""
+    model = drift_due_models().filter(pk=model_id).first()
+    version = ModelVersion.objects.filter(model=model, is_active=True).first() if model is not None else None
+    reference = reference_dataset_active_get(model_version=version) if version is not None else None
+    if model is None or version is None or reference is None:
+        raise _not_due_error(model_id=model_id)
+    return DriftInputs(model=model, version=version, reference=reference)
+
+
+def _not_due_error(*, model_id: int) -> ApplicationError:
+    """Why a model is not among drift_due_models() (a message for people; the decision is drift_due_models')."""
+    model = MLModel.objects.filter(pk=model_id).first()
+    if model is None:
+        return ApplicationError(f"No model with id {model_id}.", code="not_found", status=404)
+    if not model.is_enabled:
+        return ApplicationError(f"Model {model.name!r} is disabled.", code="model_disabled", status=409)
+    if DriftSettings.objects.filter(model=model, enabled=False).exists():
+        return ApplicationError(
+            f"Drift is switched off for model {model.name!r} (admin: Drift settings).",
+            code="drift_disabled",
+            status=409,
+        )
+    try:
+        version = model_version_resolve(model_name=model.name)
+    except ApplicationError as exc:  # no active version (409)
+        return exc
+    return ApplicationError(
+        f"Model {model.name!r} v{version.version} has no reference dataset: upload one in the admin.",
+        code="no_reference",
+        status=409,
+    )
+
+
+# --- reference datasets -----------------------------------------------------------------------------------------
+
+
+def reference_dataset_active_get(*, model_version: ModelVersion) -> ReferenceDataset | None:
+    """The active reference dataset of a model version, without its prepared statistics (large; see
+    reference_statistics_get), or None."""
+    return (
+        ReferenceDataset.objects.filter(model_version=model_version, is_active=True)
+        .defer("numeric_reference", "categorical_reference")
+        .first()
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def reference_statistics_get(
+    *, reference_id: int, uploaded_at: datetime
+) -> tuple[statistics.NumericReference, statistics.CategoricalReference]:
+    """The prepared statistics of a reference, kept per process: references are immutable once uploaded, and the
+    blob (tens of MB for a wide reference) then crosses the database once per worker, not once per run. The upload
+    time is part of the key so that a reused id (SQLite after a rollback) never returns another reference."""
+    numeric, categorical = ReferenceDataset.objects.values_list("numeric_reference", "categorical_reference").get(
+        pk=reference_id
+    )
+    return (
+        statistics.NumericReference.from_bytes(bytes(numeric)),
+        statistics.CategoricalReference.from_bytes(bytes(categorical)),
+    )
+
+
+def feature_tests_get(*, drift_settings: DriftSettings) -> dict[str, str]:
+    """The test an operator chose per feature name (features not listed use their type's default)."""
+    return dict(FeatureTest.objects.filter(settings=drift_settings).values_list("feature_name", "test"))
+
+
+# --- drift runs -------------------------------------------------------------------------------------------------
 
 
 def drift_run_latest(*, model: MLModel) -> DriftRun | None:
     """The most recent run of a model, with its feature results."""
     return DriftRun.objects.filter(model=model).prefetch_related("features").select_related("model_version").first()
+
+
+def drift_run_latest_get(*, model_name: str | None) -> DriftRun:
+    """The latest run of an enabled model (the default model when model_name is None); 404 saying why there is
+    none, e.g. the missing reference dataset."""
+    model = model_get(name=model_name)
+    run = drift_run_latest(model=model)
+    if run is None:
+        try:
+            drift_inputs_get(model_id=model.pk)
+            hint = ""
+        except ApplicationError as exc:
+            hint = f" {exc.message}"
+        raise ApplicationError(f"No drift run for model {model.name!r} yet.{hint}", code="not_found", status=404)
+    return run
 
 
 def drift_run_history(*, model: MLModel) -> QuerySet[DriftRun]:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import IO, Any
 
 import numpy as np
@@ -22,12 +21,12 @@ from alerts_config.selectors import feature_drift_thresholds_resolve, prediction
 from mlmonitor.errors import ApplicationError
 from mlmonitor.files import upload_read
 from predictions.models import MLModel, ModelVersion
-from predictions.schema import CATEGORICAL, NUMERIC
-from predictions.selectors import prediction_window_read
+from predictions.schema import CATEGORICAL, NUMERIC, Feature
+from predictions.selectors import model_get, prediction_window_read
 from predictions.services import model_load
 
-from . import statistics
-from .models import DriftJobStats, DriftRun, DriftSettings, FeatureDriftResult, FeatureTest, ReferenceDataset
+from . import selectors, statistics
+from .models import DriftJobStats, DriftRun, DriftSettings, FeatureDriftResult, ReferenceDataset
 from .reference import ReferenceTable, reference_csv_read, reference_parquet_read
 
 logger = logging.getLogger(__name__)
@@ -101,25 +100,9 @@ def reference_dataset_upload(
 # --- drift runs -------------------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=16)
-def prepared_reference_load(
-    *, reference_id: int, uploaded_at: datetime
-) -> tuple[statistics.NumericReference, statistics.CategoricalReference]:
-    """The prepared statistics of a reference, kept per process: references are immutable once uploaded, and the
-    blob (tens of MB for a wide reference) then crosses the database once per worker, not once per run. The upload
-    time is part of the key so that a reused id (SQLite after a rollback) never returns another reference."""
-    numeric, categorical = ReferenceDataset.objects.values_list("numeric_reference", "categorical_reference").get(
-        pk=reference_id
-    )
-    return (
-        statistics.NumericReference.from_bytes(bytes(numeric)),
-        statistics.CategoricalReference.from_bytes(bytes(categorical)),
-    )
-
-
-def _feature_tests(drift_settings: DriftSettings, features: Sequence[Any]) -> list[str]:
+def _feature_tests(drift_settings: DriftSettings, features: Sequence[Feature]) -> list[str]:
     """The test of each feature: the admin's choice if it fits the feature type, else the default."""
-    chosen = {row.feature_name: row.test for row in FeatureTest.objects.filter(settings=drift_settings)}
+    chosen = selectors.feature_tests_get(drift_settings=drift_settings)
     tests = []
     for feature in features:
         allowed = statistics.NUMERIC_TESTS if feature.kind == NUMERIC else statistics.CATEGORICAL_TESTS
@@ -175,45 +158,12 @@ def drift_job_failure_record(*, model_id: int, duration: float) -> None:
             _stats_record(model=model, duration=duration, failed=True, feature_failures=0)
 
 
-@dataclass(frozen=True)
-class _DriftInputs:
-    """What a drift run reads: the model, its active version and reference, and the model's drift settings."""
-
-    model: MLModel
-    version: ModelVersion
-    reference: ReferenceDataset
-    settings: DriftSettings
-
-
-def _drift_inputs_load(*, model_id: int) -> _DriftInputs:
-    """Load what a run needs, or say (409/404) why the model cannot be computed."""
-    model = MLModel.objects.filter(pk=model_id).first()
-    if model is None:
-        raise ApplicationError(f"No model with id {model_id}.", code="not_found", status=404)
-    version = ModelVersion.objects.filter(model=model, is_active=True).first()
-    if version is None:
-        raise ApplicationError(f"Model {model.name!r} has no active version.", code="no_active_version", status=409)
-    reference = (
-        ReferenceDataset.objects.filter(model_version=version, is_active=True)
-        .defer("numeric_reference", "categorical_reference")
-        .first()
-    )
-    if reference is None:
-        raise ApplicationError(
-            f"Model {model.name!r} v{version.version} has no reference dataset: upload one in the admin.",
-            code="no_reference",
-            status=409,
-        )
-    drift_settings, _ = DriftSettings.objects.get_or_create(model=model)
-    return _DriftInputs(model=model, version=version, reference=reference, settings=drift_settings)
-
-
 def _features_compute(
-    *, inputs: _DriftInputs, window: np.ndarray, tests: list[str]
+    *, inputs: selectors.DriftInputs, window: np.ndarray, tests: list[str], min_samples: int
 ) -> list[statistics.FeatureDrift | Exception]:
     """Each feature's drift, numeric and categorical blocks vectorized, in schema order; failures as exceptions."""
     features = inputs.version.schema.features
-    numeric_reference, categorical_reference = prepared_reference_load(
+    numeric_reference, categorical_reference = selectors.reference_statistics_get(
         reference_id=inputs.reference.pk, uploaded_at=inputs.reference.uploaded_at
     )
     outcomes: dict[int, statistics.FeatureDrift | Exception] = {}
@@ -227,7 +177,7 @@ def _features_compute(
             reference=reference,
             window=window[:, indices],
             tests=[tests[i] for i in indices],
-            min_samples=inputs.settings.min_samples,
+            min_samples=min_samples,
         )
         outcomes.update(zip(indices, block, strict=True))
     return [outcomes[i] for i in range(len(features))]
@@ -320,8 +270,9 @@ def _settings_snapshot(drift_settings: DriftSettings) -> dict[str, Any]:
 def drift_run_compute(*, model_id: int) -> DriftRun:
     """Compute the drift of a model's active version against its active reference and persist the run."""
     started = time.perf_counter()
-    inputs = _drift_inputs_load(model_id=model_id)
-    model, version, reference, drift_settings = inputs.model, inputs.version, inputs.reference, inputs.settings
+    inputs = selectors.drift_inputs_get(model_id=model_id)
+    model, version, reference = inputs.model, inputs.version, inputs.reference
+    drift_settings, _ = DriftSettings.objects.get_or_create(model=model)
     since = timezone.now() - drift_settings.window_span if drift_settings.window_span else None
     window, predicted = prediction_window_read(version=version, limit=drift_settings.window_size, since=since)
 
@@ -329,7 +280,7 @@ def drift_run_compute(*, model_id: int) -> DriftRun:
     tests = _feature_tests(drift_settings, schema.features)
     resolved = feature_drift_thresholds_resolve(model=model, feature_names=schema.names)
     thresholds = np.asarray([resolved[name] for name in schema.names])
-    outcomes = _features_compute(inputs=inputs, window=window, tests=tests)
+    outcomes = _features_compute(inputs=inputs, window=window, tests=tests, min_samples=drift_settings.min_samples)
     flags, corrected = _flags_decide(outcomes=outcomes, thresholds=thresholds, drift_settings=drift_settings)
 
     class_labels = [str(c) for c in version.class_labels]
@@ -407,3 +358,45 @@ def drift_run_compute(*, model_id: int) -> DriftRun:
             model=model, duration=duration, failed=status == DriftRun.STATUS_FAILED, feature_failures=len(failed)
         )
     return run
+
+
+# --- queueing runs ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DriftRunQueued:
+    """A drift run queued on request: the Celery task id and the model it computes."""
+
+    task_id: str
+    model_name: str
+
+
+def drift_run_queue(*, model_name: str) -> DriftRunQueued:
+    """Queue a drift run of a model now (Celery). 404/409 when the model is not due for drift (selectors.
+    drift_inputs_get says why), 503 when the broker cannot be reached. Nothing is written here, so there is no commit
+    to wait for: the task is queued at once."""
+    from .tasks import TRANSIENT_ERRORS, compute_drift  # the tasks module imports this one
+
+    model = model_get(name=model_name)
+    selectors.drift_inputs_get(model_id=model.pk)
+    task_id = str(uuid.uuid4())
+    try:
+        compute_drift.apply_async(args=[model.pk], task_id=task_id)
+    except TRANSIENT_ERRORS as exc:
+        raise ApplicationError(
+            f"The task queue is unavailable, try again later: {type(exc).__name__}",
+            code="broker_unavailable",
+            status=503,
+        ) from exc
+    return DriftRunQueued(task_id=task_id, model_name=model.name)
+
+
+def drift_runs_queue_due() -> list[int]:
+    """Queue a drift run for every model that selectors.drift_due_models() lists; returns their ids. Each task
+    expires after the hard time limit, so a backlog does not pile up while no worker runs."""
+    from .tasks import compute_drift  # the tasks module imports this one
+
+    model_ids = list(selectors.drift_due_models().values_list("pk", flat=True))
+    for model_id in model_ids:
+        compute_drift.apply_async(args=[model_id], expires=settings.DRIFT_TASK_TIME_LIMIT)
+    return model_ids

@@ -16,7 +16,6 @@ from kombu.exceptions import OperationalError as BrokerOperationalError
 from mlmonitor.errors import ApplicationError
 
 from . import services
-from .models import ReferenceDataset
 
 logger = logging.getLogger(__name__)
 
@@ -70,18 +69,5 @@ def compute_drift(self: Any, model_id: int) -> dict[str, Any]:
 
 @shared_task(name=COMPUTE_ALL_DRIFT, acks_late=True, soft_time_limit=60, time_limit=90)
 def compute_all_drift() -> list[int]:
-    """Queue a drift computation for every enabled model that has an active reference for its active version."""
-    model_ids = sorted(
-        set(
-            ReferenceDataset.objects.filter(
-                is_active=True,
-                model_version__is_active=True,
-                model_version__model__is_enabled=True,
-            )
-            .exclude(model_version__model__drift_settings__enabled=False)
-            .values_list("model_version__model_id", flat=True)
-        )
-    )
-    for model_id in model_ids:
-        compute_drift.apply_async(args=[model_id], expires=settings.DRIFT_TASK_TIME_LIMIT)
-    return model_ids
+    """Queue a drift computation for every model due for drift (drift.selectors.drift_due_models)."""
+    return services.drift_runs_queue_due()

@@ -85,6 +85,11 @@ def model_version_resolve(*, model_name: str | None, version: str | None = None)
     )
 
 
+def model_version_get(*, model_name: str, version: str) -> ModelVersion | None:
+    """A version of a model by their names, enabled or not, active or not; None when there is no such version."""
+    return ModelVersion.objects.select_related("model").filter(model__name=model_name, version=version).first()
+
+
 def model_version_active_list() -> QuerySet[ModelVersion]:
     """Active versions of enabled models."""
     return ModelVersion.objects.select_related("model").filter(is_active=True, model__is_enabled=True)

@@ -198,3 +198,27 @@ def test_drift_run_with_the_broker_down_is_a_503(iris_reference: Any, token_clie
     response = token_client.post("/api/v1/models/iris/drift/run")
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "broker_unavailable"
+
+
+@pytest.mark.django_db
+def test_a_model_with_drift_switched_off_is_computed_neither_on_schedule_nor_on_request(
+    iris_reference: Any, send_iris: Any, token_client: Any
+) -> None:
+    """Drift settings `enabled` off: the beat's fan-out leaves the model out, and a run asked for through the API or
+    the service is refused with 409 drift_disabled; nothing is stored."""
+    from drift.selectors import drift_due_models
+    from mlmonitor.errors import ApplicationError
+
+    # given
+    send_iris(150)
+    model = iris_reference.model_version.model
+    DriftSettings.objects.filter(model=model).update(enabled=False)
+    # when
+    response = token_client.post("/api/v1/models/iris/drift/run")
+    with pytest.raises(ApplicationError) as refused:
+        drift_run_compute(model_id=model.pk)
+    # then
+    assert model not in drift_due_models()
+    assert response.status_code == 409 and response.json()["error"]["code"] == "drift_disabled"
+    assert refused.value.code == "drift_disabled"
+    assert not DriftRun.objects.exists()

@@ -7,10 +7,10 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from demo.iris import IRIS_SCHEMA, iris_demo_train, iris_reference_csv
-from drift.models import ReferenceDataset
+from drift.selectors import reference_dataset_active_get
 from drift.services import reference_dataset_upload
 from predictions import services
-from predictions.models import ModelVersion
+from predictions.selectors import model_version_get
 
 
 class Command(BaseCommand):
@@ -18,7 +18,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         demo = iris_demo_train()
-        version = ModelVersion.objects.filter(model__name="iris", version="1").first()
+        version = model_version_get(model_name="iris", version="1")
         if version is None:
             version = services.model_version_register(
                 model_name="iris",
@@ -32,7 +32,7 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS("Registered model iris v1 (default, active)."))
         else:
             self.stdout.write("Model iris v1 is already registered.")
-        if ReferenceDataset.objects.filter(model_version=version, is_active=True).exists():
+        if reference_dataset_active_get(model_version=version) is not None:
             self.stdout.write("Its reference dataset is already uploaded.")
             return
         reference = reference_dataset_upload(

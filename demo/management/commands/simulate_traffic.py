@@ -20,7 +20,7 @@ import numpy as np
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from drift.models import ReferenceDataset
+from drift.selectors import reference_dataset_active_get
 from drift.services import reference_table_read
 from predictions.schema import CATEGORICAL
 from predictions.selectors import model_version_resolve
@@ -63,7 +63,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         version = model_version_resolve(model_name=options["model"])
-        reference = ReferenceDataset.objects.filter(model_version=version, is_active=True).first()
+        reference = reference_dataset_active_get(model_version=version)
         if reference is None:
             raise CommandError(f"Model {options['model']} v{version.version} has no reference dataset to sample.")
         with reference.file.open("rb") as handle:
