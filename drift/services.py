@@ -375,14 +375,14 @@ def drift_run_queue(*, model_name: str) -> DriftRunQueued:
     """Queue a drift run of a model now (Celery). 404/409 when the model is not due for drift (selectors.
     drift_inputs_get says why), 503 when the broker cannot be reached. Nothing is written here, so there is no commit
     to wait for: the task is queued at once."""
-    from .tasks import TRANSIENT_ERRORS, compute_drift  # the tasks module imports this one
+    from . import tasks  # the tasks module imports this one
 
     model = model_get(name=model_name)
     selectors.drift_inputs_get(model_id=model.pk)
     task_id = str(uuid.uuid4())
     try:
-        compute_drift.apply_async(args=[model.pk], task_id=task_id)
-    except TRANSIENT_ERRORS as exc:
+        tasks.drift_run_compute.apply_async(args=[model.pk], task_id=task_id)
+    except tasks.TRANSIENT_ERRORS as exc:
         raise ApplicationError(
             f"The task queue is unavailable, try again later: {type(exc).__name__}",
             code="broker_unavailable",
@@ -394,9 +394,9 @@ def drift_run_queue(*, model_name: str) -> DriftRunQueued:
 def drift_runs_queue_due() -> list[int]:
     """Queue a drift run for every model that selectors.drift_due_models() lists; returns their ids. Each task
     expires after the hard time limit, so a backlog does not pile up while no worker runs."""
-    from .tasks import compute_drift  # the tasks module imports this one
+    from . import tasks  # the tasks module imports this one
 
     model_ids = list(selectors.drift_due_models().values_list("pk", flat=True))
     for model_id in model_ids:
-        compute_drift.apply_async(args=[model_id], expires=settings.DRIFT_TASK_TIME_LIMIT)
+        tasks.drift_run_compute.apply_async(args=[model_id], expires=settings.DRIFT_TASK_TIME_LIMIT)
     return model_ids

@@ -1,4 +1,8 @@
-"""HTTP API of the registry, predictions and feedback: thin views that parse, call one service, and serialize."""
+"""HTTP API of the registry, predictions and feedback: thin views that call one service or selector and shape JSON.
+
+Input is validated once, by the service's parse functions (prediction_request_parse, feedback_payload_parse,
+feedback_items_parse), which give the error codes and messages of docs/api.md; the input serializers here only
+document the bodies in the OpenAPI schema."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from drf_spectacular.utils import (
     extend_schema_serializer,
     inline_serializer,
 )
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,6 +26,7 @@ from mlmonitor.auth import ReadAccess
 from mlmonitor.errors import ERROR_SCHEMA
 
 from . import selectors, services
+from .services import PredictionResult
 
 ROW_DOC = "One row: a list of values in schema order, or an object {feature name: value}."
 
@@ -88,6 +93,32 @@ PREDICT_SCHEMA = extend_schema(
 )
 
 
+def prediction_payload(result: PredictionResult) -> dict[str, Any]:
+    """The JSON answer to a predict request: one scored row with the model, version and latency, or for a batch
+    `{"predictions": [rows], "model", "version", "latency_ms"}` (docs/api.md). Built by hand, not by the output
+    serializers above (which document it): on a 5000-row batch a serializer per row costs more than the scoring."""
+    labels = result.class_labels
+    rows = [
+        {
+            "prediction_id": str(prediction_id),
+            "prediction": labels[index],
+            "confidence": confidence,
+            "probabilities": dict(zip(labels, probabilities, strict=True)),
+        }
+        for prediction_id, index, confidence, probabilities in zip(
+            result.prediction_ids,
+            result.predicted.tolist(),
+            result.confidences.tolist(),
+            result.probabilities.tolist(),
+            strict=True,
+        )
+    ]
+    meta = {"model": result.model_name, "version": result.model_version, "latency_ms": result.latency_ms}
+    if result.is_batch:
+        return {"predictions": rows, **meta}
+    return {**rows[0], **meta}
+
+
 class ModelListApi(APIView):
     """GET /api/v1/models: registered models with their active version, feature schema and classes."""
 
@@ -133,7 +164,9 @@ class PredictApi(APIView):
     @PREDICT_SCHEMA
     def post(self, request: Request, name: str) -> Response:
         """Score and log."""
-        return Response(services.prediction_create(model_name=name, version=None, payload=request.data))
+        return Response(
+            prediction_payload(services.prediction_create(model_name=name, version=None, payload=request.data))
+        )
 
 
 class VersionPredictApi(APIView):
@@ -144,7 +177,8 @@ class VersionPredictApi(APIView):
     @PREDICT_SCHEMA
     def post(self, request: Request, name: str, version: str) -> Response:
         """Score and log."""
-        return Response(services.prediction_create(model_name=name, version=version, payload=request.data))
+        result = services.prediction_create(model_name=name, version=version, payload=request.data)
+        return Response(prediction_payload(result))
 
 
 class DefaultPredictApi(APIView):
@@ -155,7 +189,9 @@ class DefaultPredictApi(APIView):
     @PREDICT_SCHEMA
     def post(self, request: Request) -> Response:
         """Score and log with the default model."""
-        return Response(services.prediction_create(model_name=None, version=None, payload=request.data))
+        return Response(
+            prediction_payload(services.prediction_create(model_name=None, version=None, payload=request.data))
+        )
 
 
 class FeedbackApi(APIView):
@@ -166,6 +202,8 @@ class FeedbackApi(APIView):
     # Nested serializers share the class name "InputSerializer": each OpenAPI component gets its own name.
     @extend_schema_serializer(component_name="FeedbackInput")
     class InputSerializer(serializers.Serializer):
+        """The body, for the OpenAPI schema (services.feedback_payload_parse validates it)."""
+
         label = serializers.CharField()
 
     @extend_schema(
@@ -174,13 +212,7 @@ class FeedbackApi(APIView):
     )
     def post(self, request: Request, prediction_id: str) -> Response:
         """Record the label."""
-        payload = request.data
-        if not isinstance(payload, dict) or set(payload) != {"label"}:
-            return Response(
-                {"error": {"code": "invalid_input", "message": 'The body must be {"label": ...}.', "details": None}},
-                status=status.HTTP_400_BAD_REQUEST,
-            )
-        item = services.feedback_item_parse(prediction_id=prediction_id, label=payload["label"])
+        item = services.feedback_payload_parse(prediction_id=prediction_id, payload=request.data)
         return Response({"updated": services.feedback_record(items=[item])})
 
 
@@ -191,6 +223,8 @@ class FeedbackBulkApi(APIView):
 
     @extend_schema_serializer(component_name="FeedbackBulkItem")
     class InputSerializer(serializers.Serializer):
+        """One item of the body, for the OpenAPI schema (services.feedback_items_parse validates it)."""
+
         prediction_id = serializers.UUIDField()
         label = serializers.CharField()
 

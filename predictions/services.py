@@ -314,8 +314,39 @@ def _score_and_log(*, loaded: LoadedModel, model_version: ModelVersion, job: Sco
     return coalescers.get(loaded, lambda: Coalescer(_scoring_batch_process)).run(job)
 
 
-def prediction_create(*, model_name: str | None, version: str | None, payload: Any) -> dict[str, Any]:
-    """Validate, score and log one row or a batch; answer SPEC.md's payload. Nothing is logged unless all rows are."""
+@dataclass(frozen=True, eq=False)
+class PredictionResult:
+    """One scored and logged request: the prediction ids and class probabilities [n rows, classes] (columns in
+    class_labels order) of its rows, the model version that answered, and the request's latency."""
+
+    model_name: str
+    model_version: str
+    class_labels: tuple[str, ...]
+    prediction_ids: list[uuid.UUID]
+    probabilities: np.ndarray
+    latency_ms: float
+    is_batch: bool
+
+    @property
+    def predicted(self) -> np.ndarray:
+        """The predicted class index of each row [n]."""
+        return self.probabilities.argmax(axis=1)
+
+    @property
+    def confidences(self) -> np.ndarray:
+        """The top class probability of each row [n]."""
+        return self.probabilities[np.arange(len(self.probabilities)), self.predicted]
+
+    @property
+    def predicted_labels(self) -> list[str]:
+        """The predicted class label of each row."""
+        return [self.class_labels[index] for index in self.predicted.tolist()]
+
+
+def prediction_create(*, model_name: str | None, version: str | None, payload: Any) -> PredictionResult:
+    """Validate, score and log one row or a batch (`payload` as posted, see prediction_request_parse); nothing is
+    logged unless all rows are. 400 for input the schema refuses, 404/409 for an unknown or inactive model or
+    version, 422 for input the model cannot score, 503 when the model cannot be loaded."""
     started = time.perf_counter()
     request = prediction_request_parse(payload=payload)
     model_version = model_version_resolve_cached(model_name=model_name, version=version)
@@ -342,26 +373,15 @@ def prediction_create(*, model_name: str | None, version: str | None, payload: A
     except Exception:
         metrics.prediction_error_record(model_name=name, model_version=version_label)
         raise
-    probabilities, ids = job.probabilities, job.ids
-    predicted = probabilities.argmax(axis=1)
-    confidences = probabilities[np.arange(len(predicted)), predicted]
-    latency_seconds = time.perf_counter() - started
-    labels = loaded.class_labels
-    answers = [
-        {
-            "prediction_id": str(prediction_id),
-            "prediction": labels[index],
-            "confidence": confidence,
-            "probabilities": dict(zip(labels, probs, strict=True)),
-        }
-        for prediction_id, index, confidence, probs in zip(
-            ids, predicted.tolist(), confidences.tolist(), probabilities.tolist(), strict=True
-        )
-    ]
-    meta = {"model": name, "version": version_label, "latency_ms": latency_seconds * 1000.0}
-    if request.is_batch:
-        return {"predictions": answers, **meta}
-    return {**answers[0], **meta}
+    return PredictionResult(
+        model_name=name,
+        model_version=version_label,
+        class_labels=loaded.class_labels,
+        prediction_ids=job.ids,
+        probabilities=job.probabilities,
+        latency_ms=(time.perf_counter() - started) * 1000.0,
+        is_batch=request.is_batch,
+    )
 
 
 # --- feedback ---------------------------------------------------------------------------------------------------
@@ -405,6 +425,13 @@ def feedback_items_parse(*, payload: Any, max_items: int) -> list[FeedbackItem]:
             )
         seen.add(items[-1].prediction_id)
     return items
+
+
+def feedback_payload_parse(*, prediction_id: str, payload: Any) -> FeedbackItem:
+    """Parse the body `{"label": ..}` of one prediction's feedback; every problem is a 400 saying what was expected."""
+    if not isinstance(payload, dict) or set(payload) != {"label"}:
+        raise ApplicationError('The body must be {"label": ...}.', code="invalid_input")
+    return feedback_item_parse(prediction_id=prediction_id, label=payload["label"])
 
 
 def feedback_item_parse(*, prediction_id: Any, label: Any, item: int | None = None) -> FeedbackItem:

@@ -194,7 +194,7 @@ def test_drift_run_with_the_broker_down_is_a_503(iris_reference: Any, token_clie
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise OperationalError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
 
-    monkeypatch.setattr(tasks.compute_drift, "apply_async", refuse)
+    monkeypatch.setattr(tasks.drift_run_compute, "apply_async", refuse)
     response = token_client.post("/api/v1/models/iris/drift/run")
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "broker_unavailable"

@@ -11,7 +11,7 @@ from celery.result import AsyncResult
 from django_celery_beat.models import PeriodicTask
 
 from drift.models import DriftRun
-from drift.tasks import COMPUTE_ALL_DRIFT, COMPUTE_DRIFT, _lock, compute_all_drift, compute_drift
+from drift.tasks import COMPUTE_ALL_DRIFT, COMPUTE_DRIFT, _lock, drift_run_compute, drift_runs_queue_due
 from mlmonitor.celery import app
 
 SCHEDULED_TASK_NAMES = {"drift: recompute all models": "drift.tasks.compute_all_drift"}
@@ -51,10 +51,10 @@ def test_scheduled_task_names_are_pinned(db: None) -> None:
 
 
 def test_task_decorator_declares_retries_limits_and_late_ack() -> None:
-    """compute_drift is acks_late with soft and hard time limits and retries on transient errors."""
-    assert compute_drift.acks_late is True
-    assert compute_drift.soft_time_limit < compute_drift.time_limit
-    assert compute_drift.max_retries == 3 and compute_drift.autoretry_for
+    """The drift run task is acks_late with soft and hard time limits and retries on transient errors."""
+    assert drift_run_compute.acks_late is True
+    assert drift_run_compute.soft_time_limit < drift_run_compute.time_limit
+    assert drift_run_compute.max_retries == 3 and drift_run_compute.autoretry_for
 
 
 @pytest.mark.slow
@@ -73,7 +73,7 @@ def test_worker_recomputes_drift_queued_from_the_api(
     # given: two shifted features fill the window
     send_iris(1000, shift={2: 2.0, 3: 1.0}, seed=3)
     # when: beat's task fans out to every model with a reference
-    queued = compute_all_drift.delay().get(timeout=60)
+    queued = drift_runs_queue_due.delay().get(timeout=60)
     assert queued == [iris_reference.model_version.model_id]
     # then
     for _ in range(120):
@@ -94,7 +94,7 @@ def test_a_model_already_being_computed_is_skipped(db: None, iris_reference: Any
     lock = _lock(model_id)
     assert lock.acquire(blocking=False)
     try:
-        outcome = compute_drift(model_id)
+        outcome = drift_run_compute(model_id)
     finally:
         lock.release()
     assert outcome["skipped"] == "already running"
@@ -103,6 +103,6 @@ def test_a_model_already_being_computed_is_skipped(db: None, iris_reference: Any
 
 def test_a_model_without_reference_is_a_logged_noop(db: None, iris_version: Any) -> None:
     """No reference: the task records nothing and does not retry."""
-    outcome = compute_drift(iris_version.model_id)
+    outcome = drift_run_compute(iris_version.model_id)
     assert "reference" in outcome["skipped"]
     assert not DriftRun.objects.exists()

@@ -97,7 +97,7 @@ def test_concurrent_requests_through_the_service_are_all_logged(register_iris: o
     from prometheus_client import REGISTRY
 
     from predictions.models import Prediction
-    from predictions.services import prediction_create
+    from predictions.services import PredictionResult, prediction_create
 
     def counted() -> tuple[float, float, float]:
         labels = {"model_name": "iris", "model_version": "1", "status": "success"}
@@ -113,7 +113,7 @@ def test_concurrent_requests_through_the_service_are_all_logged(register_iris: o
     register_iris()
     before = counted()
     rows = [[4.0 + i / 10, 3.0, 1.0 + i / 5, 0.1 + i / 20] for i in range(24)]
-    answers: dict[int, dict] = {}
+    answers: dict[int, PredictionResult] = {}
 
     def call(index: int) -> None:
         try:
@@ -128,9 +128,9 @@ def test_concurrent_requests_through_the_service_are_all_logged(register_iris: o
         thread.join(30)
     assert len(answers) == len(rows)
     for index, answer in answers.items():
-        stored = Prediction.objects.get(id=answer["prediction_id"])
+        stored = Prediction.objects.get(id=answer.prediction_ids[0])
         assert list(stored.feature_values().values()) == pytest.approx(rows[index])
-        assert stored.predicted_label == answer["prediction"]
+        assert stored.predicted_label == answer.predicted_labels[0]
     # metrics are written once per batch, yet count every request and every row exactly
     assert [after - prior for after, prior in zip(counted(), before, strict=True)] == [24.0, 24.0, 24.0]
 

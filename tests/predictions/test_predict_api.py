@@ -66,6 +66,25 @@ def test_batch_by_name_and_position_agrees_with_the_model(api_client: Any, iris_
 
 
 @pytest.mark.django_db
+def test_a_batch_answer_has_exactly_the_documented_keys(api_client: Any, iris_version: Any) -> None:
+    """A batch answers {"predictions", "model", "version", "latency_ms"}; each prediction has exactly its id, class,
+    confidence and probabilities per class label, in class order, as logged."""
+    # when
+    response = api_client.post("/api/v1/models/iris/predict", {"instances": [[5.1, 3.5, 1.4, 0.2]] * 2}, format="json")
+    # then
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"predictions", "model", "version", "latency_ms"}
+    assert (body["model"], body["version"]) == ("iris", "1") and body["latency_ms"] > 0
+    for answer in body["predictions"]:
+        assert set(answer) == {"prediction_id", "prediction", "confidence", "probabilities"}
+        assert list(answer["probabilities"]) == ["setosa", "versicolor", "virginica"]
+        stored = Prediction.objects.get(id=answer["prediction_id"])
+        assert stored.probability_map() == answer["probabilities"]
+        assert (stored.predicted_label, stored.confidence) == (answer["prediction"], answer["confidence"])
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("body", "status", "code", "fragment"),
     [
