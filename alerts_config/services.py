@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import hashlib
 import logging
+import os
 import shutil
 import subprocess
 import tempfile
@@ -33,6 +34,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from mlmonitor.files import atomic_write, file_write_atomic
+from mlmonitor.passed_checks import PassedChecks, content_digest
 
 from .models import AlertEvent, NotificationChannel, PublishState, Threshold
 from .rendering import (
@@ -71,11 +73,24 @@ def _tool_path(configured: str) -> str | None:
     return shutil.which(configured) if configured else None
 
 
+# promtool's and amtool's verdicts on content they passed, by (tool, its mtime, arguments, content digest): the
+# admin form, the service and the publish after commit check the same rendered text (mlmonitor/passed_checks.py).
+_passed_tool_checks: PassedChecks[ToolCheck] = PassedChecks()
+
+
 def _tool_run(configured: str, args: Sequence[str], path: Path, label: str) -> ToolCheck:
-    """Run `<tool> <args> <path>`; a missing tool is not an error, but it is said."""
+    """Run `<tool> <args> <path>` unless this tool already passed this content; a missing tool is not an error, but
+    it is said."""
     tool = _tool_path(configured)
     if tool is None:
         return ToolCheck(validated=False, note=f"{label} not found ({configured or 'unset'}): not validated")
+    try:
+        key = (tool, os.stat(tool).st_mtime_ns, tuple(args), content_digest(path.read_bytes()))
+    except OSError as exc:
+        return ToolCheck(validated=False, error=f"{label} could not run: {exc}")
+    passed = _passed_tool_checks.get(key)
+    if passed is not None:
+        return passed
     try:
         completed = subprocess.run(
             [tool, *args, str(path)], capture_output=True, text=True, timeout=TOOL_TIMEOUT_SECONDS, check=False
@@ -85,7 +100,9 @@ def _tool_run(configured: str, args: Sequence[str], path: Path, label: str) -> T
     if completed.returncode != 0:
         output = (completed.stdout + completed.stderr).replace(str(path), path.name).strip()
         return ToolCheck(validated=True, error=f"{label} refused the file: {output}")
-    return ToolCheck(validated=True, note=f"validated with {label}")
+    outcome = ToolCheck(validated=True, note=f"validated with {label}")
+    _passed_tool_checks.add(key, outcome)
+    return outcome
 
 
 def rules_file_check(path: Path) -> ToolCheck:

@@ -15,9 +15,13 @@ from mlmonitor.files import upload_read
 from . import services
 from .models import MLModel, ModelVersion, Prediction
 
+# What the artifact check depends on: a change to any of these is checked again.
+ARTIFACT_CHECK_FIELDS = frozenset({"artifact", "feature_schema", "class_labels"})
+
 
 class ModelVersionForm(forms.ModelForm):
-    """Loads the uploaded artifact with skops' trusted-type check and checks it against schema and classes."""
+    """Shows on the form why the service would refuse a version: services.artifact_check (skops' trusted-type check,
+    schema and classes). The service checks again on save; that check reuses this one's outcome, not a new load."""
 
     class Meta:
         model = ModelVersion
@@ -32,8 +36,7 @@ class ModelVersionForm(forms.ModelForm):
         upload = cleaned.get("artifact")
         if upload is None or self.errors:
             return cleaned
-        changed = {"artifact", "feature_schema", "class_labels"} & set(self.changed_data)
-        if changed:
+        if ARTIFACT_CHECK_FIELDS & set(self.changed_data):
             try:
                 data = upload_read(upload)
                 services.artifact_check(
@@ -58,7 +61,9 @@ class ModelVersionAdmin(admin.ModelAdmin):
     actions = ["activate"]
 
     def save_model(self, request: HttpRequest, obj: ModelVersion, form: Any, change: bool) -> None:
-        data = upload_read(form.cleaned_data["artifact"]) if "artifact" in form.changed_data or not change else None
+        """Save through the service, which checks what the form checked (that check is remembered, not rerun)."""
+        recheck = not change or bool(ARTIFACT_CHECK_FIELDS & set(form.changed_data))
+        data = upload_read(form.cleaned_data["artifact"]) if recheck else None
         services.model_version_save_checked(model_version=obj, data=data)
 
     @admin.action(description="Make the selected version active for its model")

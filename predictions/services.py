@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -17,14 +18,15 @@ from django.utils import timezone
 
 from mlmonitor.errors import ApplicationError
 from mlmonitor.files import upload_read
+from mlmonitor.passed_checks import PassedChecks, content_digest
 
 from . import metrics
 from .coalescing import Coalescer, ScoringJob, coalescers
 from .encoding import RowError, vector_to_bytes
 from .ids import uuid7_batch
-from .inference import ArtifactError, LoadedModel, artifact_load, model_cache
+from .inference import ArtifactError, LoadedModel, artifact_load, extra_trusted_types, model_cache
 from .models import MLModel, ModelVersion, Prediction
-from .schema import SchemaError, feature_schema_parse
+from .schema import FeatureSchema, SchemaError, feature_schema_parse
 from .selectors import model_version_resolve_cached, model_version_resolve_forget
 
 logger = logging.getLogger(__name__)
@@ -33,18 +35,45 @@ logger = logging.getLogger(__name__)
 # --- registry ---------------------------------------------------------------------------------------------------
 
 
-def artifact_check(*, data: bytes, feature_schema: Any, class_labels: Any) -> LoadedModel:
-    """Load and check an artifact against a schema and class labels; ValidationError says why it is refused."""
+@dataclass(frozen=True)
+class ArtifactCheck:
+    """What checking an artifact established: its SHA-256, the memory of a loaded copy (bytes), the schema it fits."""
+
+    sha256: str
+    memory_bytes: int
+    schema: FeatureSchema
+
+
+# Artifacts that passed, by (content digest, schema, labels, trusted types): an admin save checks in the form, to
+# show the error there, and again in the service; the second check does not load the artifact again.
+_passed_artifact_checks: PassedChecks[ArtifactCheck] = PassedChecks(size=16)
+
+
+def artifact_check(*, data: bytes, feature_schema: Any, class_labels: Any) -> ArtifactCheck:
+    """Load an artifact with skops' trusted-type check (predictions/inference.py) and check it against a schema and
+    class labels; ValidationError, keyed by the field at fault, says why it is refused."""
     try:
         schema = feature_schema_parse(feature_schema)
     except SchemaError as exc:
         raise ValidationError({"feature_schema": str(exc)}) from exc
     if not isinstance(class_labels, list) or len(class_labels) < 2 or not all(isinstance(c, str) for c in class_labels):
         raise ValidationError({"class_labels": "Give at least two class labels, as strings, in classes_ order."})
+    key = (
+        content_digest(data),
+        json.dumps(schema.to_json(), sort_keys=True),
+        tuple(class_labels),
+        tuple(extra_trusted_types()),
+    )
+    passed = _passed_artifact_checks.get(key)
+    if passed is not None:
+        return passed
     try:
-        return artifact_load(data=data, schema=schema, class_labels=class_labels)
+        loaded = artifact_load(data=data, schema=schema, class_labels=class_labels)
     except ArtifactError as exc:
         raise ValidationError({"artifact": str(exc)}) from exc
+    checked = ArtifactCheck(sha256=loaded.sha256, memory_bytes=loaded.memory_bytes, schema=loaded.schema)
+    _passed_artifact_checks.add(key, checked)
+    return checked
 
 
 @transaction.atomic
@@ -62,16 +91,16 @@ def model_version_register(
 ) -> ModelVersion:
     """Register a checked artifact as a new version of a model (created if needed), optionally active/default."""
     data = artifact if isinstance(artifact, bytes) else upload_read(artifact)
-    loaded = artifact_check(data=data, feature_schema=feature_schema, class_labels=class_labels)
+    checked = artifact_check(data=data, feature_schema=feature_schema, class_labels=class_labels)
     model, _ = MLModel.objects.get_or_create(name=model_name)
     model_version = ModelVersion(
         model=model,
         version=version,
         framework=framework,
-        feature_schema=loaded.schema.to_json(),
+        feature_schema=checked.schema.to_json(),
         class_labels=list(class_labels),
-        artifact_sha256=loaded.sha256,
-        memory_bytes=loaded.memory_bytes,
+        artifact_sha256=checked.sha256,
+        memory_bytes=checked.memory_bytes,
     )
     # Validate (an existing version is refused here, not by the database) before the file is written: no orphan files.
     model_version.full_clean(exclude=["artifact"])
@@ -86,14 +115,15 @@ def model_version_register(
 
 @transaction.atomic
 def model_version_save_checked(*, model_version: ModelVersion, data: bytes | None) -> ModelVersion:
-    """Save an admin-edited version: (re)check its artifact against schema and labels, keep one active version."""
+    """Save an admin-edited version: check its artifact (`data`, given when the artifact, schema or labels changed)
+    against schema and labels, keep one active version."""
     if data is not None:
-        loaded = artifact_check(
+        checked = artifact_check(
             data=data, feature_schema=model_version.feature_schema, class_labels=model_version.class_labels
         )
-        model_version.artifact_sha256 = loaded.sha256
-        model_version.memory_bytes = loaded.memory_bytes
-        model_version.feature_schema = loaded.schema.to_json()
+        model_version.artifact_sha256 = checked.sha256
+        model_version.memory_bytes = checked.memory_bytes
+        model_version.feature_schema = checked.schema.to_json()
     if model_version.is_active:
         # Deactivate the others first, so the one-active-version constraint validates; a failure below rolls it back.
         ModelVersion.objects.filter(model=model_version.model, is_active=True).exclude(pk=model_version.pk).update(

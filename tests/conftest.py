@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from alerts_config import services as alerts_services
 from demo.iris import IRIS_SCHEMA, DemoModel, iris_demo_train
 from predictions import services
 from predictions.inference import model_cache
@@ -35,9 +36,12 @@ def _media_root(settings: Any, tmp_path: Any) -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_model_cache() -> None:
-    """Each test loads models and resolves versions anew (version ids are reused across tests)."""
+    """Each test loads models, resolves versions and runs its checks anew (version ids are reused across tests, and
+    a check remembered from another test would hide the work a test counts)."""
     model_cache.clear()
     model_version_resolve_forget()
+    services._passed_artifact_checks.clear()
+    alerts_services._passed_tool_checks.clear()
 
 
 @pytest.fixture

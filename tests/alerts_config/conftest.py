@@ -3,6 +3,8 @@ the real promtool and amtool (tests that need them skip, saying so, where they a
 
 from __future__ import annotations
 
+import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -86,6 +88,27 @@ def alerting_paths(settings: Any, tmp_path: Path) -> Path:
     settings.ALERT_SMTP_SMARTHOST = ""
     settings.ALERT_SMTP_FROM = ""
     return root
+
+
+@pytest.fixture
+def tool_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Callable[[], list[str]]]:
+    """Factory: put a shim for a validator (promtool, amtool) first on PATH that logs its subcommand and then runs
+    the real tool; returns a reader of that log."""
+
+    def shim(name: str) -> Callable[[], list[str]]:
+        real = shutil.which(name)
+        assert real is not None, f"{name} is not installed"
+        log = tmp_path / f"{name}-runs.log"
+        directory = tmp_path / "shims"
+        directory.mkdir(exist_ok=True)
+        script = directory / name
+        script.write_text(f'#!/bin/sh\necho "$1 $2" >> {shlex.quote(str(log))}\nexec {shlex.quote(real)} "$@"\n')
+        script.chmod(0o755)
+        if str(directory) not in os.environ["PATH"].split(os.pathsep):
+            monkeypatch.setenv("PATH", f"{directory}{os.pathsep}{os.environ['PATH']}")
+        return lambda: log.read_text().splitlines() if log.exists() else []
+
+    return shim
 
 
 @pytest.fixture

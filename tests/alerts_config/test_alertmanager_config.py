@@ -125,3 +125,35 @@ def test_incomplete_channels_are_refused_with_a_message(fields: dict[str, Any], 
     # then
     assert message in " ".join(refused.value.message_dict[field])
     assert not NotificationChannel.objects.exists()
+
+
+@pytest.mark.django_db
+@needs_amtool
+def test_a_channel_saved_in_the_admin_runs_amtool_once(
+    admin_client: Any, tool_runs: Callable[[str], Callable[[], list[str]]], django_capture_on_commit_callbacks: Any
+) -> None:
+    """The form's check, the service's check and the publish after commit judge the same alertmanager.yml: amtool
+    runs once for the save, and the published config routes to the new channel."""
+    # given
+    amtool_runs = tool_runs("amtool")
+    form = {
+        "name": "ops-hook",
+        "kind": "webhook",
+        "enabled": "on",
+        "min_severity": "warning",
+        "model": "",
+        "send_resolved": "on",
+        "slack_webhook_url": "",
+        "slack_channel": "",
+        "email_to": "",
+        "webhook_url": "https://hooks.example.org/alerts",
+        "webhook_bearer_token": "",
+    }
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post("/admin/alerts_config/notificationchannel/add/", form)
+    # then
+    assert response.status_code == 302
+    published = Path(services.settings.ALERTMANAGER_CONFIG_PATH).read_text()
+    assert "ops-hook" in published and "https://hooks.example.org/alerts" in published
+    assert [run.split()[0] for run in amtool_runs()] == ["check-config"]

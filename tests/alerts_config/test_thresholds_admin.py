@@ -3,6 +3,7 @@ service and the operator sees how the publish went."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +163,40 @@ def test_publish_now_from_the_admin_reports_the_result(admin_client: Client, set
     texts = [str(m) for m in response.context["messages"]]
     assert any(t.startswith("Publish succeeded:") and "reload failed" in t for t in texts), texts
     assert (Path(settings.ALERT_RULES_DIR) / RULES_FILENAME).exists()
+
+
+@pytest.mark.django_db
+@needs_promtool
+def test_a_threshold_saved_in_the_admin_runs_promtool_once(
+    admin_client: Client,
+    tool_runs: Callable[[str], Callable[[], list[str]]],
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """The form's check, the service's check and the publish after commit all judge the same rendered rules: promtool
+    runs once for the save, and the published file holds the new rule."""
+    # given
+    promtool_runs = tool_runs("promtool")
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(ADD_URL, form(kind="f1_below", value="0.5"))
+    # then
+    assert response.status_code == 302
+    assert "ml_model_f1_score < 0.5" in (Path(settings.ALERT_RULES_DIR) / RULES_FILENAME).read_text()
+    assert promtool_runs() == ["check rules"]
+
+
+@pytest.mark.django_db
+@needs_promtool
+def test_a_refused_threshold_runs_promtool_once_and_shows_its_error(
+    admin_client: Client, tool_runs: Callable[[str], Callable[[], list[str]]]
+) -> None:
+    """A threshold whose rule promtool refuses is checked once and the form shows promtool's error."""
+    # given
+    promtool_runs = tool_runs("promtool")
+    # when
+    response = admin_client.post(ADD_URL, form(kind="f1_below", value="0.5", description="{{ $value | nosuchfunc }}"))
+    # then
+    assert response.status_code == 200
+    assert "promtool check rules refused the file" in response.content.decode()
+    assert promtool_runs() == ["check rules"]

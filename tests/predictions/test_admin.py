@@ -151,3 +151,59 @@ def test_the_admin_needs_a_staff_login(client: Client, django_user_model: Any) -
     # then
     assert anonymous.status_code == 302 and "/admin/login/" in anonymous["Location"]
     assert non_staff.status_code == 302 and "/admin/login/" in non_staff["Location"]
+
+
+@pytest.mark.django_db
+def test_an_admin_upload_loads_the_artifact_once(
+    admin_client: Client, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The form's check (which shows errors on the form) and the save service's check judge the same artifact,
+    schema and labels: the artifact is deserialized once for the save."""
+    # given
+    import skops.io
+
+    real_loads = skops.io.loads
+    loads: list[int] = []
+
+    def counted(data: bytes, *args: Any, **kwargs: Any) -> Any:
+        loads.append(len(data))
+        return real_loads(data, *args, **kwargs)
+
+    monkeypatch.setattr(skops.io, "loads", counted)
+    model = MLModel.objects.create(name="iris")
+    form = add_form(model=model, data=artifacts.constant_artifact(), schema=IRIS_SCHEMA, labels=artifacts.IRIS_CLASSES)
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(ADD_URL, form)
+    # then
+    assert response.status_code == 302
+    version = ModelVersion.objects.get(model=model, version="2")
+    assert version.is_active and version.memory_bytes > 0
+    assert len(loads) == 1
+
+
+@pytest.mark.django_db
+def test_changing_the_schema_of_a_version_is_checked_against_its_artifact(
+    admin_client: Client, register_iris: Callable[..., ModelVersion]
+) -> None:
+    """Editing only the feature schema re-checks the stored artifact: a schema with the wrong number of features is
+    refused on the form and the stored version keeps its schema."""
+    # given
+    version = register_iris(version="1")
+    url = f"/admin/predictions/modelversion/{version.pk}/change/"
+    data = {
+        "model": str(version.model.pk),
+        "version": "1",
+        "framework": "sklearn",
+        "feature_schema": json.dumps(IRIS_SCHEMA[:3]),
+        "class_labels": json.dumps(version.class_labels),
+        "is_active": "on",
+        "_save": "Save",
+    }
+    # when
+    response = admin_client.post(url, data)
+    # then
+    assert response.status_code == 200
+    assert "takes 4 features but the schema lists 3" in response.content.decode()
+    version.refresh_from_db()
+    assert len(version.feature_schema) == 4
