@@ -11,3 +11,7 @@ class AlertsConfigConfig(AppConfig):
     name = "alerts_config"
     verbose_name = "Alerting"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        """Register the system checks of the generated-config directories and the validators."""
+        from . import checks  # noqa: F401 - registering is importing

@@ -8,12 +8,9 @@ if [ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then mkdir -p "$PROMETHEUS_MULTIPROC_
 
 case "${1:-web}" in
   web)
-    # Generated alerting config lives in named volumes shared with Prometheus and Alertmanager (directories,
-    # never single files): fail loudly if a volume was created by another container with the wrong owner.
-    for dir in "$ALERT_RULES_DIR" "$(dirname "$ALERTMANAGER_CONFIG_PATH")" "$(dirname "$ALERT_WEBHOOK_TOKEN_FILE")"; do
-      mkdir -p "$dir"
-      [ -w "$dir" ] || { echo "$dir is not writable by $(id -un); recreate its volume (docker compose down -v)" >&2; exit 1; }
-    done
+    # Django's system checks (alerts_config/checks.py among them) fail loudly if a named volume the generated
+    # alerting config lives in was created by another container with the wrong owner.
+    python manage.py check
     python manage.py migrate --noinput
     python manage.py load_demo
     # Rules, alertmanager.yml and the webhook token from the database, before Prometheus and Alertmanager start

@@ -251,6 +251,17 @@ def test_app_services_share_one_configuration_and_worker_and_beat_wait_for_migra
     assert found["web"]["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
+def test_web_runs_the_system_checks_before_it_migrates() -> None:
+    """The container's web start runs `manage.py check` (unwritable volumes for the generated alerting files are
+    errors there: alerts_config/checks.py) before migrate, and has no shell checks of its own for them."""
+    # given
+    entrypoint = (ROOT / "scripts" / "docker-entrypoint.sh").read_text()
+    web = entrypoint[entrypoint.index("  web)") : entrypoint.index("  worker)")]
+    # then
+    assert web.index("python manage.py check") < web.index("python manage.py migrate")
+    assert "[ -w" not in web and "mkdir -p" not in web
+
+
 def test_exactly_one_beat_with_the_database_scheduler() -> None:
     """One service runs beat, with one replica and `-S django`; no worker embeds a beat (`--beat`/`-B`)."""
     # given
