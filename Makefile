@@ -1,4 +1,5 @@
 # `make run` starts the whole stack on this machine; `make test` runs the whole suite. Both set up what is missing.
+# `make lint`: ruff (lint and format) and mypy with django-stubs on the apps (config in pyproject.toml).
 PYTHON ?= python3
 VENV ?= .venv
 export VENV
@@ -26,6 +27,7 @@ run: venv system
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 bench: venv
 	WITH_WRK=1 scripts/ensure_system.sh

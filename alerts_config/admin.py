@@ -6,8 +6,6 @@ after commit; the outcome of that publish is shown as a message on the same save
 
 from __future__ import annotations
 
-from typing import Any
-
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -28,7 +26,7 @@ def _publish_report(request: HttpRequest) -> None:
         messages.error(request, f"Alerting config NOT published, the previous files stay in place: {state.last_error}")
 
 
-class ThresholdAdminForm(forms.ModelForm):
+class ThresholdAdminForm(forms.ModelForm[Threshold]):
     """Refuses a threshold whose rules would not pass promtool, on top of the model's range checks."""
 
     class Meta:
@@ -45,9 +43,11 @@ class ThresholdAdminForm(forms.ModelForm):
             "enabled",
         ]
 
+    # Django runs _post_clean once the form has built the instance from the cleaned data: the place to judge the
+    # instance as it would be saved. django-stubs does not declare this hook.
     def _post_clean(self) -> None:
-        super()._post_clean()
-        if self._errors:
+        super()._post_clean()  # type: ignore[misc]
+        if self.errors:
             return
         try:
             services.alert_rules_validate(thresholds=selectors.threshold_specs_list(replacing=self.instance))
@@ -56,7 +56,7 @@ class ThresholdAdminForm(forms.ModelForm):
 
 
 @admin.register(Threshold)
-class ThresholdAdmin(admin.ModelAdmin):
+class ThresholdAdmin(admin.ModelAdmin[Threshold]):
     """Thresholds; feature-drift rows also set the drift engine's "drifted" flag."""
 
     form = ThresholdAdminForm
@@ -69,7 +69,7 @@ class ThresholdAdmin(admin.ModelAdmin):
         """The comparison the rule makes (fixed by the kind)."""
         return obj.comparator
 
-    def save_model(self, request: HttpRequest, obj: Threshold, form: Any, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: Threshold, form: ThresholdAdminForm, change: bool) -> None:
         """Save through the service, then report the publish."""
         services.threshold_save(threshold=obj)
         transaction.on_commit(lambda: _publish_report(request))
@@ -85,7 +85,7 @@ class ThresholdAdmin(admin.ModelAdmin):
         transaction.on_commit(lambda: _publish_report(request))
 
 
-class NotificationChannelAdminForm(forms.ModelForm):
+class NotificationChannelAdminForm(forms.ModelForm[NotificationChannel]):
     """Refuses a channel whose Alertmanager config would not pass amtool."""
 
     class Meta:
@@ -108,9 +108,11 @@ class NotificationChannelAdminForm(forms.ModelForm):
             "webhook_bearer_token": forms.PasswordInput(render_value=True),
         }
 
+    # Django runs _post_clean once the form has built the instance from the cleaned data: the place to judge the
+    # instance as it would be saved. django-stubs does not declare this hook.
     def _post_clean(self) -> None:
-        super()._post_clean()
-        if self._errors:
+        super()._post_clean()  # type: ignore[misc]
+        if self.errors:
             return
         try:
             services.alertmanager_config_validate(channels=selectors.channel_specs_list(replacing=self.instance))
@@ -119,7 +121,7 @@ class NotificationChannelAdminForm(forms.ModelForm):
 
 
 @admin.register(NotificationChannel)
-class NotificationChannelAdmin(admin.ModelAdmin):
+class NotificationChannelAdmin(admin.ModelAdmin[NotificationChannel]):
     """Slack, email and webhook receivers, routed by minimum severity and optionally by model."""
 
     form = NotificationChannelAdminForm
@@ -132,7 +134,9 @@ class NotificationChannelAdmin(admin.ModelAdmin):
         ("Webhook", {"fields": ["webhook_url", "webhook_bearer_token"]}),
     ]
 
-    def save_model(self, request: HttpRequest, obj: NotificationChannel, form: Any, change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: NotificationChannel, form: NotificationChannelAdminForm, change: bool
+    ) -> None:
         """Save through the service, then report the publish."""
         services.notification_channel_save(channel=obj)
         transaction.on_commit(lambda: _publish_report(request))
@@ -149,7 +153,7 @@ class NotificationChannelAdmin(admin.ModelAdmin):
 
 
 @admin.register(PublishState)
-class PublishStateAdmin(admin.ModelAdmin):
+class PublishStateAdmin(admin.ModelAdmin[PublishState]):
     """When the generated files were last published, and why the last failure kept the old ones."""
 
     list_display = ["__str__", "ok", "last_success_at", "last_attempt_at", "last_error_at"]
@@ -159,7 +163,7 @@ class PublishStateAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: PublishState | None = None) -> bool:
         return False
 
     @admin.action(description="Publish the alerting config now")
@@ -171,7 +175,7 @@ class PublishStateAdmin(admin.ModelAdmin):
 
 
 @admin.register(AlertEvent)
-class AlertEventAdmin(admin.ModelAdmin):
+class AlertEventAdmin(admin.ModelAdmin[AlertEvent]):
     """Alert history as Alertmanager reported it (read-only)."""
 
     list_display = ["alertname", "model_name", "status", "severity", "starts_at", "ends_at", "notifications"]
@@ -183,8 +187,8 @@ class AlertEventAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: AlertEvent | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: AlertEvent | None = None) -> bool:
         return False

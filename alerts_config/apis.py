@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -17,7 +18,7 @@ from . import services
 from .models import AlertEvent
 
 
-class AlertmanagerAlertSerializer(serializers.Serializer):
+class AlertmanagerAlertSerializer(serializers.Serializer[dict[str, Any]]):
     """One alert of an Alertmanager webhook payload (version 4)."""
 
     status = serializers.ChoiceField(choices=[AlertEvent.STATUS_FIRING, AlertEvent.STATUS_RESOLVED])
@@ -32,13 +33,13 @@ class AlertmanagerAlertSerializer(serializers.Serializer):
     )
     fingerprint = serializers.CharField(max_length=64)
 
-    def validate_startsAt(self, value: Any) -> Any:
+    def validate_startsAt(self, value: datetime) -> datetime:
         """An alert without a start time cannot be stored as an episode."""
         if services.alert_time_parse(value) is None:
             raise serializers.ValidationError("startsAt must be a real time.")
         return value
 
-    def validate_endsAt(self, value: Any) -> Any:
+    def validate_endsAt(self, value: datetime | None) -> datetime | None:
         """The zero time means "not ended"."""
         return services.alert_time_parse(value)
 
@@ -48,7 +49,7 @@ class AlertWebhookApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[dict[str, Any]]):
         """The payload: https://prometheus.io/docs/alerting/latest/configuration/#webhook_config"""
 
         version = serializers.CharField()

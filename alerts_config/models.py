@@ -84,7 +84,7 @@ class Threshold(models.Model):
         ]
 
     def __str__(self) -> str:
-        scope = self.model.name if self.model_id else "all models"
+        scope = self.model.name if self.model is not None else "all models"
         if self.feature_name:
             scope += f" / {self.feature_name}"
         return f"{self.get_kind_display()} {self.value} ({scope})"

@@ -15,7 +15,7 @@ from . import services
 from .models import DriftJobStats, DriftRun, DriftSettings, FeatureDriftResult, FeatureTest, ReferenceDataset
 
 
-class ReferenceDatasetForm(forms.ModelForm):
+class ReferenceDatasetForm(forms.ModelForm[ReferenceDataset]):
     """Upload form: the file is parsed against the version's schema; errors name column and row."""
 
     file_format = forms.ChoiceField(
@@ -27,7 +27,9 @@ class ReferenceDatasetForm(forms.ModelForm):
         fields = ["model_version", "name", "file"]
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        """Parse the upload against the version's schema; its errors (column and row) go to the file field."""
+        super().clean()
+        cleaned = self.cleaned_data
         upload, version = cleaned.get("file"), cleaned.get("model_version")
         if upload is None or version is None or self.errors:
             return cleaned
@@ -41,7 +43,7 @@ class ReferenceDatasetForm(forms.ModelForm):
 
 
 @admin.register(ReferenceDataset)
-class ReferenceDatasetAdmin(admin.ModelAdmin):
+class ReferenceDatasetAdmin(admin.ModelAdmin[ReferenceDataset]):
     """Reference datasets; adding one goes through services.reference_dataset_upload."""
 
     form = ReferenceDatasetForm
@@ -49,13 +51,17 @@ class ReferenceDatasetAdmin(admin.ModelAdmin):
     list_filter = ["model_version__model", "is_active"]
     readonly_fields = ["row_count", "file_format", "class_counts", "uploaded_at"]
 
-    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+    def get_form(
+        self, request: HttpRequest, obj: ReferenceDataset | None = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm[ReferenceDataset]]:
         if obj is not None:  # an uploaded reference is immutable: upload a new one instead
             kwargs["fields"] = ["name", "is_active"]
             return forms.modelform_factory(ReferenceDataset, fields=["name", "is_active"])
         return super().get_form(request, obj, change, **kwargs)
 
-    def save_model(self, request: HttpRequest, obj: ReferenceDataset, form: Any, change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: ReferenceDataset, form: forms.ModelForm[ReferenceDataset], change: bool
+    ) -> None:
         if change:
             obj.save()
             return
@@ -71,7 +77,7 @@ class ReferenceDatasetAdmin(admin.ModelAdmin):
         obj.__dict__.update(saved.__dict__)
 
 
-class FeatureTestInline(admin.TabularInline):
+class FeatureTestInline(admin.TabularInline[FeatureTest, DriftSettings]):
     """Per-feature test choice (thresholds live in Alerting > Thresholds: one number for the flag and the alert)."""
 
     model = FeatureTest
@@ -79,7 +85,7 @@ class FeatureTestInline(admin.TabularInline):
 
 
 @admin.register(DriftSettings)
-class DriftSettingsAdmin(admin.ModelAdmin):
+class DriftSettingsAdmin(admin.ModelAdmin[DriftSettings]):
     """Window, minimum samples and decision rule per model."""
 
     list_display = [
@@ -96,11 +102,11 @@ class DriftSettingsAdmin(admin.ModelAdmin):
     inlines = [FeatureTestInline]
 
 
-class FeatureDriftResultInline(admin.TabularInline):
+class FeatureDriftResultInline(admin.TabularInline[FeatureDriftResult, DriftRun]):
     """Feature results of a run."""
 
     model = FeatureDriftResult
-    fields = [
+    fields = (
         "feature_name",
         "test",
         "status",
@@ -112,17 +118,17 @@ class FeatureDriftResultInline(admin.TabularInline):
         "missing_share",
         "window_size",
         "message",
-    ]
+    )
     readonly_fields = fields
     extra = 0
     can_delete = False
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: DriftRun | None = None) -> bool:
         return False
 
 
 @admin.register(DriftRun)
-class DriftRunAdmin(admin.ModelAdmin):
+class DriftRunAdmin(admin.ModelAdmin[DriftRun]):
     """Drift history, read-only."""
 
     list_display = [
@@ -142,12 +148,12 @@ class DriftRunAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: DriftRun | None = None) -> bool:
         return False
 
 
 @admin.register(DriftJobStats)
-class DriftJobStatsAdmin(admin.ModelAdmin):
+class DriftJobStatsAdmin(admin.ModelAdmin[DriftJobStats]):
     """Running totals of drift jobs."""
 
     list_display = ["model", "runs", "failures", "feature_failures", "duration_sum"]
@@ -155,5 +161,5 @@ class DriftJobStatsAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: DriftJobStats | None = None) -> bool:
         return False

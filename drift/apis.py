@@ -17,10 +17,10 @@ from mlmonitor.errors import ERROR_SCHEMA
 from predictions.selectors import model_get
 
 from . import selectors, services
-from .models import DriftRun
+from .models import DriftRun, FeatureDriftResult
 
 
-class FeatureDriftOutputSerializer(serializers.Serializer):
+class FeatureDriftOutputSerializer(serializers.Serializer[FeatureDriftResult]):
     """One feature's drift in a run."""
 
     feature = serializers.CharField(source="feature_name")
@@ -41,7 +41,7 @@ class FeatureDriftOutputSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
-class DriftRunOutputSerializer(serializers.Serializer):
+class DriftRunOutputSerializer(serializers.Serializer[DriftRun]):
     """A drift run: per-feature results, prediction drift, window, time."""
 
     id = serializers.IntegerField()
@@ -108,7 +108,9 @@ class DriftHistoryApi(APIView):
         """A page of runs."""
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(selectors.drift_run_history(model=model_get(name=name)), request, view=self)
-        return paginator.get_paginated_response(DriftRunOutputSerializer(page, many=True).data)
+        return paginator.get_paginated_response(
+            DriftRunOutputSerializer(page, many=True).data  # type: ignore[arg-type]  # stubs type one instance only
+        )
 
 
 class DriftRunApi(APIView):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -107,12 +107,17 @@ def _feature_tests(drift_settings: DriftSettings, features: Sequence[Feature]) -
     for feature in features:
         allowed = statistics.NUMERIC_TESTS if feature.kind == NUMERIC else statistics.CATEGORICAL_TESTS
         test = chosen.get(feature.name)
-        tests.append(test if test in allowed else DEFAULT_TESTS[feature.kind])
+        tests.append(test if test is not None and test in allowed else DEFAULT_TESTS[feature.kind])
     return tests
 
 
 def _compute_block(
-    *, compute: Any, reference: Any, window: np.ndarray, tests: list[str], min_samples: int
+    *,
+    compute: Callable[..., Sequence[statistics.FeatureDrift]],
+    reference: statistics.NumericReference | statistics.CategoricalReference,
+    window: np.ndarray,
+    tests: list[str],
+    min_samples: int,
 ) -> list[statistics.FeatureDrift | Exception]:
     """Run one block of features; if the vectorized call fails, retry feature by feature to isolate the failure."""
     if window.shape[1] == 0:
@@ -213,7 +218,7 @@ def _flags_decide(
 def _feature_result_build(
     *,
     run: DriftRun,
-    feature: Any,
+    feature: Feature,
     test: str,
     outcome: statistics.FeatureDrift | Exception,
     threshold: float,
@@ -381,7 +386,7 @@ def drift_run_queue(*, model_name: str) -> DriftRunQueued:
     selectors.drift_inputs_get(model_id=model.pk)
     task_id = str(uuid.uuid4())
     try:
-        tasks.drift_run_compute.apply_async(args=[model.pk], task_id=task_id)
+        tasks.drift_run_compute.apply_async(args=(model.pk,), task_id=task_id)
     except tasks.TRANSIENT_ERRORS as exc:
         raise ApplicationError(
             f"The task queue is unavailable, try again later: {type(exc).__name__}",
@@ -398,5 +403,5 @@ def drift_runs_queue_due() -> list[int]:
 
     model_ids = list(selectors.drift_due_models().values_list("pk", flat=True))
     for model_id in model_ids:
-        tasks.drift_run_compute.apply_async(args=[model_id], expires=settings.DRIFT_TASK_TIME_LIMIT)
+        tasks.drift_run_compute.apply_async(args=(model_id,), expires=settings.DRIFT_TASK_TIME_LIMIT)
     return model_ids

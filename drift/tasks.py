@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 import redis
 from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerOperationalError
+from redis.lock import Lock
 
 from mlmonitor.errors import ApplicationError
 
@@ -28,15 +28,14 @@ COMPUTE_ALL_DRIFT = "drift.tasks.compute_all_drift"
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, BrokerOperationalError, redis.ConnectionError)
 
 
-def _lock(model_id: int) -> Any:
+def _lock(model_id: int) -> Lock:
     """A Redis lock per model that expires after the hard time limit, so a killed worker cannot wedge it."""
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    return client.lock(f"mlmonitor:drift-lock:{model_id}", timeout=settings.DRIFT_TASK_TIME_LIMIT + 30)
+    return Lock(client, f"mlmonitor:drift-lock:{model_id}", timeout=settings.DRIFT_TASK_TIME_LIMIT + 30)
 
 
 @shared_task(
     name=COMPUTE_DRIFT,
-    bind=True,
     acks_late=True,
     autoretry_for=TRANSIENT_ERRORS,
     retry_backoff=2,
@@ -46,7 +45,7 @@ def _lock(model_id: int) -> Any:
     soft_time_limit=settings.DRIFT_TASK_SOFT_TIME_LIMIT,
     time_limit=settings.DRIFT_TASK_TIME_LIMIT,
 )
-def drift_run_compute(self: Any, model_id: int) -> dict[str, Any]:
+def drift_run_compute(model_id: int) -> dict[str, int | str]:
     """Recompute one model's drift; a run of the same model already in progress makes this one a no-op."""
     lock = _lock(model_id)
     if not lock.acquire(blocking=False):

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 class ApplicationError(Exception):
     """A request that cannot be served as asked; carries the HTTP status, a code and details."""
 
-    def __init__(self, message: str, *, code: str = "invalid", status: int = 400, details: Any = None) -> None:
+    def __init__(self, message: str, *, code: str = "invalid", status: int = 400, details: object = None) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
@@ -40,12 +40,12 @@ ERROR_SCHEMA = inline_serializer(
 )
 
 
-def error_body(*, code: str, message: str, details: Any = None) -> dict[str, Any]:
+def error_body(*, code: str, message: str, details: object = None) -> dict[str, dict[str, object]]:
     """Build the JSON error body `{"error": {"code", "message", "details"}}`."""
     return {"error": {"code": code, "message": message, "details": details}}
 
 
-def _drf_message(detail: Any) -> str:
+def _drf_message(detail: object) -> str:
     """Flatten a DRF error detail into one readable sentence."""
     if isinstance(detail, dict):
         parts = [f"{key}: {_drf_message(value)}" for key, value in detail.items()]
@@ -79,8 +79,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if isinstance(exc, drf_exceptions.APIException):
         codes = exc.get_codes()
         code = codes if isinstance(codes, str) else "invalid"
-        details = exc.detail if isinstance(exc.detail, (dict, list)) else None
-        response.data = error_body(code=code, message=_drf_message(exc.detail), details=details)
+        structured = exc.detail if isinstance(exc.detail, (dict, list)) else None
+        response.data = error_body(code=code, message=_drf_message(exc.detail), details=structured)
     return response
 
 

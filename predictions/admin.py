@@ -19,7 +19,7 @@ from .models import MLModel, ModelVersion, Prediction
 ARTIFACT_CHECK_FIELDS = frozenset({"artifact", "feature_schema", "class_labels"})
 
 
-class ModelVersionForm(forms.ModelForm):
+class ModelVersionForm(forms.ModelForm[ModelVersion]):
     """Shows on the form why the service would refuse a version: services.artifact_check (skops' trusted-type check,
     schema and classes). The service checks again on save; that check reuses this one's outcome, not a new load."""
 
@@ -29,10 +29,13 @@ class ModelVersionForm(forms.ModelForm):
 
     def _get_validation_exclusions(self) -> set[str]:
         """Leave the one-active-version constraint to the save service, which deactivates the other versions."""
-        return {*super()._get_validation_exclusions(), "is_active"}
+        # Django's hook for the fields model validation skips; django-stubs does not declare it.
+        return {*super()._get_validation_exclusions(), "is_active"}  # type: ignore[misc]
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        """Check a new or changed artifact, schema or labels with the service's check; errors go to their field."""
+        super().clean()
+        cleaned = self.cleaned_data
         upload = cleaned.get("artifact")
         if upload is None or self.errors:
             return cleaned
@@ -51,7 +54,7 @@ class ModelVersionForm(forms.ModelForm):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
     """Model versions; saving goes through services.model_version_save_checked."""
 
     form = ModelVersionForm
@@ -60,7 +63,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
     readonly_fields = ["artifact_sha256", "memory_bytes", "created_at"]
     actions = ["activate"]
 
-    def save_model(self, request: HttpRequest, obj: ModelVersion, form: Any, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: ModelVersion, form: ModelVersionForm, change: bool) -> None:
         """Save through the service, which checks what the form checked (that check is remembered, not rerun)."""
         recheck = not change or bool(ARTIFACT_CHECK_FIELDS & set(form.changed_data))
         data = upload_read(form.cleaned_data["artifact"]) if recheck else None
@@ -73,22 +76,22 @@ class ModelVersionAdmin(admin.ModelAdmin):
         self.message_user(request, f"Activated {queryset.count()} version(s).", messages.SUCCESS)
 
 
-class ModelVersionInline(admin.TabularInline):
+class ModelVersionInline(admin.TabularInline[ModelVersion, MLModel]):
     """Versions listed on the model page (edited on their own page, where the artifact is checked)."""
 
     model = ModelVersion
-    fields = ["version", "framework", "is_active", "created_at"]
+    fields = ("version", "framework", "is_active", "created_at")
     readonly_fields = fields
     extra = 0
     show_change_link = True
     can_delete = False
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: MLModel | None = None) -> bool:
         return False
 
 
 @admin.register(MLModel)
-class MLModelAdmin(admin.ModelAdmin):
+class MLModelAdmin(admin.ModelAdmin[MLModel]):
     """Models: default, enabled, their versions."""
 
     list_display = ["name", "is_default", "is_enabled", "active_version", "updated_at"]
@@ -102,7 +105,7 @@ class MLModelAdmin(admin.ModelAdmin):
         version = obj.versions.filter(is_active=True).first()
         return version.version if version else "-"
 
-    def save_model(self, request: HttpRequest, obj: MLModel, form: Any, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: MLModel, form: forms.ModelForm[MLModel], change: bool) -> None:
         make_default = obj.is_default
         obj.is_default = False if make_default else obj.is_default
         super().save_model(request, obj, form, change)
@@ -118,14 +121,14 @@ class MLModelAdmin(admin.ModelAdmin):
 
 
 @admin.register(Prediction)
-class PredictionAdmin(admin.ModelAdmin):
+class PredictionAdmin(admin.ModelAdmin[Prediction]):
     """The prediction log, read-only."""
 
     list_display = ["id", "created_at", "model_version", "predicted_label", "confidence", "true_label", "latency_ms"]
     list_filter = ["model_version"]
     show_full_result_count = False
     list_select_related = ["model_version__model"]
-    readonly_fields = [
+    readonly_fields = (
         "id",
         "created_at",
         "model_version",
@@ -136,11 +139,11 @@ class PredictionAdmin(admin.ModelAdmin):
         "latency_ms",
         "true_label",
         "labelled_at",
-    ]
+    )
     fields = readonly_fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Prediction | None = None) -> bool:
         return False

@@ -26,19 +26,20 @@ from mlmonitor.auth import ReadAccess
 from mlmonitor.errors import ERROR_SCHEMA
 
 from . import selectors, services
+from .models import MLModel, ModelVersion
 from .services import PredictionResult
 
 ROW_DOC = "One row: a list of values in schema order, or an object {feature name: value}."
 
 
-class PredictInputSerializer(serializers.Serializer):
+class PredictInputSerializer(serializers.Serializer[dict[str, Any]]):
     """Either `features` (one row) or `instances` (a batch of rows); documented here, checked by the service."""
 
     features = serializers.JSONField(required=False, help_text=ROW_DOC)
     instances = serializers.ListField(child=serializers.JSONField(), required=False, help_text="Rows, " + ROW_DOC)
 
 
-class ScoredRowSerializer(serializers.Serializer):
+class ScoredRowSerializer(serializers.Serializer[dict[str, Any]]):
     """One scored row, as listed in a batch answer."""
 
     prediction_id = serializers.UUIDField()
@@ -55,7 +56,7 @@ class PredictionOutputSerializer(ScoredRowSerializer):
     latency_ms = serializers.FloatField()
 
 
-class BatchPredictionOutputSerializer(serializers.Serializer):
+class BatchPredictionOutputSerializer(serializers.Serializer[dict[str, Any]]):
     """A scored batch."""
 
     predictions = ScoredRowSerializer(many=True)
@@ -125,17 +126,17 @@ class ModelListApi(APIView):
     permission_classes = [ReadAccess]
 
     @extend_schema_serializer(component_name="Model")
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[MLModel]):
         name = serializers.CharField()
         description = serializers.CharField()
         is_default = serializers.BooleanField()
         active_version = serializers.SerializerMethodField()
         versions = serializers.SerializerMethodField()
 
-        def _active(self, model: Any) -> Any:
+        def _active(self, model: MLModel) -> ModelVersion | None:
             return next((v for v in model.versions.all() if v.is_active), None)
 
-        def get_active_version(self, model: Any) -> dict[str, Any] | None:
+        def get_active_version(self, model: MLModel) -> dict[str, Any] | None:
             version = self._active(model)
             if version is None:
                 return None
@@ -147,13 +148,14 @@ class ModelListApi(APIView):
                 "created_at": version.created_at.isoformat(),
             }
 
-        def get_versions(self, model: Any) -> list[str]:
+        def get_versions(self, model: MLModel) -> list[str]:
             return [v.version for v in model.versions.all()]
 
     @extend_schema(responses=OutputSerializer(many=True))
     def get(self, request: Request) -> Response:
         """List enabled models."""
-        return Response(self.OutputSerializer(selectors.model_list(), many=True).data)
+        models = selectors.model_list()
+        return Response(self.OutputSerializer(models, many=True).data)  # type: ignore[arg-type]  # stubs: one instance
 
 
 class PredictApi(APIView):
@@ -199,15 +201,9 @@ class FeedbackApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    # Nested serializers share the class name "InputSerializer": each OpenAPI component gets its own name.
-    @extend_schema_serializer(component_name="FeedbackInput")
-    class InputSerializer(serializers.Serializer):
-        """The body, for the OpenAPI schema (services.feedback_payload_parse validates it)."""
-
-        label = serializers.CharField()
-
     @extend_schema(
-        request=InputSerializer,
+        # The body, for the OpenAPI schema only: services.feedback_payload_parse validates it.
+        request=inline_serializer("FeedbackInput", {"label": serializers.CharField()}),
         responses={200: inline_serializer("FeedbackOne", {"updated": serializers.IntegerField()}), 400: ERROR_SCHEMA},
     )
     def post(self, request: Request, prediction_id: str) -> Response:
@@ -221,15 +217,13 @@ class FeedbackBulkApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema_serializer(component_name="FeedbackBulkItem")
-    class InputSerializer(serializers.Serializer):
-        """One item of the body, for the OpenAPI schema (services.feedback_items_parse validates it)."""
-
-        prediction_id = serializers.UUIDField()
-        label = serializers.CharField()
-
     @extend_schema(
-        request=InputSerializer(many=True),
+        # The body, for the OpenAPI schema only: services.feedback_items_parse validates it.
+        request=inline_serializer(
+            "FeedbackBulkItem",
+            {"prediction_id": serializers.UUIDField(), "label": serializers.CharField()},
+            many=True,
+        ),
         responses={200: inline_serializer("FeedbackBulk", {"updated": serializers.IntegerField()}), 400: ERROR_SCHEMA},
     )
     def post(self, request: Request) -> Response:

@@ -11,12 +11,14 @@ before it answers (the leader commits before it wakes anyone).
 from __future__ import annotations
 
 import threading
+import uuid
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
+
+from .inference import LoadedModel
 
 
 @dataclass(eq=False)
@@ -26,11 +28,11 @@ class ScoringJob:
     model_input: np.ndarray
     log_matrix: np.ndarray
     started: float
-    model: Any = None  # the loaded model that scores it
+    model: LoadedModel | None = None  # the loaded model that scores it
     version_id: int = 0
     metric_labels: tuple[str, str] = ("", "")  # model name and version, for the request metrics
     probabilities: np.ndarray | None = None
-    ids: list[Any] | None = None
+    ids: list[uuid.UUID] | None = None
     error: BaseException | None = None
     _wake: threading.Event = field(default_factory=threading.Event)
     _lead: bool = False
@@ -96,9 +98,9 @@ class CoalescerRegistry:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._by_key: weakref.WeakKeyDictionary[Any, Coalescer] = weakref.WeakKeyDictionary()
+        self._by_key: weakref.WeakKeyDictionary[object, Coalescer] = weakref.WeakKeyDictionary()
 
-    def get(self, key: Any, factory: Callable[[], Coalescer]) -> Coalescer:
+    def get(self, key: object, factory: Callable[[], Coalescer]) -> Coalescer:
         """The coalescer for a key object, created on first use."""
         coalescer = self._by_key.get(key)
         if coalescer is None:

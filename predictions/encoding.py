@@ -13,14 +13,16 @@ helpers turn vectors into stored bytes and back.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import cast
 
 import numpy as np
 
 from .schema import CATEGORICAL, NUMERIC, Feature, FeatureSchema
 
 MISSING = math.nan  # the logged value of a missing feature
+# One feature's value as the model takes it: a number (NaN when missing), a category, or None for a missing category.
+ModelValue = float | str | None
 
 
 class RowError(ValueError):
@@ -32,7 +34,7 @@ class RowError(ValueError):
         self.row = row
 
 
-def _numeric_value(feature: Feature, value: Any) -> float:
+def _numeric_value(feature: Feature, value: object) -> float:
     """Check one numeric value; None/NaN stand for missing and need a nullable feature."""
     if value is None:
         if feature.nullable:
@@ -76,7 +78,7 @@ class RowEncoder:
         """The logged code of a category of the feature at `column`; None when the value is not one of them."""
         return self.category_codes[column].get(value)
 
-    def _ordered(self, row: Any) -> list[Any]:
+    def _ordered(self, row: object) -> list[object]:
         """Put a row given as list or as {name: value} into schema order."""
         if isinstance(row, dict):
             missing = [name for name in self.names if name not in row]
@@ -100,10 +102,10 @@ class RowEncoder:
             field="features",
         )
 
-    def encode_row(self, row: Any) -> tuple[list[Any], list[float]]:
+    def encode_row(self, row: object) -> tuple[list[ModelValue], list[float]]:
         """Check one row; return (the model's input values, the logged float vector)."""
         values = self._ordered(row)
-        model_values: list[Any] = []
+        model_values: list[ModelValue] = []
         vector: list[float] = []
         for feature, codes, value in zip(self.schema.features, self.category_codes, values, strict=True):
             if feature.kind == NUMERIC:
@@ -135,7 +137,7 @@ class RowEncoder:
                 vector.append(code)
         return model_values, vector
 
-    def _encode_numeric_lists(self, rows: list[Any]) -> np.ndarray | None:
+    def _encode_numeric_lists(self, rows: Sequence[object]) -> np.ndarray | None:
         """Fast path for an all-numeric schema and rows given as lists of ints and floats, all finite.
 
         Returns None whenever anything is off (a dict row, a wrong length, a bool, a string, a NaN, ...): the
@@ -144,7 +146,8 @@ class RowEncoder:
         width = self.width
         if not all(type(row) is list and len(row) == width for row in rows):
             return None
-        if not {type(value) for row in rows for value in row} <= {int, float}:
+        lists = cast("Sequence[list[object]]", rows)  # every row was just seen to be a list
+        if not {type(value) for row in lists for value in row} <= {int, float}:
             return None
         try:
             matrix = np.asarray(rows, dtype=np.float64)
@@ -154,13 +157,13 @@ class RowEncoder:
             return None
         return matrix
 
-    def encode_rows(self, rows: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    def encode_rows(self, rows: Sequence[object]) -> tuple[np.ndarray, np.ndarray]:
         """Check rows; return (model input matrix, float64 log matrix). Raises RowError with the row index."""
         if self.schema.is_all_numeric:
             fast = self._encode_numeric_lists(rows)
             if fast is not None:
                 return fast, fast
-        model_rows: list[list[Any]] = []
+        model_rows: list[list[ModelValue]] = []
         vectors: list[list[float]] = []
         for index, row in enumerate(rows):
             try:
@@ -177,9 +180,9 @@ class RowEncoder:
             model_matrix[index, :] = values
         return model_matrix, log_matrix
 
-    def decode_vector(self, vector: np.ndarray) -> dict[str, Any]:
+    def decode_vector(self, vector: np.ndarray) -> dict[str, ModelValue]:
         """Turn a logged float vector back into {name: value} for people to read."""
-        decoded: dict[str, Any] = {}
+        decoded: dict[str, ModelValue] = {}
         for feature, value in zip(self.schema.features, vector.tolist(), strict=True):
             if math.isnan(value):
                 decoded[feature.name] = None

@@ -7,9 +7,10 @@ import sys
 import threading
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import sklearn
@@ -23,11 +24,18 @@ class ArtifactError(ValueError):
     """An artifact that cannot be used: unreadable, untrusted, or not matching its schema."""
 
 
+class ProbabilisticClassifier(Protocol):
+    """What a served estimator offers (scikit-learn's classifier API): class probabilities per row."""
+
+    def predict_proba(self, X: Any) -> Any:
+        """Probabilities [n rows, classes], columns in classes_ order."""
+
+
 @dataclass(frozen=True, eq=False)
 class LoadedModel:
     """An estimator ready to answer, with what was checked about it (compared by identity: one per load)."""
 
-    estimator: Any
+    estimator: ProbabilisticClassifier
     schema: FeatureSchema
     class_labels: tuple[str, ...]
     memory_bytes: int
@@ -47,7 +55,7 @@ class LoadedModel:
             return np.asarray(self.estimator.predict_proba(matrix), dtype=np.float64)
 
 
-def deep_size_bytes(obj: Any, _seen: set[int] | None = None) -> int:
+def deep_size_bytes(obj: object, _seen: set[int] | None = None) -> int:
     """Memory held by an object graph: numpy buffers by nbytes, Python objects by sys.getsizeof."""
     seen = _seen if _seen is not None else set()
     if id(obj) in seen:
@@ -169,7 +177,7 @@ class ModelCache:
         self._models: OrderedDict[int, tuple[str, LoadedModel]] = OrderedDict()
         self._size = size
 
-    def get(self, *, version_id: int, fingerprint: str, loader: Any) -> LoadedModel:
+    def get(self, *, version_id: int, fingerprint: str, loader: Callable[[], LoadedModel]) -> LoadedModel:
         """The loaded model for a version, loading it with `loader()` on first use or when its fingerprint changed."""
         with self._lock:  # uncontended most of the time; a hit must refresh the LRU order
             cached = self._models.get(version_id)

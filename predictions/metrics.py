@@ -8,12 +8,13 @@ gunicorn"). The scrape itself is assembled in mlmonitor/metrics.py.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeVar, cast
 
 import numpy as np
 from django.conf import settings
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.metrics_core import Metric
 
 from mlmonitor.metrics import CachedCollector
@@ -53,7 +54,7 @@ MODEL_MEMORY = Gauge(
 )
 
 
-def _histogram_observe_many(child: Any, bounds: np.ndarray, values: np.ndarray) -> None:
+def _histogram_observe_many(child: Histogram, bounds: np.ndarray, values: np.ndarray) -> None:
     """Observe many values at once: one increment per bucket instead of one observe() per value."""
     values = values[np.isfinite(values)]
     if values.size == 0:
@@ -74,16 +75,17 @@ def _histogram_observe_many(child: Any, bounds: np.ndarray, values: np.ndarray) 
 _CONFIDENCE_BOUNDS = np.asarray([*CONFIDENCE_BUCKETS, float("inf")])
 _LATENCY_BOUNDS = np.asarray([*LATENCY_BUCKETS, float("inf")])
 _BATCH_BOUNDS = np.asarray([*BATCH_BUCKETS, float("inf")])
-_children: dict[tuple[Any, ...], Any] = {}
+_children: dict[tuple[int | str, ...], MetricWrapperBase] = {}
+_MetricT = TypeVar("_MetricT", bound=MetricWrapperBase)
 
 
-def _child(metric: Any, *labels: str) -> Any:
+def _child(metric: _MetricT, *labels: str) -> _MetricT:
     """metric.labels(*labels), remembered: the lookup costs more than the increment on the hot path."""
-    key = (id(metric), *labels)
+    key: tuple[int | str, ...] = (id(metric), *labels)
     child = _children.get(key)
     if child is None:
         child = _children[key] = metric.labels(*labels)
-    return child
+    return cast(_MetricT, child)  # stored under its own metric's id: the same type as `metric`
 
 
 def prediction_batch_record(

@@ -6,12 +6,11 @@ import hashlib
 import json
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
 
 from django.db import models
 from django.db.models import Q
 
-from .encoding import RowEncoder, vector_from_bytes
+from .encoding import ModelValue, RowEncoder, vector_from_bytes
 from .ids import uuid7, uuid7_time
 from .schema import FeatureSchema, feature_schema_parse
 
@@ -117,7 +116,7 @@ class Prediction(models.Model):
         """Creation time, read from the time-ordered id."""
         return datetime.fromtimestamp(uuid7_time(self.id), tz=UTC)
 
-    def feature_values(self) -> dict[str, Any]:
+    def feature_values(self) -> dict[str, ModelValue]:
         """The input row as {feature name: value}."""
         return self.model_version.encoder().decode_vector(vector_from_bytes(self.features))
 
@@ -129,11 +128,11 @@ class Prediction(models.Model):
     @property
     def predicted_label(self) -> str:
         """The predicted class label."""
-        return self.model_version.class_labels[self.predicted_index]
+        return str(self.model_version.class_labels[self.predicted_index])
 
     @property
     def true_label(self) -> str | None:
         """The ground-truth label, once posted."""
         if self.label_index is None:
             return None
-        return self.model_version.class_labels[self.label_index]
+        return str(self.model_version.class_labels[self.label_index])

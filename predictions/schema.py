@@ -57,7 +57,7 @@ class FeatureSchema:
         return self.names.index(name)
 
 
-def feature_schema_parse(raw: Any) -> FeatureSchema:
+def feature_schema_parse(raw: object) -> FeatureSchema:
     """Parse and check the stored JSON form of a schema; raise SchemaError saying what is wrong."""
     if not isinstance(raw, list) or not raw:
         raise SchemaError("The feature schema must be a non-empty list of features.")

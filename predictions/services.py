@@ -49,7 +49,7 @@ class ArtifactCheck:
 _passed_artifact_checks: PassedChecks[ArtifactCheck] = PassedChecks(size=16)
 
 
-def artifact_check(*, data: bytes, feature_schema: Any, class_labels: Any) -> ArtifactCheck:
+def artifact_check(*, data: bytes, feature_schema: object, class_labels: object) -> ArtifactCheck:
     """Load an artifact with skops' trusted-type check (predictions/inference.py) and check it against a schema and
     class labels; ValidationError, keyed by the field at fault, says why it is refused."""
     try:
@@ -185,11 +185,11 @@ def model_load(*, model_version: ModelVersion) -> LoadedModel:
 class PredictionRequest:
     """A parsed predict body: its rows and whether it was a batch."""
 
-    rows: list[Any]
+    rows: list[object]
     is_batch: bool
 
 
-def prediction_request_parse(*, payload: Any) -> PredictionRequest:
+def prediction_request_parse(*, payload: object) -> PredictionRequest:
     """Accept `{"features": row}` or `{"instances": [row, ..]}`; anything else is a 400 saying what was expected."""
     if not isinstance(payload, dict):
         raise ApplicationError(
@@ -223,9 +223,11 @@ def prediction_request_parse(*, payload: Any) -> PredictionRequest:
 
 
 _LOG_COLUMNS = ("id", "model_version_id", "features", "predicted_index", "confidence", "probabilities", "latency_ms")
+# One prediction-log row, in _LOG_COLUMNS order.
+_LogRow = tuple[uuid.UUID, int, bytes, int, float, bytes, float]
 
 
-def _prediction_rows_insert(rows: list[tuple[Any, ...]]) -> None:
+def _prediction_rows_insert(rows: list[_LogRow]) -> None:
     """Log predictions (tuples in _LOG_COLUMNS order) atomically: one multi-row INSERT for small batches; COPY
     (PostgreSQL) or executemany in a transaction for large ones.
 
@@ -262,7 +264,8 @@ def _non_finite_error() -> ApplicationError:
 def _scoring_batch_process(jobs: list[ScoringJob]) -> None:
     """Score a batch of jobs (one loaded model) with one predict_proba call; log all their rows with one statement
     and commit. A job the model cannot score, or scores as NaN, gets a 422 and logs nothing; the others go on."""
-    loaded: LoadedModel = jobs[0].model
+    loaded = jobs[0].model
+    assert loaded is not None, "_score_and_log sets the model before a job is queued"
     version_id = jobs[0].version_id
     inputs = [job.model_input for job in jobs]
     try:
@@ -286,8 +289,8 @@ def _scoring_batch_process(jobs: list[ScoringJob]) -> None:
     scored = [(job, probs) for job, probs in zip(jobs, parts, strict=True) if probs is not None]
     ids = uuid7_batch(sum(len(probs) for _, probs in scored))
     now = time.perf_counter()
-    rows: list[tuple[Any, ...]] = []
-    job_ids: list[list[Any]] = []
+    rows: list[_LogRow] = []
+    job_ids: list[list[uuid.UUID]] = []
     offset = 0
     for job, probs in scored:
         mine = ids[offset : offset + len(probs)]
@@ -320,11 +323,13 @@ def _batch_metrics_record(scored: list[tuple[ScoringJob, np.ndarray]], now: floa
     try:
         probabilities = np.concatenate([probs for _, probs in scored])
         predicted = probabilities.argmax(axis=1)
-        model_name, model_version = scored[0][0].metric_labels
+        first = scored[0][0]
+        assert first.model is not None
+        model_name, model_version = first.metric_labels
         metrics.prediction_batch_record(
             model_name=model_name,
             model_version=model_version,
-            class_labels=scored[0][0].model.class_labels,
+            class_labels=first.model.class_labels,
             latencies=np.asarray([now - job.started for job, _ in scored]),
             sizes=np.asarray([len(probs) for _, probs in scored]),
             predicted=predicted,
@@ -360,12 +365,12 @@ class PredictionResult:
     @property
     def predicted(self) -> np.ndarray:
         """The predicted class index of each row [n]."""
-        return self.probabilities.argmax(axis=1)
+        return np.asarray(self.probabilities.argmax(axis=1), dtype=np.intp)
 
     @property
     def confidences(self) -> np.ndarray:
         """The top class probability of each row [n]."""
-        return self.probabilities[np.arange(len(self.probabilities)), self.predicted]
+        return np.asarray(self.probabilities[np.arange(len(self.probabilities)), self.predicted], dtype=np.float64)
 
     @property
     def predicted_labels(self) -> list[str]:
@@ -373,7 +378,7 @@ class PredictionResult:
         return [self.class_labels[index] for index in self.predicted.tolist()]
 
 
-def prediction_create(*, model_name: str | None, version: str | None, payload: Any) -> PredictionResult:
+def prediction_create(*, model_name: str | None, version: str | None, payload: object) -> PredictionResult:
     """Validate, score and log one row or a batch (`payload` as posted, see prediction_request_parse); nothing is
     logged unless all rows are. 400 for input the schema refuses, 404/409 for an unknown or inactive model or
     version, 422 for input the model cannot score, 503 when the model cannot be loaded."""
@@ -386,7 +391,7 @@ def prediction_create(*, model_name: str | None, version: str | None, payload: A
         try:
             model_input, log_matrix = loaded.encoder.encode_rows(request.rows)
         except RowError as exc:
-            details: dict[str, Any] = {"field": exc.field}
+            details: dict[str, object] = {"field": exc.field}
             message = str(exc)
             if request.is_batch:
                 details["row"] = exc.row
@@ -425,7 +430,7 @@ class FeedbackItem:
     label: str
 
 
-def feedback_items_parse(*, payload: Any, max_items: int) -> list[FeedbackItem]:
+def feedback_items_parse(*, payload: object, max_items: int) -> list[FeedbackItem]:
     """Parse `[{"prediction_id", "label"}, ..]`; every problem is a 400 naming the item."""
     if not isinstance(payload, list):
         raise ApplicationError(
@@ -457,14 +462,14 @@ def feedback_items_parse(*, payload: Any, max_items: int) -> list[FeedbackItem]:
     return items
 
 
-def feedback_payload_parse(*, prediction_id: str, payload: Any) -> FeedbackItem:
+def feedback_payload_parse(*, prediction_id: str, payload: object) -> FeedbackItem:
     """Parse the body `{"label": ..}` of one prediction's feedback; every problem is a 400 saying what was expected."""
     if not isinstance(payload, dict) or set(payload) != {"label"}:
         raise ApplicationError('The body must be {"label": ...}.', code="invalid_input")
     return feedback_item_parse(prediction_id=prediction_id, label=payload["label"])
 
 
-def feedback_item_parse(*, prediction_id: Any, label: Any, item: int | None = None) -> FeedbackItem:
+def feedback_item_parse(*, prediction_id: object, label: object, item: int | None = None) -> FeedbackItem:
     """Check one prediction id and label for type and form."""
     where = f"item {item}: " if item is not None else ""
     details = {"item": item} if item is not None else None

@@ -9,7 +9,12 @@ import os
 from pathlib import Path
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
+
+# Django's generic classes (ModelAdmin[Model], ModelForm[Model], QuerySet[Model]) subscriptable at runtime as they are
+# for mypy: https://github.com/typeddjango/django-stubs/tree/master/ext
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
