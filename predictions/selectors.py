@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -15,6 +14,7 @@ from mlmonitor.errors import ApplicationError
 from .encoding import matrix_from_bytes
 from .ids import uuid7_floor
 from .models import MLModel, ModelVersion, Prediction
+from .performance import ModelPerformance, classification_scores
 
 
 def model_list() -> QuerySet[MLModel]:
@@ -112,33 +112,6 @@ def prediction_window_read(
     features = matrix_from_bytes((r[0] for r in rows), rows=len(rows), width=len(version.feature_schema))
     predicted = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
     return features, predicted
-
-
-@dataclass(frozen=True)
-class ModelPerformance:
-    """Accuracy and macro F1 of a model version over its most recent labelled predictions."""
-
-    model_name: str
-    model_version: str
-    labelled: int
-    coverage: float
-    accuracy: float
-    f1_macro: float
-
-
-def classification_scores(*, y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> tuple[float, float]:
-    """(accuracy, macro F1) over the classes present in either array, as sklearn computes them."""
-    if y_true.size == 0:
-        return 0.0, 0.0
-    confusion = np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
-    true_positive = np.diag(confusion).astype(np.float64)
-    support = confusion.sum(axis=1)
-    predicted = confusion.sum(axis=0)
-    present = (support + predicted) > 0
-    denominator = (support + predicted).astype(np.float64)
-    f1 = np.divide(2 * true_positive, denominator, out=np.zeros(n_classes), where=denominator > 0)
-    accuracy = float(true_positive.sum() / y_true.size)
-    return accuracy, float(f1[present].mean())
 
 
 def model_performance_list(*, window: int) -> list[ModelPerformance]:

@@ -1,4 +1,4 @@
-"""Selectors: the accuracy and F1 arithmetic behind the performance gauges."""
+"""The accuracy and F1 arithmetic behind the performance gauges (predictions/performance.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score
 
-from predictions.selectors import classification_scores
+from predictions.performance import classification_scores
 
 
 def test_classification_scores_equal_sklearn_on_random_labels() -> None:
