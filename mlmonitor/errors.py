@@ -1,4 +1,5 @@
-"""One application error type and the DRF exception handler that turns every error into SPEC.md's JSON shape."""
+"""One application error type and the DRF exception handler that turns every error into the JSON error shape of
+docs/api.md ("Errors")."""
 
 from __future__ import annotations
 

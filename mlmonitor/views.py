@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 
 def get_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Like django.views.decorators.http.require_GET, but the 405 is in the JSON error shape of SPEC.md."""
+    """Like django.views.decorators.http.require_GET, but the 405 is in the JSON error shape (docs/api.md)."""
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

@@ -1,4 +1,4 @@
-"""The seed's five alert rules, with the seed's values (SPEC.md)."""
+"""The seed's five alert rules, with the seed's values (docs/architecture.md, "The seed")."""
 
 from __future__ import annotations
 

@@ -89,7 +89,7 @@ INSTALLED_APPS = [
 ]
 
 # Integrations switch on with flags (NetBox style): METRICS_ENABLED wraps the stack in django-prometheus'
-# middleware and DB instrumentation; the ml_* metrics of SPEC.md are recorded either way only when it is on.
+# middleware and DB instrumentation; the ml_* metrics of docs/metrics.md are recorded only when it is on.
 METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
 GPU_METRICS_ENABLED = env_bool("GPU_METRICS_ENABLED", True)
 METRICS_COLLECTOR_CACHE_SECONDS = env_float("METRICS_COLLECTOR_CACHE_SECONDS", 5.0)
@@ -176,7 +176,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
-# Everything is UTC: Celery beat, Prometheus and the database agree on it (DESIGN-NOTES: decide on UTC up front).
+# Everything is UTC: Celery beat, Prometheus and the database agree on it (docs/architecture.md, "Time").
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

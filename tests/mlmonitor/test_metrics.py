@@ -3,7 +3,9 @@ here), and an exposition that promtool accepts."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,6 +17,8 @@ from mlmonitor.metrics import GpuCollector
 from predictions.metrics import ModelRegistryCollector
 from tests.conftest import ROW
 from tests.servers import promtool_check_metrics
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class FakeNvml:
@@ -138,3 +142,27 @@ def test_the_scrape_builds_the_collectors_named_in_settings(
     assert [type(collector) for collector in metrics.scrape_collectors()] == (
         [ModelRegistryCollector] if exported else []
     )
+
+
+@pytest.mark.django_db
+def test_every_exported_metric_is_documented_with_its_type(
+    scrape: Any, use_collectors: Any, labelled_prediction: Any
+) -> None:
+    """docs/metrics.md has a row for exactly the ml_* families /metrics exports (requests, feedback, registry, GPU,
+    drift), each with the family's type."""
+    # given
+    from drift.metrics import DriftCollector
+
+    nvml = FakeNvml([{"utilization": 5, "used": 1, "total": 2}])
+    use_collectors(ModelRegistryCollector(), GpuCollector(nvml=lambda: nvml), DriftCollector())
+    documented = dict(re.findall(r"^\| `(ml_\w+)` \| (\w+) \|", (ROOT / "docs" / "metrics.md").read_text(), re.M))
+    # when
+    exposition = scrape()
+    # then
+    exported = {
+        f"{name}_total" if kind == "counter" else name: kind
+        for name, kind in exposition.types.items()
+        # *_created: client_python's creation times of counters and histograms outside multiprocess mode
+        if name.startswith("ml_") and not name.endswith("_created")
+    }
+    assert exported == documented

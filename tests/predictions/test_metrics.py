@@ -20,7 +20,7 @@ SEED_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 # ml_prediction_drift_score {model_name} come from drift/metrics.py and are tested with the drift runs;
 # ml_gpu_utilization_percent and ml_gpu_memory_used_bytes {gpu_id} are absent without a GPU
 # (tests/mlmonitor/test_metrics.py).
-SPEC_METRICS = {
+CONTRACT_METRICS = {
     "ml_prediction_requests": ("counter", {"model_name", "model_version", "status"}),
     "ml_prediction_latency_seconds": ("histogram", {"model_name"}),
     "ml_batch_size": ("histogram", {"model_name"}),
@@ -49,7 +49,7 @@ def test_every_spec_metric_is_exported_with_its_labels(scrape: Any, labelled_pre
     # when
     metrics = scrape()
     # then
-    for family, (kind, labels) in SPEC_METRICS.items():
+    for family, (kind, labels) in CONTRACT_METRICS.items():
         assert metrics.types.get(family) == kind, family
         for name in sample_names(family, kind):
             series = [serie for serie in metrics.series(name) if serie.get("model_name") == "iris"]
