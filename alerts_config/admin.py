@@ -6,6 +6,8 @@ after commit; the outcome of that publish is shown as a message on the same save
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -26,6 +28,20 @@ def _publish_report(request: HttpRequest) -> None:
         messages.error(request, f"Alerting config NOT published, the previous files stay in place: {state.last_error}")
 
 
+def _service_check(form: forms.BaseForm, check: Callable[[], None]) -> None:
+    """Run the service's check of the rendered config on a valid form; its ValidationError becomes a form error.
+
+    The forms call it from _post_clean, the hook Django runs once the form has built the instance from the cleaned
+    data (django-stubs does not declare it): the instance is then what the service would save, and the service's own
+    check on save reuses this outcome (mlmonitor/passed_checks.py)."""
+    if form.errors:
+        return
+    try:
+        check()
+    except ValidationError as exc:
+        form.add_error(None, exc)
+
+
 class ThresholdAdminForm(forms.ModelForm[Threshold]):
     """Refuses a threshold whose rules would not pass promtool, on top of the model's range checks."""
 
@@ -43,16 +59,12 @@ class ThresholdAdminForm(forms.ModelForm[Threshold]):
             "enabled",
         ]
 
-    # Django runs _post_clean once the form has built the instance from the cleaned data: the place to judge the
-    # instance as it would be saved. django-stubs does not declare this hook.
     def _post_clean(self) -> None:
-        super()._post_clean()  # type: ignore[misc]
-        if self.errors:
-            return
-        try:
-            services.alert_rules_validate(thresholds=selectors.threshold_specs_list(replacing=self.instance))
-        except ValidationError as exc:
-            self.add_error(None, exc)
+        super()._post_clean()  # type: ignore[misc]  # see _service_check
+        _service_check(
+            self,
+            lambda: services.alert_rules_validate(thresholds=selectors.threshold_specs_list(replacing=self.instance)),
+        )
 
 
 @admin.register(Threshold)
@@ -108,16 +120,14 @@ class NotificationChannelAdminForm(forms.ModelForm[NotificationChannel]):
             "webhook_bearer_token": forms.PasswordInput(render_value=True),
         }
 
-    # Django runs _post_clean once the form has built the instance from the cleaned data: the place to judge the
-    # instance as it would be saved. django-stubs does not declare this hook.
     def _post_clean(self) -> None:
-        super()._post_clean()  # type: ignore[misc]
-        if self.errors:
-            return
-        try:
-            services.alertmanager_config_validate(channels=selectors.channel_specs_list(replacing=self.instance))
-        except ValidationError as exc:
-            self.add_error(None, exc)
+        super()._post_clean()  # type: ignore[misc]  # see _service_check
+        _service_check(
+            self,
+            lambda: services.alertmanager_config_validate(
+                channels=selectors.channel_specs_list(replacing=self.instance)
+            ),
+        )
 
 
 @admin.register(NotificationChannel)

@@ -26,7 +26,6 @@ class Command(BaseCommand):
                 artifact=demo.artifact,
                 feature_schema=IRIS_SCHEMA,
                 class_labels=demo.class_labels,
-                activate=True,
                 make_default=True,
             )
             self.stdout.write(self.style.SUCCESS("Registered model iris v1 (default, active)."))
