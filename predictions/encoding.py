@@ -193,9 +193,10 @@ class RowEncoder:
         return decoded
 
 
-def vector_to_bytes(vector: np.ndarray) -> bytes:
-    """The stored form of one logged vector (a row's features or its class probabilities): float64 bytes."""
-    return np.asarray(vector, dtype=np.float64).tobytes()
+def rows_to_bytes(matrix: np.ndarray) -> list[bytes]:
+    """The stored form of each row of a matrix of logged vectors (rows' features or their class probabilities):
+    float64 bytes, one converted matrix rather than one conversion per row."""
+    return [row.tobytes() for row in np.ascontiguousarray(matrix, dtype=np.float64)]
 
 
 def vector_from_bytes(blob: bytes | memoryview) -> np.ndarray:

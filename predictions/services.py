@@ -22,7 +22,7 @@ from mlmonitor.passed_checks import PassedChecks, content_digest
 
 from . import metrics
 from .coalescing import Coalescer, ScoringJob, coalescers
-from .encoding import RowError, vector_to_bytes
+from .encoding import RowError, rows_to_bytes
 from .ids import uuid7_batch
 from .inference import ArtifactError, LoadedModel, artifact_load, extra_trusted_types, model_cache
 from .models import MLModel, ModelVersion, Prediction
@@ -299,16 +299,15 @@ def _scoring_batch_process(jobs: list[ScoringJob]) -> None:
         latency_ms = (now - job.started) * 1000.0
         predicted = probs.argmax(axis=1)
         rows.extend(
-            (
-                prediction_id,
-                version_id,
-                vector_to_bytes(features),
-                index,
-                float(row[index]),
-                vector_to_bytes(row),
-                latency_ms,
+            (prediction_id, version_id, features, index, confidence, probabilities, latency_ms)
+            for prediction_id, features, index, confidence, probabilities in zip(
+                mine,
+                rows_to_bytes(job.log_matrix),
+                predicted.tolist(),
+                probs[np.arange(len(probs)), predicted].tolist(),
+                rows_to_bytes(probs),
+                strict=True,
             )
-            for prediction_id, features, index, row in zip(mine, job.log_matrix, predicted.tolist(), probs, strict=True)
         )
     if rows:
         _prediction_rows_insert(rows)

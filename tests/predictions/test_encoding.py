@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from predictions.encoding import RowEncoder, RowError, matrix_from_bytes, vector_from_bytes, vector_to_bytes
+from predictions.encoding import RowEncoder, RowError, matrix_from_bytes, rows_to_bytes, vector_from_bytes
 from predictions.schema import feature_schema_parse
 
 MIXED = [
@@ -49,7 +49,7 @@ def test_rows_round_trip_through_the_logged_vector_and_its_bytes() -> None:
     rows = [{"size": 1.5, "color": "blue"}, [None, "red"], {"size": -2, "color": None}]
     # when
     model_input, logged = encoder.encode_rows(rows)
-    stored = [vector_to_bytes(vector) for vector in logged]
+    stored = rows_to_bytes(logged)
     # then
     assert logged[0].tolist() == [1.5, 2.0] and logged[1][1] == 0.0
     assert math.isnan(logged[1][0]) and math.isnan(logged[2][1])
