@@ -106,6 +106,39 @@ def model_train(kind: str, rng: np.random.Generator) -> LogisticRegression:
 
 
 @dataclass(frozen=True)
+class ShiftData:
+    """A model's scores on its labelled reference and on windows of 1,000 rows in 6 shift steps (bench/ reuses it)."""
+
+    reference_probabilities: np.ndarray  # [20,000, k]
+    reference_labels: np.ndarray  # [20,000]
+    window_probabilities: np.ndarray  # [windows * 1,000, k], window after window
+    window_labels: np.ndarray  # [windows * 1,000]
+    steps: np.ndarray  # [windows] shift step of each window
+
+    def windows(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(probabilities, labels) of each window."""
+        bounds = np.arange(1, len(self.steps)) * WINDOW_ROWS
+        return list(zip(np.split(self.window_probabilities, bounds), np.split(self.window_labels, bounds), strict=True))
+
+
+def shift_data_build(kind: str, seed: int) -> ShiftData:
+    """Train the model on reference-period rows, score other reference rows and the shifted windows."""
+    rng = np.random.default_rng(seed)
+    model = model_train(kind, rng)
+    x_reference = inputs_draw(kind, rng, 20_000, 0)
+    y_reference = labels_draw(rng, true_probabilities(kind, x_reference))
+    steps = np.repeat(np.arange(STEPS), WINDOWS_PER_STEP)
+    x = np.concatenate([inputs_draw(kind, rng, WINDOW_ROWS, int(step)) for step in steps])
+    return ShiftData(
+        reference_probabilities=model.predict_proba(x_reference),
+        reference_labels=y_reference,
+        window_probabilities=model.predict_proba(x),
+        window_labels=labels_draw(rng, true_probabilities(kind, x)),
+        steps=steps,
+    )
+
+
+@dataclass(frozen=True)
 class ShiftCase:
     """A model's fitted CBPE reference and the estimates of its shifted windows."""
 
@@ -119,21 +152,14 @@ class ShiftCase:
 
 
 def shift_case_build(kind: str, seed: int) -> ShiftCase:
-    """Train the model, fit CBPE on other reference-period rows, estimate windows of 1,000 rows in 6 shift steps."""
-    rng = np.random.default_rng(seed)
-    model = model_train(kind, rng)
-    x_reference = inputs_draw(kind, rng, 20_000, 0)
-    y_reference = labels_draw(rng, true_probabilities(kind, x_reference))
-    reference = cbpe_reference_prepare(probabilities=model.predict_proba(x_reference), labels=y_reference)
-    steps = np.repeat(np.arange(STEPS), WINDOWS_PER_STEP)
-    x = np.concatenate([inputs_draw(kind, rng, WINDOW_ROWS, int(step)) for step in steps])
-    y = labels_draw(rng, true_probabilities(kind, x))
-    probabilities = model.predict_proba(x)
+    """Fit CBPE on the reference of shift_data_build and estimate each window with its labels."""
+    data = shift_data_build(kind, seed)
+    reference = cbpe_reference_prepare(probabilities=data.reference_probabilities, labels=data.reference_labels)
     estimates = tuple(
-        cbpe_estimate(reference=reference, probabilities=probabilities[rows], labels=y[rows])
-        for rows in np.split(np.arange(len(x)), len(steps))
+        cbpe_estimate(reference=reference, probabilities=probabilities, labels=labels)
+        for probabilities, labels in data.windows()
     )
-    return ShiftCase(reference=reference, steps=steps, estimates=estimates)
+    return ShiftCase(reference=reference, steps=data.steps, estimates=estimates)
 
 
 @pytest.fixture(scope="module", params=["binary", "three_class"])
