@@ -57,6 +57,18 @@ SEPARATED_AUROC = 0.999
 _PROBABILITY_TOLERANCE = 1e-6
 _FORMAT_VERSION = 1
 _KIND = "cbpe"
+_BLOB_KEYS = (
+    "kind",
+    "format_version",
+    "class_count",
+    "calibrated",
+    "offsets",
+    "x_thresholds",
+    "y_thresholds",
+    "reference_size",
+    "reference_metrics",
+    "unit_stds",
+)
 # The identity map on [0, 1] as isotonic thresholds: np.interp with these points returns its input.
 _IDENTITY = (np.array([0.0, 1.0]), np.array([0.0, 1.0]))
 
@@ -164,7 +176,8 @@ class CBPEReference:
         totals = calibrated.sum(axis=1, keepdims=True)
         # A row whose every calibrated probability is 0 carries no information: uniform, as NannyML does.
         uniform = np.full_like(calibrated, 1.0 / self.class_count)
-        return np.divide(calibrated, totals, out=uniform, where=totals > 0)
+        np.divide(calibrated, totals, out=uniform, where=totals > 0)
+        return uniform
 
     def to_bytes(self) -> bytes:
         """Serialize to an npz blob (no pickle) for a database BinaryField."""
@@ -189,17 +202,26 @@ class CBPEReference:
     def from_bytes(cls, data: bytes) -> CBPEReference:
         """Load a state written by to_bytes (ValueError for another kind of blob or another format version)."""
         with np.load(io.BytesIO(data), allow_pickle=False) as blob:
+            missing = set(_BLOB_KEYS) - set(blob.files)
             if "kind" not in blob.files or str(blob["kind"]) != _KIND:
                 raise ValueError("not a CBPE reference blob")
             if int(blob["format_version"]) != _FORMAT_VERSION:
                 raise ValueError(f"unsupported CBPE reference format version {int(blob['format_version'])}")
+            if missing:
+                raise ValueError(f"corrupt CBPE reference: missing {sorted(missing)}")
             bounds = blob["offsets"].astype(np.int64).tolist()
             x_all = blob["x_thresholds"].astype(np.float64)
             y_all = blob["y_thresholds"].astype(np.float64)
             reference_metrics = blob["reference_metrics"].astype(np.float64)
             unit_stds = blob["unit_stds"].astype(np.float64)
+            class_count = int(blob["class_count"])
+            if (
+                len(bounds) - 1 != (1 if class_count == 2 else class_count)
+                or len(blob["calibrated"]) != len(bounds) - 1
+            ):
+                raise ValueError("corrupt CBPE reference: calibrator count does not match the class count")
             return cls(
-                class_count=int(blob["class_count"]),
+                class_count=class_count,
                 calibrated=tuple(bool(flag) for flag in blob["calibrated"]),
                 x_thresholds=tuple(x_all[bounds[i] : bounds[i + 1]] for i in range(len(bounds) - 1)),
                 y_thresholds=tuple(y_all[bounds[i] : bounds[i + 1]] for i in range(len(bounds) - 1)),
@@ -280,7 +302,9 @@ def _isotonic_lowers_calibration_error(scores: np.ndarray, targets: np.ndarray) 
     splits = StratifiedShuffleSplit(
         n_splits=CALIBRATION_CHECK_SPLITS, test_size=CALIBRATION_CHECK_TEST_SHARE, random_state=CALIBRATION_CHECK_SEED
     )
-    held_out_raw, held_out_calibrated, held_out_targets = [], [], []
+    held_out_raw: list[np.ndarray] = []
+    held_out_calibrated: list[np.ndarray] = []
+    held_out_targets: list[np.ndarray] = []
     for train, test in splits.split(scores, targets):
         x, y = _isotonic_fit(scores[train], targets[train])
         held_out_raw.append(scores[test])

@@ -158,10 +158,14 @@ def test_fresh_no_drift_windows_flag_at_most_one_percent_over_references() -> No
 
 
 def test_ks_threshold_is_the_two_sample_critical_value() -> None:
-    """For a continuous feature the KS threshold sits at the asymptotic 99% critical value of D (within 15%)."""
+    """For a continuous feature the KS threshold sits at the two-sample 99% critical value of D (within 10%).
+
+    With a window half the reference's size, the reference's own noise is a third of the score's variance: a fit that
+    resampled the window alone would land 18% below this value.
+    """
     # given
     rng = np.random.default_rng(5)
-    reference_rows, window_size = 3_000, 300
+    reference_rows, window_size = 1_000, 500
     critical = math.sqrt(-math.log(0.01 / 2) / 2) * math.sqrt(
         (reference_rows + window_size) / (reference_rows * window_size)
     )
@@ -172,7 +176,7 @@ def test_ks_threshold_is_the_two_sample_critical_value() -> None:
     )
 
     # then
-    assert suggested.threshold == pytest.approx(critical, rel=0.15)
+    assert suggested.threshold == pytest.approx(critical, rel=0.10)
     assert suggested.median_score is not None and suggested.median_score < suggested.threshold
 
 
