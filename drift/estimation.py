@@ -245,9 +245,10 @@ def cbpe_reference_prepare(
     """Fit CBPE on a labelled reference: raw probabilities [n, k] (k >= 2) and true class indices [n] in 0..k-1.
 
     ``calibration``: "auto" (isotonic per class where it lowers the out-of-sample calibration error, NannyML's
-    rule), "isotonic" (always, except classes with too few rows or scores that already separate them) or "none" (trust the raw probabilities). The model's
-    predicted class is the argmax of the raw probabilities, as when it serves. Raises ValueError on bad shapes,
-    non-finite or out-of-range probabilities, labels outside 0..k-1, or an unknown calibration mode.
+    rule), "isotonic" (always, except classes with too few rows or whose scores already separate them) or "none"
+    (trust the raw probabilities). The model's predicted class is the argmax of the raw probabilities, as when it
+    serves. Raises ValueError on bad shapes, non-finite or out-of-range probabilities, labels outside 0..k-1, or an
+    unknown calibration mode.
     """
     if calibration not in CALIBRATION_MODES:
         raise ValueError(f"unknown calibration {calibration!r}; expected one of {CALIBRATION_MODES}")
