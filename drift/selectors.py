@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
 from predictions.models import MLModel
 
-from .models import DriftJobStats, DriftRun
+from .models import DriftJobStats, DriftRun, FeatureDriftResult
 
 
-def drift_run_latest(*, model: MLModel) -> DriftRun | None:
-    """The most recent run of a model, with its feature results."""
-    return DriftRun.objects.filter(model=model).prefetch_related("features").select_related("model_version").first()
+def _feature_results(*, charts: bool) -> Prefetch:
+    """Prefetch of a run's feature results, without their chart data (a few KB each) unless asked for."""
+    results = FeatureDriftResult.objects.all() if charts else FeatureDriftResult.objects.defer("chart")
+    return Prefetch("features", queryset=results)
 
 
-def drift_run_history(*, model: MLModel) -> QuerySet[DriftRun]:
-    """A model's runs, newest first, with their feature results."""
-    return DriftRun.objects.filter(model=model).prefetch_related("features").select_related("model_version")
+def drift_run_latest(*, model: MLModel, charts: bool = True) -> DriftRun | None:
+    """The most recent run of a model, with its feature results (and their chart data when `charts`)."""
+    return (
+        DriftRun.objects.filter(model=model)
+        .prefetch_related(_feature_results(charts=charts))
+        .select_related("model_version")
+        .first()
+    )
+
+
+def drift_run_history(*, model: MLModel, charts: bool = True) -> QuerySet[DriftRun]:
+    """A model's runs, newest first, with their feature results (and their chart data when `charts`)."""
+    return (
+        DriftRun.objects.filter(model=model)
+        .prefetch_related(_feature_results(charts=charts))
+        .select_related("model_version")
+    )
 
 
 def drift_run_latest_per_model() -> list[DriftRun]:
@@ -25,7 +40,7 @@ def drift_run_latest_per_model() -> list[DriftRun]:
     return list(
         DriftRun.objects.filter(model__is_enabled=True, pk=Subquery(latest))
         .select_related("model")
-        .prefetch_related("features")
+        .prefetch_related(_feature_results(charts=False))
     )
 
 
