@@ -110,6 +110,8 @@ class FeatureDriftResultInline(admin.TabularInline):
         "threshold",
         "drifted",
         "missing_share",
+        "out_of_range_share",
+        "unseen_category_share",
         "window_size",
         "message",
     ]

@@ -73,8 +73,10 @@ def numeric_chart(
     low, high = min(fence[0] for fence in fences), max(fence[1] for fence in fences)
 
     distinct = _distinct_in_range(ref_values, window_sorted, low, high) if ref_values.size <= CHART_BINS else None
-    if distinct is not None:
-        edges, points = _value_edges(distinct), distinct
+    edges = _value_edges(distinct) if distinct is not None else None
+    # Each value alone in its bin (e_i, e_(i+1)]; values a float apart cannot be split so: pooled quantiles then.
+    if edges is not None and distinct is not None and np.all(np.diff(edges) > 0) and np.all(edges[1:-1] < distinct[1:]):
+        points = distinct
         pool = np.concatenate((edges, points))
         edge_at, point_at = np.arange(edges.size), np.arange(edges.size, pool.size)
     else:
@@ -87,7 +89,9 @@ def numeric_chart(
             pool = np.concatenate((edges, pool))
             edge_at, point_at = np.arange(2), np.arange(2, 3)
         else:
-            edge_at, point_at = _thinning(pool.size, CHART_BINS + 1), _thinning(pool.size, ECDF_POINTS)
+            # The ECDF points are the pool searched; the edges a subset of them.
+            pool = pool[_thinning(pool.size, ECDF_POINTS)]
+            edge_at, point_at = _thinning(pool.size, CHART_BINS + 1), np.arange(pool.size)
         edges, points = pool[edge_at], pool[point_at]
 
     # One search per side: values <= each pooled value; and values < e_0 for the below counts.
@@ -133,9 +137,8 @@ def _fence(quantiles: np.ndarray) -> tuple[float, float]:
     spread = high - low
     if not spread > 0.0:
         spread = max(abs(low), abs(high), 1.0)
-    return max(float(quantiles[0]), low - _FENCE_WIDTH * spread), min(
-        float(quantiles[-1]), high + _FENCE_WIDTH * spread
-    )
+    reach = _FENCE_WIDTH * spread
+    return max(float(quantiles[0]), low - reach), min(float(quantiles[-1]), high + reach)
 
 
 def _distinct_in_range(ref_values: np.ndarray, window_sorted: np.ndarray, low: float, high: float) -> np.ndarray | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -264,6 +265,23 @@ def test_runs_store_charts_and_data_quality_shares_that_the_api_shows(
     assert plain["features"][2]["out_of_range_share"] == pytest.approx(0.1)
     assert all("chart" in f for run in history["results"] for f in run["features"])
     assert api_client.get("/api/v1/models/iris/drift?charts=maybe").status_code == 400
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_each_features_data_quality_shares(
+    iris_reference: Any, send_iris: Any, admin_client: Any
+) -> None:
+    """The run's page in the admin lists every feature's out-of-range and unseen-category shares."""
+    # given
+    send_iris(90)
+    send_iris(10, shift={2: 10.0}, seed=3)
+    run = drift_run_compute(model_id=iris_reference.model_version.model_id)
+    # when
+    page = admin_client.get(f"/admin/drift/driftrun/{run.pk}/change/").content.decode()
+    # then
+    assert "Out of range share" in page and "Unseen category share" in page
+    shares = re.findall(r'class="field-out_of_range_share">\s*<p>([^<]*)</p>', page)
+    assert shares == ["0.0", "0.0", "0.1", "0.0"]
 
 
 @pytest.mark.django_db
