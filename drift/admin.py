@@ -116,6 +116,8 @@ class FeatureDriftResultInline(admin.TabularInline[FeatureDriftResult, DriftRun]
         "threshold",
         "drifted",
         "missing_share",
+        "out_of_range_share",
+        "unseen_category_share",
         "window_size",
         "message",
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mlmonitor.auth import ReadAccess
-from mlmonitor.errors import ERROR_SCHEMA
+from mlmonitor.errors import ERROR_SCHEMA, ApplicationError
 from predictions.selectors import model_get
 
 from . import selectors, services
@@ -34,11 +34,23 @@ class FeatureDriftOutputSerializer(serializers.Serializer[FeatureDriftResult]):
     threshold = serializers.FloatField()
     drifted = serializers.BooleanField()
     missing_share = serializers.FloatField()
+    out_of_range_share = serializers.FloatField()
+    unseen_category_share = serializers.FloatField()
     window_size = serializers.IntegerField()
     reference_size = serializers.IntegerField()
     reference_summary = serializers.JSONField()
     current_summary = serializers.JSONField()
+    chart = serializers.JSONField(
+        required=False, help_text="With ?charts=1 only: both distributions for display (drift/statistics/charts.py)."
+    )
     message = serializers.CharField()
+
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        """Leave the chart out unless the view's context asks for it (the schema, without context, keeps it)."""
+        fields = super().get_fields()
+        if not self.context.get("charts", True):
+            fields.pop("chart")
+        return fields
 
 
 class DriftRunOutputSerializer(serializers.Serializer[DriftRun]):
@@ -76,15 +88,30 @@ class DriftRunOutputSerializer(serializers.Serializer[DriftRun]):
         }
 
 
+CHARTS_PARAMETER = OpenApiParameter(
+    "charts", bool, description="1 to include each feature's chart data (a few KB per feature); default 0."
+)
+
+
+def _charts_requested(request: Request) -> bool:
+    """The ?charts= flag (1/true or 0/false; absent: false)."""
+    value = request.query_params.get("charts", "0").strip().lower()
+    if value not in ("0", "1", "true", "false"):
+        raise ApplicationError(f"charts must be 1 or 0, got {value!r}.", code="invalid_parameter", status=400)
+    return value in ("1", "true")
+
+
 class DriftLatestApi(APIView):
     """GET /api/v1/models/{name}/drift: the latest drift run."""
 
     permission_classes = [ReadAccess]
 
-    @extend_schema(responses={200: DriftRunOutputSerializer, 404: ERROR_SCHEMA})
+    @extend_schema(parameters=[CHARTS_PARAMETER], responses={200: DriftRunOutputSerializer, 404: ERROR_SCHEMA})
     def get(self, request: Request, name: str) -> Response:
         """The latest run of the model."""
-        return Response(DriftRunOutputSerializer(selectors.drift_run_latest_get(model_name=name)).data)
+        charts = _charts_requested(request)
+        run = selectors.drift_run_latest_get(model_name=name, charts=charts)
+        return Response(DriftRunOutputSerializer(run, context={"charts": charts}).data)
 
 
 class DefaultDriftApi(APIView):
@@ -92,10 +119,12 @@ class DefaultDriftApi(APIView):
 
     permission_classes = [ReadAccess]
 
-    @extend_schema(responses={200: DriftRunOutputSerializer, 404: ERROR_SCHEMA})
+    @extend_schema(parameters=[CHARTS_PARAMETER], responses={200: DriftRunOutputSerializer, 404: ERROR_SCHEMA})
     def get(self, request: Request) -> Response:
         """The latest run of the default model."""
-        return Response(DriftRunOutputSerializer(selectors.drift_run_latest_get(model_name=None)).data)
+        charts = _charts_requested(request)
+        run = selectors.drift_run_latest_get(model_name=None, charts=charts)
+        return Response(DriftRunOutputSerializer(run, context={"charts": charts}).data)
 
 
 class DriftHistoryApi(APIView):
@@ -103,14 +132,19 @@ class DriftHistoryApi(APIView):
 
     permission_classes = [ReadAccess]
 
-    @extend_schema(responses=DriftRunOutputSerializer(many=True))
+    @extend_schema(parameters=[CHARTS_PARAMETER], responses=DriftRunOutputSerializer(many=True))
     def get(self, request: Request, name: str) -> Response:
         """A page of runs."""
+        charts = _charts_requested(request)
         paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(selectors.drift_run_history(model=model_get(name=name)), request, view=self)
-        return paginator.get_paginated_response(
-            DriftRunOutputSerializer(page, many=True).data  # type: ignore[arg-type]  # stubs type one instance only
-        )
+        runs = selectors.drift_run_history(model=model_get(name=name), charts=charts)
+        page = paginator.paginate_queryset(runs, request, view=self)
+        data = DriftRunOutputSerializer(
+            page,  # type: ignore[arg-type]  # stubs type one instance only
+            many=True,
+            context={"charts": charts},
+        ).data
+        return paginator.get_paginated_response(data)
 
 
 class DriftRunApi(APIView):

@@ -143,10 +143,19 @@ class FeatureDriftResult(models.Model):
     threshold = models.FloatField()
     drifted = models.BooleanField(default=False)
     missing_share = models.FloatField(default=0.0)
+    out_of_range_share = models.FloatField(
+        default=0.0, help_text="Window rows with a finite value outside the reference's observed [min, max] (numeric)."
+    )
+    unseen_category_share = models.FloatField(
+        default=0.0, help_text="Window rows whose category never occurs in the reference (categorical)."
+    )
     window_size = models.PositiveIntegerField(default=0)
     reference_size = models.PositiveIntegerField(default=0)
     reference_summary = models.JSONField(default=dict)
     current_summary = models.JSONField(default=dict)
+    chart = models.JSONField(
+        default=dict, help_text="Display data of both distributions, format in drift/statistics/charts.py."
+    )
     message = models.TextField(blank=True)
 
     class Meta:

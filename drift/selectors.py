@@ -7,14 +7,14 @@ import functools
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
 from mlmonitor.errors import ApplicationError
 from predictions.models import MLModel, ModelVersion
 from predictions.selectors import model_get, model_version_resolve
 
 from . import statistics
-from .models import DriftJobStats, DriftRun, DriftSettings, FeatureTest, ReferenceDataset
+from .models import DriftJobStats, DriftRun, DriftSettings, FeatureDriftResult, FeatureTest, ReferenceDataset
 
 # --- which models are due ---------------------------------------------------------------------------------------
 
@@ -111,16 +111,36 @@ def feature_tests_get(*, drift_settings: DriftSettings) -> dict[str, str]:
 # --- drift runs -------------------------------------------------------------------------------------------------
 
 
-def drift_run_latest(*, model: MLModel) -> DriftRun | None:
-    """The most recent run of a model, with its feature results."""
-    return DriftRun.objects.filter(model=model).prefetch_related("features").select_related("model_version").first()
+def _feature_results(*, charts: bool) -> Prefetch[str, QuerySet[FeatureDriftResult], str]:
+    """Prefetch of a run's feature results, without their chart data (a few KB each) unless asked for."""
+    results = FeatureDriftResult.objects.all() if charts else FeatureDriftResult.objects.defer("chart")
+    return Prefetch("features", queryset=results)
 
 
-def drift_run_latest_get(*, model_name: str | None) -> DriftRun:
-    """The latest run of an enabled model (the default model when model_name is None); 404 saying why there is
-    none, e.g. the missing reference dataset."""
+def drift_run_latest(*, model: MLModel, charts: bool = True) -> DriftRun | None:
+    """The most recent run of a model, with its feature results (and their chart data when `charts`)."""
+    return (
+        DriftRun.objects.filter(model=model)
+        .prefetch_related(_feature_results(charts=charts))
+        .select_related("model_version")
+        .first()
+    )
+
+
+def drift_run_history(*, model: MLModel, charts: bool = True) -> QuerySet[DriftRun]:
+    """A model's runs, newest first, with their feature results (and their chart data when `charts`)."""
+    return (
+        DriftRun.objects.filter(model=model)
+        .prefetch_related(_feature_results(charts=charts))
+        .select_related("model_version")
+    )
+
+
+def drift_run_latest_get(*, model_name: str | None, charts: bool = True) -> DriftRun:
+    """The latest run of an enabled model (the default model when model_name is None), with its feature results
+    (and their chart data when `charts`); 404 saying why there is none, e.g. the missing reference dataset."""
     model = model_get(name=model_name)
-    run = drift_run_latest(model=model)
+    run = drift_run_latest(model=model, charts=charts)
     if run is None:
         try:
             drift_inputs_get(model_id=model.pk)
@@ -131,18 +151,13 @@ def drift_run_latest_get(*, model_name: str | None) -> DriftRun:
     return run
 
 
-def drift_run_history(*, model: MLModel) -> QuerySet[DriftRun]:
-    """A model's runs, newest first, with their feature results."""
-    return DriftRun.objects.filter(model=model).prefetch_related("features").select_related("model_version")
-
-
 def drift_run_latest_per_model() -> list[DriftRun]:
     """The latest run of every enabled model (one query for runs, one for their features)."""
     latest = DriftRun.objects.filter(model=OuterRef("model")).order_by("-computed_at", "-id").values("pk")[:1]
     return list(
         DriftRun.objects.filter(model__is_enabled=True, pk=Subquery(latest))
         .select_related("model")
-        .prefetch_related("features")
+        .prefetch_related(_feature_results(charts=False))
     )
 
 

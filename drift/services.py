@@ -27,7 +27,7 @@ from predictions.services import model_load
 
 from . import selectors, statistics
 from .models import DriftJobStats, DriftRun, DriftSettings, FeatureDriftResult, ReferenceDataset
-from .reference import ReferenceTable, reference_csv_read, reference_parquet_read
+from .reference import MAX_REPORTED_ERRORS, ReferenceTable, reference_csv_read, reference_parquet_read
 
 logger = logging.getLogger(__name__)
 
@@ -76,9 +76,17 @@ def reference_dataset_upload(
     )
     loaded = model_load(model_version=model_version)
     try:
-        predicted = loaded.predict_proba(table.model_input).argmax(axis=1)
+        probabilities = loaded.predict_proba(table.model_input)
     except Exception as exc:
         raise ValidationError(f"The model could not score the reference rows: {exc}") from exc
+    unscored = np.flatnonzero(~np.isfinite(probabilities).all(axis=1))
+    if unscored.size:  # as the predict API answers 422 for such a row, it cannot count as a reference prediction
+        rows = ", ".join(str(row + 1) for row in unscored[:MAX_REPORTED_ERRORS])
+        raise ValidationError(
+            f"The model returns non-finite probabilities for {unscored.size} reference rows (rows {rows}"
+            f"{', ...' if unscored.size > MAX_REPORTED_ERRORS else ''}): values it cannot score?"
+        )
+    predicted = probabilities.argmax(axis=1)
     class_counts = np.bincount(predicted, minlength=len(loaded.class_labels))
     ReferenceDataset.objects.filter(model_version=model_version, is_active=True).update(is_active=False)
     reference = ReferenceDataset(
@@ -249,10 +257,13 @@ def _feature_result_build(
         p_value_corrected=None if np.isnan(corrected) else float(corrected),
         drifted=drifted,
         missing_share=outcome.missing_share,
+        out_of_range_share=outcome.out_of_range_share,
+        unseen_category_share=outcome.unseen_category_share,
         window_size=outcome.window_size,
         reference_size=outcome.reference_size,
         reference_summary=outcome.reference_summary,
         current_summary=outcome.current_summary,
+        chart=outcome.chart,
         message=outcome.message,
     )
 

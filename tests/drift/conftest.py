@@ -1,9 +1,11 @@
-"""Drift fixtures: the iris reference, traffic helpers, a categorical model."""
+"""Drift fixtures: the iris reference, traffic helpers, a categorical model, statistics runners and checks."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+import json
+import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,6 +19,7 @@ from sklearn.preprocessing import OneHotEncoder
 from demo.iris import iris_reference_csv
 from drift.models import ReferenceDataset
 from drift.services import reference_dataset_upload
+from drift.statistics import FeatureDrift, numeric_drift_compute, numeric_reference_prepare
 from predictions import services
 from predictions.models import ModelVersion
 from tests.conftest import iris_demo
@@ -83,3 +86,104 @@ def mixed_version(db: None) -> Callable[..., ModelVersion]:
         )
 
     return register
+
+
+@pytest.fixture
+def numeric_run() -> Callable[..., list[FeatureDrift]]:
+    """Factory: prepare a numeric reference from [rows, features] and compare a window with one test everywhere."""
+
+    def run(reference: np.ndarray, window: np.ndarray, test: str, min_samples: int = 1) -> list[FeatureDrift]:
+        names = [f"f{j}" for j in range(reference.shape[1])]
+        prepared = numeric_reference_prepare(names=names, values=reference)
+        return numeric_drift_compute(
+            reference=prepared, window=window, tests=[test] * reference.shape[1], min_samples=min_samples
+        )
+
+    return run
+
+
+def _numbers(value: Any) -> list[float]:
+    """Every number inside a JSON-like value."""
+    if isinstance(value, dict):
+        return [number for item in value.values() for number in _numbers(item)]
+    if isinstance(value, list | tuple):
+        return [number for item in value for number in _numbers(item)]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return []
+    return [float(value)]
+
+
+@pytest.fixture
+def assert_all_finite() -> Callable[[Sequence[FeatureDrift]], None]:
+    """Check: no NaN or infinity anywhere in results (scores, shares, summaries, charts), and each stores as JSON."""
+
+    def check(results: Sequence[FeatureDrift]) -> None:
+        for result in results:
+            fields = [
+                result.score,
+                result.statistic,
+                result.p_value,
+                result.missing_share,
+                result.out_of_range_share,
+                result.unseen_category_share,
+                result.reference_summary,
+                result.current_summary,
+                result.chart,
+            ]
+            assert all(math.isfinite(number) for number in _numbers(fields)), result
+            json.dumps([result.reference_summary, result.current_summary, result.chart], allow_nan=False)
+
+    return check
+
+
+@pytest.fixture
+def legacy_numeric_blob() -> Callable[[Sequence[str], np.ndarray], bytes]:
+    """Factory: a format-1 numeric reference blob of [rows, features] values, written as the code before format 2
+    wrote it (decile bins with duplicate edges dropped)."""
+
+    def write(names: Sequence[str], values: np.ndarray) -> bytes:
+        matrix = np.asarray(values, dtype=np.float64)
+        feature_count = matrix.shape[1]
+        uniques, counts, sizes = [], [], []
+        missing = np.zeros(feature_count, dtype=np.int64)
+        bin_edges = np.full((feature_count, 9), np.inf)
+        bin_counts = np.zeros((feature_count, 10), dtype=np.int64)
+        summaries = np.full((feature_count, 11), np.nan)
+        for j in range(feature_count):
+            finite = np.sort(matrix[np.isfinite(matrix[:, j]), j])
+            unique, count = np.unique(finite, return_counts=True)
+            uniques.append(unique)
+            counts.append(count)
+            sizes.append(unique.size)
+            missing[j] = matrix.shape[0] - finite.size
+            summaries[j, :2] = finite.size, missing[j] / matrix.shape[0]
+            if finite.size:
+                edges = np.unique(np.quantile(finite, np.linspace(0.1, 0.9, 9)))
+                bin_edges[j, : edges.size] = edges
+                bin_counts[j] = np.bincount(np.searchsorted(bin_edges[j], finite, side="right"), minlength=10)
+                summaries[j, 2:] = [
+                    finite.mean(),
+                    finite.std(),
+                    finite[0],
+                    *np.quantile(finite, [0.05, 0.25, 0.5, 0.75, 0.95]),
+                    finite[-1],
+                ]
+        all_counts = np.concatenate(counts) if counts else np.empty(0, dtype=np.int64)
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            kind=np.array("numeric"),
+            format_version=np.array(1),
+            names=np.array(list(names), dtype=str),
+            values=np.concatenate(uniques) if uniques else np.empty(0),
+            counts=all_counts.astype(np.min_scalar_type(int(all_counts.max()) if all_counts.size else 0)),
+            offsets=np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
+            row_count=np.array(matrix.shape[0]),
+            missing_counts=missing,
+            bin_edges=bin_edges,
+            bin_counts=bin_counts,
+            summaries=summaries,
+        )
+        return buffer.getvalue()
+
+    return write

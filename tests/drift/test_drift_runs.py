@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
@@ -12,7 +14,7 @@ from alerts_config.models import Threshold
 from drift import statistics
 from drift.metrics import DriftCollector
 from drift.models import DriftJobStats, DriftRun, DriftSettings, FeatureTest
-from drift.services import drift_run_compute
+from drift.services import drift_run_compute, reference_dataset_upload
 
 IRIS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
@@ -222,3 +224,110 @@ def test_a_model_with_drift_switched_off_is_computed_neither_on_schedule_nor_on_
     assert response.status_code == 409 and response.json()["error"]["code"] == "drift_disabled"
     assert refused.value.code == "drift_disabled"
     assert not DriftRun.objects.exists()
+
+
+def strict_json(value: Any) -> Any:
+    """value through JSON without NaN or infinity (as PostgreSQL's jsonb and strict JSON clients demand)."""
+    return json.loads(json.dumps(value, allow_nan=False))
+
+
+@pytest.mark.django_db
+def test_huge_finite_values_in_the_window_leave_every_feature_ok(
+    iris_reference: Any, send_iris: Any, api_client: Any
+) -> None:
+    """Predictions carrying 1e200, -1.5e306 and 1e300 (accepted by the predict API) no longer fail their features:
+    the run is ok, every stored number is finite, and the API answers with strict JSON."""
+    # given
+    send_iris(300)
+    rows = [[1e200, 3.0, 1.4, 0.2], [5.0, -1.5e306, 1.4, 0.2], [5.0, 3.0, 1e300, 0.2]]
+    response = api_client.post("/api/v1/models/iris/predict", {"instances": rows}, format="json")
+    assert response.status_code == 200, response.content
+    # when
+    run = drift_run_compute(model_id=iris_reference.model_version.model_id)
+    # then
+    assert run.status == DriftRun.STATUS_OK and run.failed_count == 0
+    for result in run.features.all():
+        assert result.status == "ok" and result.score is not None, (result.feature_name, result.message)
+        strict_json([result.reference_summary, result.current_summary, result.chart])
+        expected = 0.0 if result.feature_name == "petal_width" else 1 / 303  # one extreme row per other feature
+        assert result.out_of_range_share == pytest.approx(expected)
+    sepal = run.features.get(feature_name="sepal_length")
+    # PostgreSQL's jsonb hands 1e200 back as the integer 10**200: the same number
+    assert float(sepal.current_summary["max"]) == 1e200 and sepal.chart["current_above"] == 1
+    body = api_client.get("/api/v1/models/iris/drift?charts=1")
+    assert body.status_code == 200 and strict_json(body.json())["status"] == "ok"
+
+
+@pytest.mark.django_db
+def test_runs_store_charts_and_data_quality_shares_that_the_api_shows(
+    iris_reference: Any, send_iris: Any, api_client: Any, django_assert_max_num_queries: Any
+) -> None:
+    """Each feature result keeps its chart and its window's out-of-range share; the API lists the shares always
+    and the charts with ?charts=1, in a bounded number of queries."""
+    # given: petal_length pushed above the reference's range in every tenth row
+    send_iris(450)
+    send_iris(50, shift={2: 10.0}, seed=3)
+    # when
+    drift_run_compute(model_id=iris_reference.model_version.model_id)
+    drift_run_compute(model_id=iris_reference.model_version.model_id)
+    with django_assert_max_num_queries(6):
+        plain = api_client.get("/api/v1/models/iris/drift").json()
+    with django_assert_max_num_queries(6):
+        charted = api_client.get("/api/v1/models/iris/drift?charts=1").json()
+    with django_assert_max_num_queries(8):
+        history = api_client.get("/api/v1/models/iris/drift/history?charts=true").json()
+    # then
+    features = {f["feature"]: f for f in charted["features"]}
+    assert features["petal_length"]["out_of_range_share"] == pytest.approx(0.1)
+    assert features["sepal_width"]["out_of_range_share"] == 0.0
+    assert all(f["unseen_category_share"] == 0.0 for f in charted["features"])
+    chart = features["petal_length"]["chart"]
+    assert chart["kind"] == "numeric" and chart["current_above"] + sum(chart["current_counts"]) == 500
+    assert sum(chart["reference_counts"]) + chart["reference_below"] + chart["reference_above"] == 105
+    assert chart["ks"]["d"] == pytest.approx(features["petal_length"]["score"])
+    assert all("chart" not in f for f in plain["features"])
+    assert plain["features"][2]["out_of_range_share"] == pytest.approx(0.1)
+    assert all("chart" in f for run in history["results"] for f in run["features"])
+    assert api_client.get("/api/v1/models/iris/drift?charts=maybe").status_code == 400
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_each_features_data_quality_shares(
+    iris_reference: Any, send_iris: Any, admin_client: Any
+) -> None:
+    """The run's page in the admin lists every feature's out-of-range and unseen-category shares."""
+    # given
+    send_iris(90)
+    send_iris(10, shift={2: 10.0}, seed=3)
+    run = drift_run_compute(model_id=iris_reference.model_version.model_id)
+    # when
+    page = admin_client.get(f"/admin/drift/driftrun/{run.pk}/change/").content.decode()
+    # then
+    assert "Out of range share" in page and "Unseen category share" in page
+    shares = re.findall(r'class="field-out_of_range_share">\s*<p>([^<]*)</p>', page)
+    assert shares == ["0.0", "0.0", "0.1", "0.0"]
+
+
+@pytest.mark.django_db
+def test_categorical_features_store_unseen_shares_and_category_charts(mixed_version: Any, api_client: Any) -> None:
+    """A category the reference never took counts as unseen in the run; the chart lists both sides' counts."""
+    # given: a reference of red and blue only, traffic with green in a fifth of the rows
+    version = mixed_version()
+    content = "size,color\n" + "0.5,red\n" * 40 + "-0.5,blue\n" * 40
+    reference_dataset_upload(model_version=version, file=content.encode(), filename="ref.csv")
+    colours = ["red", "blue", "red", "blue", "green"] * 30
+    rows = [{"size": 0.1 * (i % 7), "color": colour} for i, colour in enumerate(colours)]
+    response = api_client.post("/api/v1/models/mixed/predict", {"instances": rows}, format="json")
+    assert response.status_code == 200, response.content
+    # when
+    run = drift_run_compute(model_id=version.model_id)
+    # then
+    colour = run.features.get(feature_name="color")
+    assert colour.unseen_category_share == pytest.approx(0.2) and colour.out_of_range_share == 0.0
+    assert colour.chart == {
+        "kind": "categorical",
+        "categories": ["red", "green", "blue"],
+        "reference_counts": [40, 0, 40],
+        "current_counts": [60, 30, 60],
+    }
+    assert run.features.get(feature_name="size").unseen_category_share == 0.0

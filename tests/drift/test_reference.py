@@ -187,3 +187,41 @@ def test_reference_rows_are_encoded_as_predictions_are_logged() -> None:
         assert [("nan" if math.isnan(v) else v) for v in from_file] == [
             ("nan" if math.isnan(v) else v) for v in from_request
         ]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("file_format", ["csv", "parquet"])
+def test_huge_finite_values_upload_with_finite_summaries(iris_version: Any, file_format: str) -> None:
+    """Finite values such as 1e200 and -1.5e306 are legal data: the file uploads, its summaries are finite (mean
+    and std exact, not an OverflowError), and drift runs can load it."""
+    # given
+    rows = [[5.1, 3.5, 1.4, 0.2]] * 57 + [[1e200, 3.5, 1.4, 0.2], [5.1, -1.5e306, 1.4, 0.2], [5.1, 3.5, 1e300, 0.2]]
+    names = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    if file_format == "csv":
+        data = (HEADER + "".join(",".join(repr(v) for v in row) + "\n" for row in rows)).encode()
+    else:
+        data = parquet_bytes({name: [row[j] for row in rows] for j, name in enumerate(names)})
+    # when
+    reference = reference_dataset_upload(model_version=iris_version, file=data, filename=f"huge.{file_format}")
+    # then
+    numeric = NumericReference.from_bytes(bytes(reference.numeric_reference))
+    sepal_length, sepal_width = numeric.summary(0), numeric.summary(1)
+    assert sepal_length["max"] == 1e200 and sepal_length["mean"] == pytest.approx((57 * 5.1 + 5.1 * 2 + 1e200) / 60)
+    assert sepal_width["min"] == -1.5e306 and sepal_width["std"] == pytest.approx(1.5e306 * 59**0.5 / 60)
+    assert all(value is None or abs(value) < float("inf") for value in numeric.summary(2).values())
+    assert sum(reference.class_counts.values()) == 60
+
+
+@pytest.mark.django_db
+def test_rows_the_model_scores_as_nan_are_refused_naming_them(iris_version: Any) -> None:
+    """Where the model's probabilities for a reference row are not finite (values it overflows on), the upload is
+    refused with the row numbers, as the predict API refuses such a row with a 422; nothing is stored."""
+    # given: row 60 makes the iris pipeline's logistic regression overflow to NaN
+    content = csv_rows(59) + "5e307,5e307,5e307,5e307\n"
+    # when
+    with pytest.raises(ValidationError) as caught:
+        reference_dataset_upload(model_version=iris_version, file=content.encode(), filename="nan.csv")
+    # then
+    message = " ".join(caught.value.messages)
+    assert "non-finite probabilities for 1 reference rows (rows 60)" in message
+    assert not ReferenceDataset.objects.exists()
