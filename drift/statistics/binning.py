@@ -96,7 +96,8 @@ def population_stability_index(reference_bins: np.ndarray, window_bins: np.ndarr
     q = window_bins / window_bins.sum(axis=1, keepdims=True)
     p = np.where(p == 0.0, PSI_EPSILON, p)
     q = np.where(q == 0.0, PSI_EPSILON, q)
-    return np.sum((q - p) * np.log(q / p), axis=1)
+    psi: np.ndarray = np.sum((q - p) * np.log(q / p), axis=1)
+    return psi
 
 
 def jensenshannon_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -107,4 +108,5 @@ def jensenshannon_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     divergence = np.sum(special.rel_entr(p, m), axis=1) + np.sum(special.rel_entr(q, m), axis=1)
     divergence /= np.log(2.0)
     # Rounding can leave a tiny negative divergence for identical rows; the distance is then 0.
-    return np.sqrt(np.maximum(divergence / 2.0, 0.0))
+    distances: np.ndarray = np.sqrt(np.maximum(divergence / 2.0, 0.0))
+    return distances

@@ -172,7 +172,8 @@ def _value_edges(values: np.ndarray) -> np.ndarray:
             edges = np.concatenate(
                 ([values[0] - (middles[0] - values[0])], middles, [values[-1] + (values[-1] - middles[-1])])
             )
-    return np.clip(edges, -FLOAT_MAX, FLOAT_MAX)
+    clipped: np.ndarray = np.clip(edges, -FLOAT_MAX, FLOAT_MAX)
+    return clipped
 
 
 @lru_cache(maxsize=512)

@@ -100,9 +100,10 @@ def sorted_quantiles(sorted_values: np.ndarray, quantiles: Sequence[float]) -> n
     a, b = sorted_values[low], sorted_values[high]
     if max(-float(sorted_values[0]), float(sorted_values[-1])) < _HALF_FLOAT_MAX:
         # numpy's _lerp: interpolate from the nearer end, for monotone results (b - a cannot overflow here).
-        return np.where(fraction >= 0.5, b - (b - a) * (1 - fraction), a + (b - a) * fraction)
+        interpolated: np.ndarray = np.where(fraction >= 0.5, b - (b - a) * (1 - fraction), a + (b - a) * fraction)
+        return interpolated
     with np.errstate(over="ignore", invalid="ignore"):
-        values = np.where(fraction >= 0.5, b - (b - a) * (1 - fraction), a + (b - a) * fraction)
+        values: np.ndarray = np.where(fraction >= 0.5, b - (b - a) * (1 - fraction), a + (b - a) * fraction)
         overflowed = ~np.isfinite(values)
         values[overflowed] = a[overflowed] * (1 - fraction[overflowed]) + b[overflowed] * fraction[overflowed]
     return values

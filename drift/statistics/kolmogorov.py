@@ -190,7 +190,7 @@ def kstwo_sf(x: np.ndarray, n: np.ndarray) -> np.ndarray:
 def _log_binomials(n: int) -> np.ndarray:
     """Return log C(n, v) for v = 0..n (cached: in a drift run most features share the same n)."""
     v = np.arange(n + 1, dtype=np.float64)
-    logs = special.gammaln(n + 1.0) - special.gammaln(v + 1.0) - special.gammaln(n - v + 1.0)
+    logs: np.ndarray = special.gammaln(n + 1.0) - special.gammaln(v + 1.0) - special.gammaln(n - v + 1.0)
     logs.flags.writeable = False
     return logs
 
