@@ -147,6 +147,9 @@ class FeatureDriftResult(models.Model):
     reference_size = models.PositiveIntegerField(default=0)
     reference_summary = models.JSONField(default=dict)
     current_summary = models.JSONField(default=dict)
+    # What the drift report draws (shared histogram bins, ECDF points, KS point, or category counts); {} when the
+    # run stored none. The format is documented in dashboard/charts.py (drift_feature_figures).
+    chart = models.JSONField(default=dict)
     message = models.TextField(blank=True)
 
     class Meta:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -140,9 +141,16 @@ def classification_scores(*, y_true: np.ndarray, y_pred: np.ndarray, n_classes: 
 
 def model_performance_list(*, window: int) -> list[ModelPerformance]:
     """Performance of every version of an enabled model that has predictions (two indexed queries per version)."""
-    results: list[ModelPerformance] = []
     has_predictions = Exists(Prediction.objects.filter(model_version=OuterRef("pk")))
-    for version in ModelVersion.objects.select_related("model").filter(has_predictions, model__is_enabled=True):
+    versions = ModelVersion.objects.select_related("model").filter(has_predictions, model__is_enabled=True)
+    return model_version_performance_list(versions=versions, window=window)
+
+
+def model_version_performance_list(*, versions: Iterable[ModelVersion], window: int) -> list[ModelPerformance]:
+    """Accuracy, macro F1 and label coverage of the given versions (`version.model` loaded): two indexed queries per
+    version, over its `window` most recent predictions and its `window` most recently labelled ones."""
+    results: list[ModelPerformance] = []
+    for version in versions:
         recent = Prediction.objects.filter(model_version=version).order_by("-id")[:window]
         recent_labels = list(recent.values_list("label_index", flat=True))
         labelled_rows = list(
