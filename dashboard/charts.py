@@ -220,8 +220,8 @@ def _shares(counts: Sequence[int], total: int) -> list[float]:
     return [(_round(c / total) or 0.0) if total else 0.0 for c in counts]
 
 
-def _fmt(value: float) -> str:
-    return f"{value:.4g}"
+def _fmt(value: float, digits: int = 4) -> str:
+    return f"{value:.{digits}g}"
 
 
 def drift_histogram_figure(chart: Mapping[str, Any]) -> Figure:
@@ -229,15 +229,15 @@ def drift_histogram_figure(chart: Mapping[str, Any]) -> Figure:
     "above" bars (shown when either side has any). Bins are drawn as ordered categories so that unequal bins keep
     their true shares."""
     edges = [float(e) for e in chart["edges"]]
-    labels = [f"[{_fmt(a)}, {_fmt(b)})" for a, b in itertools.pairwise(edges)]
+    labels = [f"{_fmt(a, 3)} to {_fmt(b, 3)}" for a, b in itertools.pairwise(edges)]
     reference = [int(c) for c in chart["reference_counts"]]
     current = [int(c) for c in chart["current_counts"]]
     if chart.get("reference_below") or chart.get("current_below"):
-        labels.insert(0, f"< {_fmt(edges[0])}")
+        labels.insert(0, f"< {_fmt(edges[0], 3)}")
         reference.insert(0, int(chart.get("reference_below", 0)))
         current.insert(0, int(chart.get("current_below", 0)))
     if chart.get("reference_above") or chart.get("current_above"):
-        labels.append(f"≥ {_fmt(edges[-1])}")
+        labels.append(f"≥ {_fmt(edges[-1], 3)}")
         reference.append(int(chart.get("reference_above", 0)))
         current.append(int(chart.get("current_above", 0)))
     reference_total = sum(reference)
@@ -251,7 +251,7 @@ def drift_histogram_figure(chart: Mapping[str, Any]) -> Figure:
         ],
         "layout": {
             "barmode": "overlay",
-            "xaxis": {"type": "category", "title": {"text": "bin"}},
+            "xaxis": {"type": "category", "tickangle": -35, "tickfont": {"size": 10}},
             "yaxis": {"title": {"text": "share of values"}, "tickformat": ".0%"},
         },
         "table": {
@@ -363,9 +363,14 @@ def category_shares_figure(
     }
 
 
-def prediction_distribution_figure(*, reference: Mapping[str, float], current: Mapping[str, float]) -> Figure | None:
-    """Predicted-class shares of the reference and of the drift window, side by side. None when both are empty."""
-    classes = list(dict.fromkeys([*reference, *current]))
+def prediction_distribution_figure(
+    *, reference: Mapping[str, float], current: Mapping[str, float], class_order: Sequence[str] = ()
+) -> Figure | None:
+    """Predicted-class shares of the reference and of the drift window, side by side, in the model's class order
+    (then any other label, such as "<unknown>"). None when both are empty."""
+    present = set(reference) | set(current)
+    classes = [c for c in class_order if c in present]
+    classes += sorted(present - set(classes))
     if not classes:
         return None
     reference_shares = [_round(float(reference.get(c, 0.0))) or 0.0 for c in classes]
@@ -392,12 +397,12 @@ def drift_feature_figures(chart: Mapping[str, Any]) -> list[tuple[str, Figure]]:
     chart data or data of an unknown kind."""
     kind = chart.get("kind") if chart else None
     try:
-        if kind == "numeric":
+        if kind == "numeric" and len(chart["edges"]) >= 2:
             return [
                 ("Distribution on shared bins", drift_histogram_figure(chart)),
                 ("ECDF and KS distance", drift_ecdf_figure(chart)),
             ]
-        if kind == "categorical":
+        if kind == "categorical" and chart["categories"]:
             figure = category_shares_figure(
                 categories=chart["categories"],
                 reference_counts=[int(c) for c in chart["reference_counts"]],

@@ -737,7 +737,9 @@ def drift_report_get(
             report.figures.append((title, figure_id))
     prediction_figure_id = None
     prediction = charts.prediction_distribution_figure(
-        reference=run.prediction_reference_distribution or {}, current=run.prediction_current_distribution or {}
+        reference=run.prediction_reference_distribution or {},
+        current=run.prediction_current_distribution or {},
+        class_order=[str(c) for c in run.model_version.class_labels] if run.model_version else (),
     )
     if prediction is not None:
         prediction_figure_id = "prediction-distribution"

@@ -11,11 +11,11 @@
     paper_bgcolor: "#ffffff",
     plot_bgcolor: "#ffffff",
     colorway: ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#000000", "#F0E442"],
-    margin: { l: 56, r: 16, t: 8, b: 40 },
+    margin: { l: 56, r: 16, t: 30, b: 40 },
     height: 260,
     hovermode: "x unified",
     showlegend: true,
-    legend: { orientation: "h", x: 0, y: -0.22, font: { size: 11 } },
+    legend: { orientation: "h", x: 0, xanchor: "left", y: 1.0, yanchor: "bottom", font: { size: 11 } },
     xaxis: { gridcolor: "#e6e6e6", linecolor: "#888", zeroline: false, automargin: true },
     yaxis: { gridcolor: "#e6e6e6", linecolor: "#888", zeroline: false, automargin: true }
   };
