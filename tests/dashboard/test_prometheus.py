@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from dashboard.chart_specs import DRIFT_SHARE_SPARK, MODEL_CHARTS, OVERVIEW_METRICS
 from dashboard.prometheus import (
     RANGES,
     PrometheusClient,
@@ -164,3 +165,25 @@ def test_each_query_asks_prometheus_for_its_timeout_and_the_aligned_window(tmp_p
         "step": ["15"],
         "timeout": ["4s"],
     }
+
+
+@pytest.mark.slow
+def test_every_dashboard_query_is_valid_promql(prometheus: str, settings: Any) -> None:
+    """Every overview and model-page query template, filled in for one model and for all, parses and runs on
+    Debian's Prometheus (no data there: only validity is checked here; the browser test checks the data)."""
+    # given
+    settings.PROMETHEUS_URL = prometheus
+    settings.DASHBOARD_CACHE_SECONDS = 0
+    window = query_window(range_seconds=3600, now=time.time(), scrape_interval=15)
+    templates = [DRIFT_SHARE_SPARK, *(m.spark_expr for m in OVERVIEW_METRICS)]
+    templates += [m.value_expr for m in OVERVIEW_METRICS if m.value_expr]
+    templates += [q.expr for chart in MODEL_CHARTS for q in chart.queries]
+    queries = {
+        f"{i}:{model}": PromQuery(promql_render(t, window=window, model_name=model))
+        for i, t in enumerate(templates)
+        for model in ("iris", 'we"ird', None)
+    }
+    # when
+    results = prometheus_queries_submit(queries=queries, window=window).results()
+    # then
+    assert results.unavailable is None and results.failed == {}
