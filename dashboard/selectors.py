@@ -1,7 +1,7 @@
 """Reads behind the dashboard pages: the database (models, drift runs, thresholds, labels, alert history) and, in
-parallel, Prometheus and Alertmanager. Every page reads a fixed number of SQL queries whatever the number of features
-or runs (the overview adds two per model, for accuracy and label coverage); what Prometheus or Alertmanager cannot
-answer is reported on the page, and the database part is shown all the same."""
+parallel, Prometheus and Alertmanager. Every page reads a fixed number of SQL queries whatever the number of models,
+features or runs; what Prometheus or Alertmanager cannot answer is reported on the page, and the database part is
+shown all the same."""
 
 from __future__ import annotations
 

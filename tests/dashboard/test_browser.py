@@ -42,7 +42,7 @@ from tests.dashboard.browser import (
     page_open,
     screenshot,
 )
-from tests.dashboard.conftest import FeatureSpec
+from tests.dashboard.factories import FeatureSpec
 from tests.dashboard.stack import SCRAPE_SECONDS, alertmanager_running, prometheus_running
 
 pytestmark = pytest.mark.slow

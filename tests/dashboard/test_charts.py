@@ -13,7 +13,7 @@ from alerts_config.models import Threshold
 from dashboard import charts
 from dashboard.chart_specs import BLUE, GREY, MODEL_CHARTS, SeriesQuery, TimeSeriesChart
 from dashboard.prometheus import Series, query_window
-from tests.dashboard.conftest import categorical_chart, numeric_chart
+from tests.dashboard.factories import categorical_chart, numeric_chart
 
 WINDOW = query_window(range_seconds=900, now=1_700_000_000, scrape_interval=15)
 
