@@ -60,23 +60,14 @@ def _data_build() -> dict[str, Any]:
     from django.utils import timezone
 
     from drift.models import DriftRun, FeatureDriftResult
-    from predictions.models import MLModel, ModelVersion, Prediction
-    from tests.dashboard.factories import FeatureSpec, feature_result_build
+    from predictions.models import ModelVersion, Prediction
+    from tests.dashboard.factories import FeatureSpec, feature_result_build, model_version_make
 
     now = timezone.now()
     rng = np.random.default_rng(5)
 
     def model_make(name: str, features: list[str]) -> ModelVersion:
-        model = MLModel.objects.create(name=name)
-        return ModelVersion.objects.create(
-            model=model,
-            version="1",
-            artifact=f"artifacts/{name}.skops",
-            artifact_sha256="0" * 64,
-            feature_schema=[{"name": f, "type": "numeric", "nullable": False} for f in features],
-            class_labels=["a", "b", "c"],
-            is_active=True,
-        )
+        return model_version_make(name=name, features=features, classes=("a", "b", "c"))
 
     def runs_make(version: ModelVersion, specs: list[FeatureSpec], count: int, *, charts_last: bool) -> DriftRun:
         """`count` runs five minutes apart; per-feature rows reuse one computed result per feature (with its chart

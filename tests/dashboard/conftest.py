@@ -14,8 +14,8 @@ from django.test import Client
 from django.utils import timezone
 
 from drift.models import DriftRun, FeatureDriftResult
-from predictions.models import MLModel, ModelVersion
-from tests.dashboard.factories import FeatureSpec, feature_result_build
+from predictions.models import ModelVersion
+from tests.dashboard.factories import FeatureSpec, feature_result_build, model_version_make
 from tests.servers import free_port
 
 __all__ = ["FeatureSpec", "runs_history"]
@@ -107,21 +107,7 @@ def make_model(db: None) -> Callable[..., ModelVersion]:
     """Factory: a model with an active version and a numeric schema of `features` names (no artifact is loaded by
     the dashboard, so none is trained)."""
 
-    def make(
-        *, name: str, features: Sequence[str] = ("a", "b"), classes: Sequence[str] = ("no", "yes")
-    ) -> ModelVersion:
-        model = MLModel.objects.create(name=name)
-        return ModelVersion.objects.create(
-            model=model,
-            version="1",
-            artifact=f"artifacts/{name}.skops",
-            artifact_sha256="0" * 64,
-            feature_schema=[{"name": f, "type": "numeric", "nullable": False} for f in features],
-            class_labels=list(classes),
-            is_active=True,
-        )
-
-    return make
+    return model_version_make
 
 
 def runs_history(

@@ -12,6 +12,7 @@ import numpy as np
 from scipy import stats
 
 from drift.models import DriftRun, FeatureDriftResult
+from predictions.models import MLModel, ModelVersion
 
 ECDF_POINTS = 101
 BINS = 10
@@ -155,4 +156,21 @@ def feature_result_build(
         reference_summary=ref_summary,
         current_summary=cur_summary,
         chart=chart if spec.with_chart else {},
+    )
+
+
+def model_version_make(
+    *, name: str, features: Sequence[str] = ("a", "b"), classes: Sequence[str] = ("no", "yes")
+) -> ModelVersion:
+    """A model with an active version and a numeric schema of `features` names (the dashboard loads no artifact,
+    so none is trained)."""
+    model = MLModel.objects.create(name=name)
+    return ModelVersion.objects.create(
+        model=model,
+        version="1",
+        artifact=f"artifacts/{name}.skops",
+        artifact_sha256="0" * 64,
+        feature_schema=[{"name": f, "type": "numeric", "nullable": False} for f in features],
+        class_labels=list(classes),
+        is_active=True,
     )

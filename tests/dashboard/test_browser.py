@@ -313,6 +313,8 @@ def test_pages_need_a_login(live_server: Any, browser: Any, dashboard_user: Any,
         assert browser.find_element(By.ID, "id_username")
     log_in(browser, live_server.url, username="nobody", password=PASSWORD, next_path="/dashboard/")
     assert "No access to the dashboard" in browser.find_element(By.TAG_NAME, "main").text
+    refused = console_errors(browser)  # the browser logs the 403 itself, and nothing else may fail
+    assert refused and all("status of 403" in message for message in refused), refused
     click_and_wait(browser, "form.logout button")
     log_in(browser, live_server.url, username="reader", password=PASSWORD, next_path="/dashboard/")
     assert browser.find_element(By.TAG_NAME, "h1").text == "Models"
