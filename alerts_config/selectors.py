@@ -5,6 +5,7 @@ same order (`rendering.scope_rank`), so the stored value that flags a feature is
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db.models import Q
@@ -23,6 +24,17 @@ def threshold_precedence(row: Threshold) -> int:
     return scope_rank(has_model=row.model_id is not None, has_feature=bool(row.feature_name))
 
 
+def _threshold_best(
+    rows: Sequence[Threshold], *, kind: str, model_id: int, feature_name: str | None = None
+) -> Threshold | None:
+    """The row that judges (model, feature) for a kind, by threshold_precedence; None when no enabled row applies."""
+    features = ("", feature_name) if feature_name else ("",)
+    candidates = [
+        row for row in rows if row.kind == kind and row.model_id in (None, model_id) and row.feature_name in features
+    ]
+    return min(candidates, key=threshold_precedence, default=None)
+
+
 def feature_drift_thresholds_resolve(*, model: MLModel, feature_names: Sequence[str]) -> dict[str, float]:
     """The threshold that flags each feature of a model as drifted: one number, shared with the alert rule."""
     rows = list(
@@ -32,18 +44,80 @@ def feature_drift_thresholds_resolve(*, model: MLModel, feature_names: Sequence[
     )
     resolved: dict[str, float] = {}
     for name in feature_names:
-        candidates = sorted((r for r in rows if r.feature_name in ("", name)), key=threshold_precedence)
-        resolved[name] = candidates[0].value if candidates else DEFAULT_FEATURE_DRIFT_THRESHOLD
+        best = _threshold_best(rows, kind=Threshold.Kind.FEATURE_DRIFT, model_id=model.pk, feature_name=name)
+        resolved[name] = best.value if best is not None else DEFAULT_FEATURE_DRIFT_THRESHOLD
     return resolved
 
 
 def prediction_drift_threshold_resolve(*, model: MLModel) -> float:
     """The prediction drift threshold of a model (default: the seed's 0.1)."""
-    rows = Threshold.objects.filter(
-        Q(model__isnull=True) | Q(model=model), kind=Threshold.Kind.PREDICTION_DRIFT, enabled=True
+    rows = list(
+        Threshold.objects.filter(
+            Q(model__isnull=True) | Q(model=model), kind=Threshold.Kind.PREDICTION_DRIFT, enabled=True
+        )
     )
-    best = min(rows, key=threshold_precedence, default=None)
+    best = _threshold_best(rows, kind=Threshold.Kind.PREDICTION_DRIFT, model_id=model.pk)
     return best.value if best is not None else DEFAULT_PREDICTION_DRIFT_THRESHOLD
+
+
+@dataclass(frozen=True)
+class ModelThresholds:
+    """The stored thresholds that judge one model, resolved with the alert rules' precedence.
+
+    `by_kind`: kind -> value for the per-model kinds that have an enabled row (no row: no alert rule, so nothing to
+    draw). Feature drift always has a value (the seed's default without rows), as the drift engine uses it.
+    """
+
+    model_id: int
+    by_kind: dict[str, float]
+    feature_drift_default: float
+    feature_drift_named: dict[str, float]
+
+    def feature_drift(self, feature_name: str) -> float:
+        """The threshold that flags this feature as drifted and that its DataDriftDetected rule compares with."""
+        return self.feature_drift_named.get(feature_name, self.feature_drift_default)
+
+
+MODEL_KINDS = (
+    Threshold.Kind.LATENCY_P95,
+    Threshold.Kind.ERROR_RATE,
+    Threshold.Kind.LOW_CONFIDENCE,
+    Threshold.Kind.ACCURACY_BELOW,
+    Threshold.Kind.F1_BELOW,
+    Threshold.Kind.PREDICTION_DRIFT,
+    Threshold.Kind.DRIFT_STALE,
+)
+
+
+def model_thresholds_resolve(*, model_ids: Sequence[int]) -> dict[int, ModelThresholds]:
+    """The thresholds of several models in one query: {model id: ModelThresholds}."""
+    rows = list(Threshold.objects.filter(Q(model__isnull=True) | Q(model_id__in=model_ids), enabled=True))
+    feature_rows = [row for row in rows if row.kind == Threshold.Kind.FEATURE_DRIFT]
+    resolved: dict[int, ModelThresholds] = {}
+    for model_id in model_ids:
+        by_kind = {}
+        for kind in MODEL_KINDS:
+            best = _threshold_best(rows, kind=kind, model_id=model_id)
+            if best is not None:
+                by_kind[str(kind)] = best.value
+        default = _threshold_best(feature_rows, kind=Threshold.Kind.FEATURE_DRIFT, model_id=model_id)
+        named_features = {
+            row.feature_name for row in feature_rows if row.feature_name and row.model_id in (None, model_id)
+        }
+        named = {}
+        for name in named_features:
+            best = _threshold_best(
+                feature_rows, kind=Threshold.Kind.FEATURE_DRIFT, model_id=model_id, feature_name=name
+            )
+            assert best is not None  # a row names this feature
+            named[name] = best.value
+        resolved[model_id] = ModelThresholds(
+            model_id=model_id,
+            by_kind=by_kind,
+            feature_drift_default=default.value if default is not None else DEFAULT_FEATURE_DRIFT_THRESHOLD,
+            feature_drift_named=named,
+        )
+    return resolved
 
 
 def threshold_spec(row: Threshold) -> ThresholdSpec:

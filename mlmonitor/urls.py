@@ -1,9 +1,10 @@
-"""URL configuration: the API under /api/v1/, the seed's paths, admin, schema, metrics and health."""
+"""URL configuration: the API under /api/v1/, the seed's paths, admin, schema, metrics, health and the dashboard."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from drift.apis import DefaultDriftApi
@@ -28,4 +29,7 @@ urlpatterns = [
     path("metrics", views.metrics_view, name="metrics"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    # The monitoring pages; the root URL leads there (or to their login).
+    path("dashboard/", include("dashboard.urls")),
+    path("", RedirectView.as_view(pattern_name="dashboard:overview", permanent=False), name="root"),
 ]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from datetime import datetime
 
 import numpy as np
 from django.conf import settings
+from django.db import connection
 from django.db.models import Exists, OuterRef, QuerySet
 
 from mlmonitor.errors import ApplicationError
@@ -115,31 +117,72 @@ def prediction_window_read(
 
 
 def model_performance_list(*, window: int) -> list[ModelPerformance]:
-    """Performance of every version of an enabled model that has predictions (two indexed queries per version)."""
-    results: list[ModelPerformance] = []
+    """Performance of every version of an enabled model that has predictions (see model_version_performance_list)."""
     has_predictions = Exists(Prediction.objects.filter(model_version=OuterRef("pk")))
-    for version in ModelVersion.objects.select_related("model").filter(has_predictions, model__is_enabled=True):
-        recent = Prediction.objects.filter(model_version=version).order_by("-id")[:window]
-        recent_labels = list(recent.values_list("label_index", flat=True))
-        labelled_rows = list(
-            Prediction.objects.filter(model_version=version, label_index__isnull=False)
-            .order_by("-labelled_at", "-id")  # labels posted together share labelled_at: newest prediction first
-            .values_list("predicted_index", "label_index")[:window]
-        )
-        coverage = (sum(1 for v in recent_labels if v is not None) / len(recent_labels)) if recent_labels else 0.0
-        if labelled_rows:
-            pairs = np.asarray(labelled_rows, dtype=np.int64)
-            accuracy, f1 = classification_scores(
-                y_true=pairs[:, 1], y_pred=pairs[:, 0], n_classes=len(version.class_labels)
-            )
+    versions = ModelVersion.objects.select_related("model").filter(has_predictions, model__is_enabled=True)
+    return model_version_performance_list(versions=versions, window=window)
+
+
+_PERFORMANCE_CHUNK = 50  # versions per statement
+
+
+def _performance_sql(*, version_ids: list[int], window: int) -> tuple[str, list[int]]:
+    """One statement for many versions: per version, the size and labelled count of its `window` most recent
+    predictions (kind 0), and the confusion counts of its `window` most recently labelled ones (kind 1). Each branch
+    is the same index scan with LIMIT as a per-version query; only the round trips and the rows sent are saved."""
+    table = connection.ops.quote_name(Prediction._meta.db_table)
+    # Only the quoted table name is put in; every value is a parameter.
+    recent = (
+        "SELECT %s, 0, 0, COUNT(*), COUNT(label_index) FROM (SELECT label_index FROM <table> "
+        "WHERE model_version_id = %s ORDER BY id DESC LIMIT %s) recent"
+    ).replace("<table>", table)
+    # Labels posted together share labelled_at: the newest prediction first, as everywhere else.
+    labelled = (
+        "SELECT %s, 1, predicted_index, label_index, COUNT(*) FROM (SELECT predicted_index, label_index "
+        "FROM <table> WHERE model_version_id = %s AND label_index IS NOT NULL "
+        "ORDER BY labelled_at DESC, id DESC LIMIT %s) labelled GROUP BY predicted_index, label_index"
+    ).replace("<table>", table)
+    branches: list[str] = []
+    params: list[int] = []
+    for version_id in version_ids:
+        branches += [recent, labelled]
+        params += [version_id, version_id, window] * 2
+    return " UNION ALL ".join(branches), params
+
+
+def model_version_performance_list(*, versions: Iterable[ModelVersion], window: int) -> list[ModelPerformance]:
+    """Accuracy, macro F1 and label coverage of the given versions (`version.model` loaded), over each version's
+    `window` most recent predictions (coverage) and its `window` most recently labelled ones (accuracy, F1). One
+    query per 50 versions; confusion counts, not rows, come back."""
+    versions = list(versions)
+    recent: dict[int, tuple[int, int]] = {}
+    confusion: dict[int, list[tuple[int, int, int]]] = {}
+    for start in range(0, len(versions), _PERFORMANCE_CHUNK):
+        chunk = [v.pk for v in versions[start : start + _PERFORMANCE_CHUNK]]
+        with connection.cursor() as cursor:
+            cursor.execute(*_performance_sql(version_ids=chunk, window=window))
+            for version_id, kind, first, second, third in cursor.fetchall():
+                if kind == 0:  # (_, rows in the window, labelled rows in the window)
+                    recent[int(version_id)] = (int(second), int(third))
+                else:  # (predicted index, true index, count)
+                    confusion.setdefault(int(version_id), []).append((int(first), int(second), int(third)))
+    results: list[ModelPerformance] = []
+    for version in versions:
+        total, labelled_recent = recent.get(version.pk, (0, 0))
+        cells = confusion.get(version.pk, [])
+        labelled = sum(count for _, _, count in cells)
+        if cells:
+            predicted = np.repeat([c[0] for c in cells], [c[2] for c in cells]).astype(np.int64)
+            true = np.repeat([c[1] for c in cells], [c[2] for c in cells]).astype(np.int64)
+            accuracy, f1 = classification_scores(y_true=true, y_pred=predicted, n_classes=len(version.class_labels))
         else:
             accuracy, f1 = 0.0, 0.0
         results.append(
             ModelPerformance(
                 model_name=version.model.name,
                 model_version=version.version,
-                labelled=len(labelled_rows),
-                coverage=coverage,
+                labelled=labelled,
+                coverage=labelled_recent / total if total else 0.0,
                 accuracy=accuracy,
                 f1_macro=f1,
             )

@@ -298,6 +298,7 @@ echo
 echo "mlmonitor is running (Ctrl-C stops everything):"
 printf '%s\n' "${status[@]}"
 echo
+echo "  Dashboard     $WEB_URL/dashboard/   (charts, drift reports, alerts; log in as admin)"
 echo "  API           $WEB_URL/api/v1/models   (predict: POST $WEB_URL/predict)"
 echo "  Admin         $WEB_URL/admin/   ($admin_hint)"
 echo "  Swagger UI    $WEB_URL/api/docs/"

@@ -184,14 +184,14 @@ def command_run(
     return output
 
 
-def required_tool(name: str) -> str:
-    """The path of an external program the test needs: a missing one fails the test, with how to get it, unless
-    MLMONITOR_ALLOW_MISSING_TOOLS=1 is set, which skips it instead."""
+def required_tool(name: str, *, package: str = "prometheus") -> str:
+    """The path of an external program the test needs (a name on PATH, or an absolute path): a missing one fails the
+    test, with how to get it, unless MLMONITOR_ALLOW_MISSING_TOOLS=1 is set, which skips it instead."""
     path = shutil.which(name)
     if path is not None:
         return path
     message = (
-        f"{name} is not installed (Debian: apt-get install prometheus, or `make test`, which installs it); "
+        f"{name} is not installed (Debian: apt-get install {package}, or `make test`, which installs it); "
         f"set {ALLOW_MISSING_TOOLS}=1 to skip the tests that need it."
     )
     if os.environ.get(ALLOW_MISSING_TOOLS) == "1":

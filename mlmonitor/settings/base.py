@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "drift",
     "alerts_config",
     "demo",
+    "dashboard",
 ]
 
 # Integrations switch on with flags (NetBox style): METRICS_ENABLED wraps the stack in django-prometheus'
@@ -189,6 +190,12 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    # plotly.min.js from the pinned plotly package, served by WhiteNoise: the dashboard needs no CDN.
+    "dashboard.staticfiles.PlotlyBundleFinder",
+]
 
 # Request size: the body limit answers 413; the batch limit answers 400 (see predictions.services).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BYTES", 10 * 1024 * 1024)
@@ -305,3 +312,14 @@ ALERT_SMTP_FROM = env_str("ALERT_SMTP_FROM")
 ALERT_SMTP_USERNAME = env_str("ALERT_SMTP_USERNAME")
 ALERT_SMTP_PASSWORD_FILE = env_str("ALERT_SMTP_PASSWORD_FILE")
 ALERT_SMTP_REQUIRE_TLS = env_bool("ALERT_SMTP_REQUIRE_TLS", True)
+
+# Dashboard ----------------------------------------------------------------------------------------------------------
+# The monitoring pages read time series from PROMETHEUS_URL and firing alerts from ALERTMANAGER_URL (above).
+LOGIN_URL = "dashboard:login"
+# Prometheus' scrape interval of this service: rate() windows are at least 4 of them, and a step never shorter.
+DASHBOARD_SCRAPE_INTERVAL_SECONDS = env_float("DASHBOARD_SCRAPE_INTERVAL_SECONDS", 15.0)
+# The `timeout` each query asks Prometheus for; the HTTP client waits one second longer.
+DASHBOARD_PROMETHEUS_TIMEOUT_SECONDS = env_float("DASHBOARD_PROMETHEUS_TIMEOUT_SECONDS", 5.0)
+DASHBOARD_ALERTMANAGER_TIMEOUT_SECONDS = env_float("DASHBOARD_ALERTMANAGER_TIMEOUT_SECONDS", 3.0)
+# How long a process reuses a Prometheus or Alertmanager answer (and remembers that one was unreachable).
+DASHBOARD_CACHE_SECONDS = env_float("DASHBOARD_CACHE_SECONDS", 10.0)
