@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +43,16 @@ def _fresh_model_cache() -> None:
     model_version_resolve_forget()
     services._passed_artifact_checks.clear()
     alerts_services._passed_tool_checks.clear()
+
+
+@pytest.fixture
+def seeded_thresholds() -> None:
+    """The seed's thresholds, as the data migration creates them, for a transactional test that needs them: an
+    earlier transactional test's flush empties every table, so without this such a test passes or fails by the order
+    the suite runs in."""
+    from django.apps import apps
+
+    importlib.import_module("alerts_config.migrations.0002_seed_thresholds").seed(apps, None)
 
 
 @pytest.fixture

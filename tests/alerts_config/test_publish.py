@@ -190,7 +190,7 @@ def test_channel_secrets_are_written_privately_and_removed_with_their_channel(
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_publishes_run_one_at_a_time(
-    settings: Any, reloads: ReloadRecorder, monkeypatch: pytest.MonkeyPatch
+    settings: Any, reloads: ReloadRecorder, monkeypatch: pytest.MonkeyPatch, seeded_thresholds: None
 ) -> None:
     """Four publishes at once (as from four gunicorn threads) never overlap and leave one consistent file."""
     # given

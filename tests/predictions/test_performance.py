@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score
@@ -54,82 +52,3 @@ def test_classification_scores_of_nothing_are_zero() -> None:
     """No labelled rows: (0, 0), which the collector never exports (it skips versions without labels)."""
     empty = np.empty(0, dtype=np.int64)
     assert classification_scores(y_true=empty, y_pred=empty, n_classes=3) == (0.0, 0.0)
-
-
-@pytest.mark.django_db
-def test_performance_of_many_versions_in_one_query_equals_the_per_version_reading(
-    django_assert_num_queries: Any,
-) -> None:
-    """Accuracy, F1, coverage and label counts of three versions, read in one statement, equal what the plain
-    per-version reading gives: the `window` newest predictions for coverage, the `window` newest labels (ties on
-    labelled_at broken by the newest prediction) for accuracy and F1."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from predictions.models import MLModel, ModelVersion, Prediction
-    from predictions.selectors import model_version_performance_list
-
-    # given
-    rng = np.random.default_rng(7)
-    now = timezone.now()
-    versions = []
-    for index, size in enumerate((0, 40, 300)):
-        model = MLModel.objects.create(name=f"m{index}")
-        version = ModelVersion.objects.create(
-            model=model,
-            version="1",
-            artifact="a.skops",
-            artifact_sha256="0" * 64,
-            feature_schema=[],
-            class_labels=["a", "b", "c"],
-            is_active=True,
-        )
-        versions.append(version)
-        Prediction.objects.bulk_create(
-            [
-                Prediction(
-                    model_version=version,
-                    features=b"",
-                    predicted_index=int(rng.integers(0, 3)),
-                    confidence=0.5,
-                    probabilities=b"",
-                    latency_ms=1.0,
-                    label_index=int(rng.integers(0, 3)) if rng.random() < 0.6 else None,
-                    labelled_at=now - timedelta(seconds=int(rng.integers(0, 5))),
-                )
-                for _ in range(size)
-            ]
-        )
-    Prediction.objects.filter(label_index__isnull=True).update(labelled_at=None)
-    window = 25
-
-    def expected(version: ModelVersion) -> tuple[int, float, float, float]:
-        recent = list(
-            Prediction.objects.filter(model_version=version)
-            .order_by("-id")[:window]
-            .values_list("label_index", flat=True)
-        )
-        pairs = list(
-            Prediction.objects.filter(model_version=version, label_index__isnull=False)
-            .order_by("-labelled_at", "-id")
-            .values_list("predicted_index", "label_index")[:window]
-        )
-        coverage = sum(v is not None for v in recent) / len(recent) if recent else 0.0
-        if not pairs:
-            return 0, coverage, 0.0, 0.0
-        array = np.asarray(pairs)
-        accuracy, f1 = classification_scores(y_true=array[:, 1], y_pred=array[:, 0], n_classes=3)
-        return len(pairs), coverage, accuracy, f1
-
-    # when
-    with django_assert_num_queries(1):
-        found = model_version_performance_list(versions=versions, window=window)
-    # then
-    for version, performance in zip(versions, found, strict=True):
-        labelled, coverage, accuracy, f1 = expected(version)
-        assert performance.labelled == labelled
-        assert performance.coverage == pytest.approx(coverage)
-        assert performance.accuracy == pytest.approx(accuracy)
-        assert performance.f1_macro == pytest.approx(f1)
-    assert found[0].labelled == 0 and found[2].labelled == window
