@@ -80,7 +80,7 @@ def alertmanager_alerts_fetch() -> FiringAlerts:
     base_url = settings.ALERTMANAGER_URL.rstrip("/")
     ttl = settings.DASHBOARD_CACHE_SECONDS
     if ttl > 0:
-        cached = cache.get(_cache_key(base_url))
+        cached: FiringAlerts | None = cache.get(_cache_key(base_url))
         if cached is not None:
             return cached
     request = urllib.request.Request(base_url + ALERTS_PATH, headers={"Accept": "application/json"})  # noqa: S310

@@ -7,14 +7,10 @@ The figures carry only what differs from figure to figure; the shared layout (fo
 key (`{"columns": [...], "rows": [[...]]}`) is the figure's data table; the script builds one from the traces
 when it is absent. Times are unix milliseconds on `date` axes.
 
-Stored drift chart data (`FeatureDriftResult.chart`), written by the drift run:
-- numeric: `{"kind": "numeric", "edges": [B+1 ascending floats, shared bins], "reference_counts": [B ints],
-  "current_counts": [B ints], "reference_below", "reference_above", "current_below", "current_above": ints (values
-  outside the edges), "ecdf": {"x": [<=101 floats], "reference": [F_ref(x)], "current": [F_cur(x)]},
-  "ks": {"x", "reference", "current", "d": floats}}`
-- categorical: `{"kind": "categorical", "categories": [names, "<unseen>" last when present], "reference_counts":
-  [ints], "current_counts": [ints]}`
-- `{}` for runs that stored none.
+Stored drift chart data (`FeatureDriftResult.chart`) is drawn in the format the drift run writes, documented in
+`drift/statistics/charts.py`: numeric features as shares on shared bins (with the below/above counts) and the two
+ECDFs with the KS point (null when a side has no values); categorical features as category counts (`"<unseen>"` last
+when present); `{}` for runs that stored none.
 """
 
 from __future__ import annotations
@@ -237,7 +233,7 @@ def drift_histogram_figure(chart: Mapping[str, Any]) -> Figure:
         reference.insert(0, int(chart.get("reference_below", 0)))
         current.insert(0, int(chart.get("current_below", 0)))
     if chart.get("reference_above") or chart.get("current_above"):
-        labels.append(f"≥ {_fmt(edges[-1], 3)}")
+        labels.append(f"> {_fmt(edges[-1], 3)}")
         reference.append(int(chart.get("reference_above", 0)))
         current.append(int(chart.get("current_above", 0)))
     reference_total = sum(reference)
@@ -280,16 +276,27 @@ def _bar(name: str, x: Sequence[str], shares: Sequence[float], counts: Sequence[
 
 def drift_ecdf_figure(chart: Mapping[str, Any]) -> Figure:
     """The reference and current ECDFs as step lines, and the KS distance as a vermillion segment between them at
-    the point of largest gap (Kolmogorov-Smirnov: D = sup |F_ref - F_cur|)."""
-    ecdf, ks = chart["ecdf"], chart["ks"]
+    the point of largest gap (Kolmogorov-Smirnov: D = sup |F_ref - F_cur|). A side without values has no line, and
+    then there is no KS point (the chart's "ks" is null)."""
+    ecdf, ks = chart["ecdf"], chart.get("ks")
     x = [_round(float(v)) for v in ecdf["x"]]
     reference = [_round(float(v)) for v in ecdf["reference"]]
     current = [_round(float(v)) for v in ecdf["current"]]
-    ks_x, ks_ref, ks_cur, d = (float(ks[key]) for key in ("x", "reference", "current", "d"))
-    return {
-        "data": [
-            _step(REFERENCE_NAME, x, reference, GREY),
-            _step(CURRENT_NAME, x, current, BLUE),
+    data: list[dict[str, Any]] = []
+    if reference:
+        data.append(_step(REFERENCE_NAME, x, reference, GREY))
+    if current:
+        data.append(_step(CURRENT_NAME, x, current, BLUE))
+    layout: dict[str, Any] = {
+        "xaxis": {"title": {"text": "value"}},
+        "yaxis": {"title": {"text": "cumulative share"}, "range": [0, 1.02], "tickformat": ".0%"},
+    }
+    rows: list[list[Any]] = [
+        [xv, reference[i] if reference else None, current[i] if current else None] for i, xv in enumerate(x)
+    ]
+    if ks:
+        ks_x, ks_ref, ks_cur, d = (float(ks[key]) for key in ("x", "reference", "current", "d"))
+        data.append(
             {
                 "type": "scatter",
                 "mode": "lines+markers",
@@ -298,28 +305,24 @@ def drift_ecdf_figure(chart: Mapping[str, Any]) -> Figure:
                 "y": [ks_ref, ks_cur],
                 "line": {"color": VERMILLION, "width": 3},
                 "marker": {"color": VERMILLION, "size": 7},
-            },
-        ],
-        "layout": {
-            "xaxis": {"title": {"text": "value"}},
-            "yaxis": {"title": {"text": "cumulative share"}, "range": [0, 1.02], "tickformat": ".0%"},
-            "annotations": [
-                {
-                    "x": ks_x,
-                    "y": (ks_ref + ks_cur) / 2,
-                    "text": f"D = {d:.3f}",
-                    "showarrow": True,
-                    "ax": 40,
-                    "ay": 0,
-                    "font": {"color": VERMILLION},
-                }
-            ],
-        },
-        "table": {
-            "columns": ["value", "reference ECDF", "current ECDF"],
-            "rows": [[xv, r, c] for xv, r, c in zip(x, reference, current, strict=True)]
-            + [[f"KS point {_fmt(ks_x)}", _round(ks_ref), _round(ks_cur)]],
-        },
+            }
+        )
+        layout["annotations"] = [
+            {
+                "x": ks_x,
+                "y": (ks_ref + ks_cur) / 2,
+                "text": f"D = {d:.3f}",
+                "showarrow": True,
+                "ax": 40,
+                "ay": 0,
+                "font": {"color": VERMILLION},
+            }
+        ]
+        rows.append([f"KS point {_fmt(ks_x)}", _round(ks_ref), _round(ks_cur)])
+    return {
+        "data": data,
+        "layout": layout,
+        "table": {"columns": ["value", "reference ECDF", "current ECDF"], "rows": rows},
     }
 
 
@@ -398,10 +401,10 @@ def drift_feature_figures(chart: Mapping[str, Any]) -> list[tuple[str, Figure]]:
     kind = chart.get("kind") if chart else None
     try:
         if kind == "numeric" and len(chart["edges"]) >= 2:
-            return [
-                ("Distribution on shared bins", drift_histogram_figure(chart)),
-                ("ECDF and KS distance", drift_ecdf_figure(chart)),
-            ]
+            figures = [("Distribution on shared bins", drift_histogram_figure(chart))]
+            if chart["ecdf"]["x"]:
+                figures.append(("ECDF and KS distance" if chart.get("ks") else "ECDF", drift_ecdf_figure(chart)))
+            return figures
         if kind == "categorical" and chart["categories"]:
             figure = category_shares_figure(
                 categories=chart["categories"],

@@ -227,7 +227,7 @@ def _query_cached(client: PrometheusClient, query: PromQuery, window: QueryWindo
     ttl = settings.DASHBOARD_CACHE_SECONDS
     key = _cache_key(client.base_url, query.expr, query.instant, window.start, window.end, window.step)
     if ttl > 0:
-        cached = cache.get(key)
+        cached: list[Series] | None = cache.get(key)
         if cached is not None:
             return cached
     if query.instant:

@@ -9,11 +9,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import OuterRef, Prefetch, Subquery
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
 from alerts_config.models import AlertEvent
 from alerts_config.selectors import ModelThresholds, model_thresholds_resolve
@@ -26,7 +26,7 @@ from predictions.selectors import model_version_performance_list
 
 from . import charts
 from .alertmanager import FiringAlert, FiringAlerts, alertmanager_alerts_submit
-from .chart_specs import DRIFT_SHARE_SPARK, MODEL_CHARTS, OVERVIEW_METRICS, VERMILLION, OverviewMetric
+from .chart_specs import BLUE, DRIFT_SHARE_SPARK, MODEL_CHARTS, OVERVIEW_METRICS, VERMILLION, OverviewMetric
 from .prometheus import (
     DEFAULT_RANGE,
     RANGES,
@@ -46,6 +46,8 @@ ALERT_HISTORY_PAGE_SIZE = 50
 DRIFT_POINTS = 200  # runs plotted per feature at most; evenly spread over the range when there are more
 RECENT_RUNS = 15
 SORT_DIRECTIONS = ("asc", "desc")
+
+_Item = TypeVar("_Item")
 
 
 # --- shared pieces ----------------------------------------------------------------------------------------------
@@ -83,10 +85,10 @@ def page_range_parse(*, key: str | None, now: float | None = None) -> PageRange:
 
 def page_number_parse(value: str | None) -> int:
     """A page number from the query string; 400 when it is not a positive integer."""
-    if value in (None, ""):
+    if not value:
         return 1
     try:
-        number = int(value)  # type: ignore[arg-type]
+        number = int(value)
     except ValueError:
         number = 0
     if number < 1:
@@ -94,7 +96,7 @@ def page_number_parse(value: str | None) -> int:
     return number
 
 
-def _page(items: Sequence[Any], *, number: int, size: int) -> Page:
+def _page(items: Sequence[_Item], *, number: int, size: int) -> Page[_Item]:
     """One page of a list; a number past the end gives the last page."""
     paginator = Paginator(items, size, allow_empty_first_page=True)
     return paginator.get_page(number)
@@ -105,7 +107,7 @@ def _active_version(model: MLModel) -> ModelVersion | None:
     return active[0] if active else None
 
 
-def _models_with_active_version() -> Any:
+def _models_with_active_version() -> QuerySet[MLModel]:
     """Enabled models with their active version (to_attr active_versions) and the id of their latest drift run."""
     latest_run = DriftRun.objects.filter(model=OuterRef("pk")).order_by("-computed_at", "-id").values("pk")[:1]
     return (
@@ -196,7 +198,7 @@ class OverviewPage:
     """The models overview."""
 
     range: PageRange
-    page: Page
+    page: Page[OverviewRow]
     figures: dict[str, Any]
     query: str
     sort: str
@@ -367,7 +369,7 @@ def _overview_row(
         spark = _by_model(results.get(f"spark:{metric.key}")).get(model.name)
         if spark is not None:
             figure = charts.sparkline_figure(
-                series=spark, window=page_range.spark, color=VERMILLION if breach else charts.BLUE
+                series=spark, window=page_range.spark, color=VERMILLION if breach else BLUE
             )
             if figure is not None:
                 spark_id = f"spark-{model.pk}-{metric.key}"
@@ -385,7 +387,7 @@ def _overview_row(
     drift_spark_id = None
     spark = _by_model(results.get("spark:drift")).get(model.name)
     if spark is not None:
-        color = VERMILLION if run is not None and run.dataset_drift else charts.BLUE
+        color = VERMILLION if run is not None and run.dataset_drift else BLUE
         figure = charts.sparkline_figure(series=spark, window=page_range.spark, color=color)
         if figure is not None:
             drift_spark_id = f"spark-{model.pk}-drift"
@@ -429,6 +431,10 @@ class FeatureDriftView:
     figure_id: str | None
 
 
+# A feature in the model page's list: (name, type, latest score, drifted, status).
+FeatureRow = tuple[str, str, float | None, bool, str]
+
+
 @dataclass
 class ModelPage:
     """One model's charts."""
@@ -442,7 +448,8 @@ class ModelPage:
     thresholds: ModelThresholds
     latest_run: DriftRun | None
     recent_runs: list[DriftRun]
-    features: Page
+    features: list[FeatureDriftView]  # the features on this page
+    feature_page: Page[FeatureRow]  # which page of the model's features that is
     feature_query: str
     feature_count: int
     runs_in_range: int
@@ -496,7 +503,7 @@ def model_page_get(*, name: str, range_key: str | None, feature_query: str = "",
 
     # Features in the order of the latest run: drifted first, then by score.
     if latest_run is not None:
-        latest = list(
+        latest: list[FeatureRow] = list(
             FeatureDriftResult.objects.filter(run=latest_run).values_list(
                 "feature_name", "feature_type", "score", "drifted", "status"
             )
@@ -548,7 +555,6 @@ def model_page_get(*, name: str, range_key: str | None, feature_query: str = "",
                 figure_id=figure_id,
             )
         )
-    features_page.object_list = feature_views
 
     results = pending.results()
     chart_views = []
@@ -580,7 +586,8 @@ def model_page_get(*, name: str, range_key: str | None, feature_query: str = "",
         thresholds=thresholds,
         latest_run=latest_run,
         recent_runs=recent_runs,
-        features=features_page,
+        features=feature_views,
+        feature_page=features_page,
         feature_query=feature_query,
         feature_count=feature_count,
         runs_in_range=len(in_range),
@@ -611,8 +618,6 @@ class FeatureReport:
     rank: int
     figures: list[tuple[str, str]]
     has_chart: bool
-    out_of_range_share: float | None
-    unseen_category_share: float | None
     summary: list[SummaryRow]
 
 
@@ -624,7 +629,7 @@ class DriftReport:
     model: MLModel
     is_latest: bool
     features: list[FeatureReport]
-    cards: Page
+    cards: Page[FeatureReport]
     query: str
     figures: dict[str, Any]
     prediction_figure_id: str | None
@@ -683,7 +688,10 @@ def drift_report_get(
 ) -> DriftReport:
     """A drift run (by id, or a model's latest) with every feature ranked, and one page of feature cards with their
     stored distributions drawn; 404 for an unknown run or model, or a model without runs."""
-    runs = DriftRun.objects.select_related("model", "model_version", "reference")
+    # The reference's prepared statistics are tens of MB for a wide reference: the page shows its name and size only.
+    runs = DriftRun.objects.select_related("model", "model_version", "reference").defer(
+        "reference__numeric_reference", "reference__categorical_reference"
+    )
     if run_id is not None:
         run = runs.filter(pk=run_id).first()
         if run is None:
@@ -723,8 +731,6 @@ def drift_report_get(
                 rank=rank,
                 figures=[],
                 has_chart=bool(result.chart),
-                out_of_range_share=getattr(result, "out_of_range_share", None),
-                unseen_category_share=getattr(result, "unseen_category_share", None),
                 summary=[],
             )
         )
@@ -767,7 +773,7 @@ class AlertsPage:
     """Alerts firing now (Alertmanager) and the recorded history (the webhook's AlertEvent rows)."""
 
     firing: FiringAlerts
-    history: Page
+    history: Page[AlertEvent]
     status: str
     model_name: str
     history_firing: list[AlertEvent]

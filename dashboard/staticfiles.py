@@ -7,9 +7,9 @@ that a plain `STATICFILES_DIRS` entry would copy into every `collectstatic`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import plotly
 from django.contrib.staticfiles.finders import BaseFinder
@@ -34,14 +34,20 @@ class PlotlyBundleFinder(BaseFinder):
             return [Error(f"plotly.min.js is missing from {PLOTLY_PACKAGE_DATA}", id="dashboard.E001")]
         return []
 
-    def find(self, path: str, find_all: bool = False, **kwargs: Any) -> str | list[str]:
+    @overload
+    def find(self, path: str, find_all: Literal[False] = False) -> str | None: ...
+
+    @overload
+    def find(self, path: str, find_all: Literal[True]) -> list[str]: ...
+
+    def find(self, path: str, find_all: bool = False, **kwargs: Any) -> str | list[str] | None:
         """The absolute path of the bundle when asked for it; nothing otherwise."""
-        find_all = find_all or bool(kwargs.get("all", False))
+        find_all = find_all or bool(kwargs.get("all", False))  # `all=`: Django's deprecated name of find_all
         if path == PLOTLY_STATIC_PATH:
             found = str(PLOTLY_PACKAGE_DATA / "plotly.min.js")
             return [found] if find_all else found
-        return [] if find_all else ""
+        return [] if find_all else None
 
-    def list(self, ignore_patterns: list[str] | None) -> Iterator[tuple[str, FileSystemStorage]]:
+    def list(self, ignore_patterns: Iterable[str] | None) -> Iterator[tuple[str, FileSystemStorage]]:
         """The bundle, relative to its storage (collectstatic adds the `plotly/` prefix)."""
         yield "plotly.min.js", self.storage

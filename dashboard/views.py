@@ -9,7 +9,6 @@ from typing import Any
 from django.contrib.auth.views import LoginView, LogoutView
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import reverse_lazy
 from django.views.decorators.http import require_safe
 
 from mlmonitor.errors import ApplicationError
@@ -101,10 +100,10 @@ class DashboardLoginView(LoginView):
 
     template_name = "dashboard/login.html"
     redirect_authenticated_user = True
-    next_page = reverse_lazy("dashboard:overview")
+    next_page = "dashboard:overview"  # a URL name: resolve_url() reverses it
 
 
 class DashboardLogoutView(LogoutView):
     """Log out (POST) and return to the login page."""
 
-    next_page = reverse_lazy("dashboard:login")
+    next_page = "dashboard:login"

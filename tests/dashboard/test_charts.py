@@ -103,9 +103,9 @@ def test_every_model_chart_spec_builds_a_valid_figure() -> None:
 
 
 def test_a_shifted_numeric_feature_is_drawn_apart_from_its_reference() -> None:
-    """Histogram on the shared bins: the reference fills the bins, the shifted current lands mostly above them (the
-    "above" bar); the ECDF figure marks the KS point with a segment of length D."""
-    # given
+    """Histogram on the run's shared bins: the reference fills the lower bins, the shifted current the upper ones;
+    the ECDF figure marks the KS point with a segment of length D."""
+    # given: the chart a drift run stores (drift engine)
     rng = np.random.default_rng(0)
     chart = numeric_chart(rng.normal(size=1000), rng.normal(loc=6.0, size=500))
     # when
@@ -115,19 +115,47 @@ def test_a_shifted_numeric_feature_is_drawn_apart_from_its_reference() -> None:
     plotly_valid(ecdf)
     reference, current = histogram["data"]
     assert reference["marker"]["color"] == GREY and current["marker"]["color"] == BLUE
-    assert reference["x"][-1].startswith("≥") and current["y"][-1] > 0.9 and reference["y"][-1] < 0.01
+    upper = [i for i, low in enumerate(chart["edges"][:-1]) if low >= 3.0]
+    assert sum(current["y"][i] for i in upper) > 0.9 and sum(reference["y"][i] for i in upper) < 0.01
     assert abs(sum(reference["y"]) - 1) < 1e-3 and abs(sum(current["y"]) - 1) < 1e-3
     segment = ecdf["data"][2]
     assert abs(abs(segment["y"][0] - segment["y"][1]) - chart["ks"]["d"]) < 1e-9 and chart["ks"]["d"] > 0.9
     assert histogram["table"]["columns"][0] == "bin" and len(histogram["table"]["rows"]) == len(reference["x"])
 
 
-def test_categorical_shares_side_by_side() -> None:
-    """Category shares of both sides as grouped bars, with the counts in the data table."""
+def test_values_outside_the_display_range_get_their_own_bars() -> None:
+    """A far outlier (1e200) is counted above the display range: an "above" bar holds it."""
+    # given
+    rng = np.random.default_rng(1)
+    chart = numeric_chart(rng.normal(size=500), np.append(rng.normal(size=299), 1e200))
     # when
-    ((_, figure),) = charts.drift_feature_figures(
-        categorical_chart(["red", "blue", "<unseen>"], [50, 50, 0], [10, 80, 10])
-    )
+    (_, histogram), _ = charts.drift_feature_figures(chart)
+    # then
+    reference, current = histogram["data"]
+    assert chart["current_above"] == 1
+    assert reference["x"][-1].startswith(">") and current["customdata"][-1] == 1 and reference["customdata"][-1] == 0
+
+
+def test_a_window_without_values_draws_the_reference_alone() -> None:
+    """A run whose window has no values for a feature stores no KS point: the report still draws the reference's
+    histogram and ECDF, with no current line and no KS segment."""
+    # given
+    chart = numeric_chart(np.random.default_rng(2).normal(size=50), np.empty(0))
+    assert chart["ks"] is None
+    # when
+    (_, histogram), (title, ecdf) = charts.drift_feature_figures(chart)
+    # then
+    plotly_valid(histogram)
+    plotly_valid(ecdf)
+    assert title == "ECDF" and [trace["name"] for trace in ecdf["data"]] == ["reference"]
+    assert all(row[2] is None for row in ecdf["table"]["rows"])
+
+
+def test_categorical_shares_side_by_side() -> None:
+    """Category shares of both sides as grouped bars, with the counts in the data table; categories the reference
+    never took are one "<unseen>" bar."""
+    # when
+    ((_, figure),) = charts.drift_feature_figures(categorical_chart(["red", "blue"], [50, 50], [10, 80, 10]))
     # then
     plotly_valid(figure)
     assert figure["layout"]["barmode"] == "group"

@@ -9,11 +9,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from alerts_config.models import AlertEvent, Threshold
-from drift.models import DriftRun, FeatureDriftResult
+from drift.models import DriftRun, FeatureDriftResult, ReferenceDataset
 from predictions.models import ModelVersion, Prediction
 from tests.dashboard.conftest import runs_history
 from tests.dashboard.factories import FeatureSpec
@@ -188,8 +190,8 @@ def test_model_page_pages_and_searches_100_features(
     first = staff_client.get("/dashboard/models/wide/")
     found = staff_client.get("/dashboard/models/wide/", {"q": "feature_05"})
     # then
-    assert len(first.context["view"].features.object_list) == 20
-    assert first.context["view"].features.paginator.num_pages == 5
+    assert len(first.context["view"].features) == 20
+    assert first.context["view"].feature_page.paginator.num_pages == 5
     assert {f.name for f in found.context["view"].features} == {f"feature_05{i}" for i in range(10)}
 
 
@@ -275,25 +277,50 @@ def test_drift_report_of_an_old_run_without_chart_data_shows_summaries(
     assert '<th scope="row">p95</th>' in page and '<th scope="row">mean</th>' in page
 
 
-def test_drift_report_shows_out_of_range_share_when_the_result_has_one(
-    staff_client: Client,
-    make_model: Callable[..., ModelVersion],
-    make_drift_run: Callable[..., DriftRun],
-    monkeypatch: pytest.MonkeyPatch,
+def test_drift_report_shows_each_features_data_quality_share(
+    staff_client: Client, make_model: Callable[..., ModelVersion], make_drift_run: Callable[..., DriftRun]
 ) -> None:
-    """out_of_range_share is shown when the stored result has it (drift runs that record data quality), and the
-    report works the same without the field."""
+    """A numeric feature shows its window's out-of-range share, a categorical one its unseen-category share, in
+    the features table and on the feature's card."""
     # given
-    version = make_model(name="ranges", features=["a"])
-    run = make_drift_run(version=version, features=[FeatureSpec("a", 2.0)])
-    if any(field.name == "out_of_range_share" for field in FeatureDriftResult._meta.get_fields()):
-        FeatureDriftResult.objects.filter(run=run).update(out_of_range_share=0.25)
-    else:
-        monkeypatch.setattr(FeatureDriftResult, "out_of_range_share", 0.25, raising=False)
+    version = make_model(name="ranges", features=["a", "color"])
+    run = make_drift_run(
+        version=version, features=[FeatureSpec("a", 2.0), FeatureSpec("color", categories=("red", "blue"))]
+    )
+    FeatureDriftResult.objects.filter(run=run, feature_name="a").update(out_of_range_share=0.25)
+    FeatureDriftResult.objects.filter(run=run, feature_name="color").update(unseen_category_share=0.125)
     # when
     page = html(staff_client.get(f"/dashboard/drift-runs/{run.pk}/"))
     # then
-    assert "out of range 25.0%" in page
+    assert "out of range 25.0%" in page and "unseen categories 12.5%" in page
+    assert '<td class="num">25.0%</td>' in page and '<td class="num">12.5%</td>' in page
+
+
+def test_drift_report_names_the_reference_without_loading_its_statistics(
+    staff_client: Client, make_model: Callable[..., ModelVersion], make_drift_run: Callable[..., DriftRun]
+) -> None:
+    """The report shows the run's reference (name, rows) but never reads its prepared statistics, which are tens of
+    MB for a wide reference."""
+    # given
+    version = make_model(name="refs", features=["a"])
+    run = make_drift_run(version=version, features=[FeatureSpec("a")])
+    run.reference = ReferenceDataset.objects.create(
+        model_version=version,
+        name="march traffic",
+        file="reference/march.csv",
+        file_format="csv",
+        row_count=600,
+        numeric_reference=b"\0" * 1024,
+        categorical_reference=b"\0",
+        class_counts={},
+    )
+    run.save()
+    # when
+    with CaptureQueriesContext(connection) as queries:
+        page = html(staff_client.get(f"/dashboard/drift-runs/{run.pk}/"))
+    # then
+    assert "reference march traffic, 600 rows" in page
+    assert not [q["sql"] for q in queries.captured_queries if "numeric_reference" in q["sql"]]
 
 
 def test_drift_report_pages_100_features(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("predictions", "drift", "alerts_config", "demo")
+APPS = ("predictions", "drift", "alerts_config", "demo", "dashboard")
 PROJECT = "mlmonitor"
 # The URL configuration mounts the apps' views: the one project module that has to name them.
 PROJECT_MODULES_THAT_MOUNT_APPS = {"mlmonitor/urls.py"}
@@ -77,6 +77,21 @@ def test_predictions_does_not_import_drift() -> None:
         for path in python_files("predictions")
         for module, _ in imports(path)
         if module.split(".")[0] in ("drift", "demo")
+    ]
+    # then
+    assert offending == []
+
+
+def test_no_app_imports_the_dashboard() -> None:
+    """The dashboard is the top layer: it reads the other apps, and none of them depends on its pages."""
+    # when
+    offending = [
+        f"{path.relative_to(ROOT)} imports {module}"
+        for app in APPS
+        if app != "dashboard"
+        for path in python_files(app)
+        for module, _ in imports(path)
+        if module.split(".")[0] == "dashboard"
     ]
     # then
     assert offending == []
