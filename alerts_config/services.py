@@ -15,6 +15,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -452,6 +453,32 @@ class AlertIngestResult:
     unchanged: int
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def alert_text_clean(value: str) -> str:
+    """`value` with NUL characters and lone surrogates (valid in JSON, refused by PostgreSQL and UTF-8) as U+FFFD."""
+    return _UNSTORABLE.sub("\ufffd", value)
+
+
+def _mapping_clean(mapping: dict[str, Any]) -> dict[str, str]:
+    """Labels or annotations with storable keys and values."""
+    return {alert_text_clean(str(key)): alert_text_clean(str(value)) for key, value in mapping.items()}
+
+
+def _column_fit(field_name: str, value: str) -> str:
+    """`value` cut to the length of an indexed AlertEvent column (the full value stays in `labels`)."""
+    limit = AlertEvent._meta.get_field(field_name).max_length
+    return value[:limit] if limit is not None else value
+
+
+def _fingerprint_fit(value: str) -> str:
+    """Alertmanager's fingerprints are 16 hex digits; a longer one is stored as its SHA-256 (64 hex digits), so two
+    long fingerprints that share a prefix stay two episodes and a repeat finds its episode again."""
+    limit = AlertEvent._meta.get_field("fingerprint").max_length or 64
+    return value if len(value) <= limit else hashlib.sha256(value.encode()).hexdigest()
+
+
 def _episode_apply(event: AlertEvent, alert: dict[str, Any], receiver: str) -> bool:
     """Fold a repeat notification into a stored episode; a late "firing" never reopens a resolved one."""
     resolved = event.status == AlertEvent.STATUS_RESOLVED
@@ -476,8 +503,14 @@ def alert_events_ingest(*, receiver: str, alerts: Sequence[dict[str, Any]]) -> A
     and fingerprint, as the webhook serializer returns it.
     """
     created = updated = unchanged = 0
-    for alert in alerts:
-        key = {"fingerprint": alert["fingerprint"], "starts_at": alert["startsAt"]}
+    receiver = _column_fit("receiver", alert_text_clean(receiver))
+    for raw in alerts:
+        alert = {
+            **raw,
+            "labels": _mapping_clean(raw["labels"]),
+            "annotations": _mapping_clean(raw.get("annotations") or {}),
+        }
+        key = {"fingerprint": _fingerprint_fit(alert_text_clean(alert["fingerprint"])), "starts_at": alert["startsAt"]}
         labels = alert["labels"]
         resolved = alert["status"] == AlertEvent.STATUS_RESOLVED
         with transaction.atomic():
@@ -488,14 +521,14 @@ def alert_events_ingest(*, receiver: str, alerts: Sequence[dict[str, Any]]) -> A
                 with transaction.atomic():
                     AlertEvent.objects.create(
                         **key,
-                        alertname=labels.get("alertname", ""),
+                        alertname=_column_fit("alertname", labels.get("alertname", "")),
                         status=alert["status"],
-                        severity=labels.get("severity", ""),
-                        model_name=labels.get("model_name", ""),
+                        severity=_column_fit("severity", labels.get("severity", "")),
+                        model_name=_column_fit("model_name", labels.get("model_name", "")),
                         labels=labels,
                         annotations=alert["annotations"],
                         ends_at=alert["endsAt"] if resolved else None,
-                        generator_url=alert["generatorURL"],
+                        generator_url=_column_fit("generator_url", alert_text_clean(alert.get("generatorURL", ""))),
                         receiver=receiver,
                     )
                 created += 1
