@@ -17,7 +17,8 @@ from django.db import models
 
 from predictions.models import MLModel
 
-PROMETHEUS_DURATION = re.compile(r"^((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?$")
+from .rendering import PROMETHEUS_DURATION
+
 RECEIVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 SERVICE_RECEIVER_NAME = "mlmonitor-webhook"  # the service's own history receiver, always present
 

@@ -10,6 +10,7 @@ literals in `=` / `!=` matchers, never inside a regular expression.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -30,6 +31,19 @@ RULE_GROUP_NAME = "mlmonitor"
 SERVICE_RECEIVER = "mlmonitor-webhook"
 GROUP_BY = ["alertname", "model_name", "feature_name"]
 SEVERITIES = ["info", "warning", "critical"]  # lowest first
+
+
+PROMETHEUS_DURATION = re.compile(r"^((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?$")
+_DURATION_UNITS = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1, 0.001)  # y w d h m s ms, in the regex's order
+
+
+def prometheus_duration_seconds(value: str) -> float:
+    """Seconds in a Prometheus duration such as 1h30m (ValueError when it is not one)."""
+    match = PROMETHEUS_DURATION.match(value)
+    if not value or match is None:
+        raise ValueError(f"{value!r} is not a Prometheus duration")
+    counts = match.groups()[1::2]
+    return float(sum(int(count) * unit for count, unit in zip(counts, _DURATION_UNITS, strict=True) if count))
 
 
 @dataclass(frozen=True)
@@ -285,6 +299,31 @@ def alert_rules_data(thresholds: Sequence[ThresholdSpec], *, service_job: str = 
                 }
             )
     return {"groups": [{"name": RULE_GROUP_NAME, "rules": rules}]}
+
+
+def alert_rules_signature(groups: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """What identifies the alerting rules of our group, comparable between the rules file (`for` as a duration) and
+    Prometheus' /api/v1/rules (`duration` in seconds): name, seconds, labels and annotations of each rule, sorted.
+    Expressions are left out: Prometheus prints them in its own canonical form. The annotations carry the
+    threshold, so a changed value, scope (labels) or `for` still tells an old rule set from the new one."""
+    signature = []
+    for group in groups:
+        if group.get("name") != RULE_GROUP_NAME:
+            continue
+        for rule in group.get("rules") or []:
+            name = rule.get("alert") or rule.get("name")
+            if not name or rule.get("type", "alerting") != "alerting":
+                continue
+            duration = rule["duration"] if "duration" in rule else prometheus_duration_seconds(rule.get("for", "0s"))
+            signature.append(
+                (
+                    name,
+                    float(duration),
+                    tuple(sorted((rule.get("labels") or {}).items())),
+                    tuple(sorted((rule.get("annotations") or {}).items())),
+                )
+            )
+    return sorted(signature)
 
 
 def _yaml(data: Any) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import logging
 import os
 import re
@@ -39,6 +40,7 @@ from .rendering import (
     ChannelSpec,
     ThresholdSpec,
     alert_rules_render,
+    alert_rules_signature,
     alertmanager_config_render,
     alertmanager_secrets_render,
 )
@@ -192,7 +194,8 @@ def notification_channel_delete(*, channels: Sequence[NotificationChannel]) -> N
 
 @dataclass
 class PublishResult:
-    """What one publish did: per file whether it was valid and replaced, plus notes and errors for the operator."""
+    """What one publish did: per file whether it was valid and replaced, whether both servers run it, plus notes and
+    errors for the operator."""
 
     check_only: bool
     errors: list[str] = field(default_factory=list)
@@ -204,9 +207,14 @@ class PublishResult:
     alertmanager_sha256: str = ""
 
     @property
-    def ok(self) -> bool:
-        """True when every rendered file was valid (reload failures are reported, not fatal)."""
+    def valid(self) -> bool:
+        """True when every rendered file was valid (and, unless check_only, is in place)."""
         return not self.errors
+
+    @property
+    def ok(self) -> bool:
+        """True when the files are valid and in place and Prometheus and Alertmanager were seen running them."""
+        return not self.errors and not self.reload_errors
 
     def summary(self) -> str:
         """One paragraph for logs, the command and the admin."""
@@ -364,23 +372,89 @@ def webhook_token_file_ensure() -> bool:
     return True
 
 
-def _reload(base_url: str, label: str, result: PublishResult) -> None:
-    """POST <base_url>/-/reload; a failure is reported, not raised (the files are in place for the next start)."""
-    request = urllib.request.Request(base_url.rstrip("/") + "/-/reload", data=b"", method="POST")  # noqa: S310
+def _http(method: str, url: str) -> bytes:
+    """One request to Prometheus or Alertmanager; raises urllib's errors (HTTPError for non-2xx answers)."""
+    request = urllib.request.Request(url, data=b"" if method == "POST" else None, method=method)  # noqa: S310
+    with urllib.request.urlopen(request, timeout=settings.ALERT_RELOAD_TIMEOUT_SECONDS) as response:  # noqa: S310
+        return response.read()
+
+
+def _http_error(exc: Exception) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        body = exc.read().decode(errors="replace").strip()[:300]
+        return f"HTTP {exc.code} {body}".strip()
+    return str(getattr(exc, "reason", None) or exc)
+
+
+def _reload(base_url: str, label: str, result: PublishResult) -> bool:
+    """POST <base_url>/-/reload; a refusal or no answer is a reload error (the files stay for the next start and the
+    next retry). Prometheus without --web.enable-lifecycle answers 403 here."""
     try:
-        with urllib.request.urlopen(request, timeout=settings.ALERT_RELOAD_TIMEOUT_SECONDS) as response:  # noqa: S310
-            response.read()
-        result.notes.append(f"{label} reloaded")
-    except urllib.error.HTTPError as exc:
-        body = exc.read().decode(errors="replace").strip()
-        result.reload_errors.append(f"{label} reload failed: HTTP {exc.code} {body}".strip())
+        _http("POST", base_url.rstrip("/") + "/-/reload")
     except (OSError, ValueError) as exc:
-        result.reload_errors.append(f"{label} reload failed: {exc}")
+        result.reload_errors.append(f"{label} reload failed: {_http_error(exc)}")
+        return False
+    return True
 
 
-def alerting_publish(*, check_only: bool = False) -> PublishResult:
+def _prometheus_rules_verify(base_url: str, rules_text: str, result: PublishResult) -> None:
+    """After a reload, Prometheus' /api/v1/rules must list the rules just written: a reload answers 200 even when it
+    re-read an old file (a single-file bind mount keeps the old inode, prometheus#2544)."""
+    expected = alert_rules_signature(yaml.safe_load(rules_text)["groups"])
+    try:
+        answer = json.loads(_http("GET", base_url.rstrip("/") + "/api/v1/rules?type=alert"))
+        groups = [
+            group for group in answer["data"]["groups"] if Path(str(group.get("file", ""))).name == RULES_FILENAME
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        result.reload_errors.append(f"Prometheus reloaded, but its rules could not be read back: {_http_error(exc)}")
+        return
+    if alert_rules_signature(groups) != expected:
+        result.reload_errors.append(
+            f"Prometheus reloaded, but it does not run the rules just written ({len(alert_rules_signature(groups))} "
+            f"live, {len(expected)} written): does it load {settings.ALERT_RULES_DIR}/*.rules.yml from a mounted "
+            "directory (not a single-file mount)?"
+        )
+        return
+    result.notes.append(f"Prometheus reloaded and runs the {len(expected)} rules")
+
+
+def _alertmanager_routing(config: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Receiver names and the route tree's receivers (depth first): what a reload that took must show. Alertmanager
+    answers its config re-marshalled (defaults filled in, webhook URLs as <secret>), so only these are compared."""
+    routes: list[str] = []
+
+    def walk(route: dict[str, Any]) -> None:
+        routes.append(str(route.get("receiver", "")))
+        for child in route.get("routes") or []:
+            walk(child)
+
+    walk(config.get("route") or {})
+    return [str(r.get("name", "")) for r in config.get("receivers") or []], routes
+
+
+def _alertmanager_config_verify(base_url: str, config_text: str, result: PublishResult) -> None:
+    """After a reload, Alertmanager's /api/v2/status must show the receivers and routes just written."""
+    try:
+        answer = json.loads(_http("GET", base_url.rstrip("/") + "/api/v2/status"))
+        live = yaml.safe_load(answer["config"]["original"])
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as exc:
+        result.reload_errors.append(f"Alertmanager reloaded, but its config could not be read back: {_http_error(exc)}")
+        return
+    if not isinstance(live, dict) or _alertmanager_routing(live) != _alertmanager_routing(yaml.safe_load(config_text)):
+        result.reload_errors.append(
+            "Alertmanager reloaded, but it does not run the config just written: does it read "
+            f"{settings.ALERTMANAGER_CONFIG_PATH} from a mounted directory?"
+        )
+        return
+    result.notes.append("Alertmanager reloaded and runs the new config")
+
+
+def alerting_publish(*, check_only: bool = False, reload: bool = True) -> PublishResult:
     """Render the rules and alertmanager.yml from the full database state, validate them with promtool and amtool,
-    swap them in atomically and reload both servers. With check_only, render and validate only."""
+    swap them in atomically, reload both servers and check that they run the new files. With check_only, render and
+    validate only; with reload=False, write without reloading (before the servers start, which then load the files).
+    A reload that fails or does not take leaves the state not ok; `alerting_publish_retry` tries again."""
     result = PublishResult(check_only=check_only)
     rules_path = Path(settings.ALERT_RULES_DIR) / RULES_FILENAME
     config_path = Path(settings.ALERTMANAGER_CONFIG_PATH)
@@ -420,25 +494,35 @@ def alerting_publish(*, check_only: bool = False) -> PublishResult:
         if config_ok:
             _secrets_write(secrets)  # unchanged config: secrets may still have changed (same paths, new content)
             _secrets_prune(secrets)
-        if rules_ok:
-            _reload(settings.PROMETHEUS_URL, "Prometheus", result)
-        if config_ok:
-            _reload(settings.ALERTMANAGER_URL, "Alertmanager", result)
+        if not reload:
+            result.notes.append("not reloaded (asked not to): the servers load these files when they start")
+        if reload and rules_ok and _reload(settings.PROMETHEUS_URL, "Prometheus", result):
+            _prometheus_rules_verify(settings.PROMETHEUS_URL, rules_text, result)
+        if reload and config_ok and _reload(settings.ALERTMANAGER_URL, "Alertmanager", result):
+            _alertmanager_config_verify(settings.ALERTMANAGER_URL, config_text, result)
         assert state is not None
         now = timezone.now()
         state.last_attempt_at = now
         state.ok = result.ok
-        state.notes = "; ".join([*result.reload_errors, *result.notes])
+        state.notes = "; ".join(result.notes)
         if result.ok:
             state.last_success_at = now
         else:
-            state.last_error, state.last_error_at = "; ".join(result.errors), now
+            state.last_error, state.last_error_at = "; ".join([*result.errors, *result.reload_errors]), now
         if rules_ok:
             state.rules_sha256 = result.rules_sha256
         if config_ok:
             state.alertmanager_sha256 = result.alertmanager_sha256
         state.save()
     return result
+
+
+def alerting_publish_retry() -> PublishResult | None:
+    """Publish again when the last publish did not go live (a server was down or refused the reload); None when the
+    last one did. Beat runs this every minute (alerts_config.tasks.alerting_publish_retry)."""
+    if PublishState.objects.filter(pk=PublishState.SINGLETON_ID, ok=False).exists():
+        return alerting_publish()
+    return None
 
 
 # --- alert history -----------------------------------------------------------------------------------------------

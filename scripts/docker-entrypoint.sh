@@ -18,7 +18,7 @@ case "${1:-web}" in
     python manage.py load_demo
     # Rules, alertmanager.yml and the webhook token from the database, before Prometheus and Alertmanager start
     # (both wait for web to be healthy); if that fails, a bootstrap config sends every alert to the webhook.
-    if ! python manage.py publish_alerting; then
+    if ! python manage.py publish_alerting --no-reload; then
       echo "publish_alerting failed: Alertmanager starts with the bootstrap config" >&2
       python manage.py shell -c \
         "from alerts_config.services import webhook_token_file_ensure; webhook_token_file_ensure()"

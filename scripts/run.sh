@@ -235,8 +235,8 @@ targets=(--target "web:8000=$GUNICORN_BIND" --target "prometheus:9090=127.0.0.1:
 "$PY" scripts/monitoring_config_render.py prometheus "${targets[@]}" --rules-dir "$ALERT_RULES_DIR" \
   --out "$RUN_DIR/prometheus.yml"
 # The alert rules, alertmanager.yml and the webhook token, generated from the database before Prometheus and
-# Alertmanager start (so they load them at start; the reloads it attempts now find nobody, which is fine).
-if "$PY" manage.py publish_alerting >"$LOG_DIR/publish_alerting.log" 2>&1; then
+# Alertmanager start (so they load them at start; --no-reload: nobody is there to reload yet).
+if "$PY" manage.py publish_alerting --no-reload >"$LOG_DIR/publish_alerting.log" 2>&1; then
   alerting_hint="config and alert rules generated from the database"
 else
   alerting_hint="bootstrap alertmanager.yml: every alert to the webhook"

@@ -1,4 +1,5 @@
-"""`python manage.py publish_alerting [--check]`: render, validate, swap in and reload the alerting config."""
+"""`python manage.py publish_alerting [--check | --no-reload]`: render, validate, swap in and reload the alerting
+config. Exits non-zero when a file is invalid or a server did not take the new files."""
 
 from __future__ import annotations
 
@@ -13,21 +14,25 @@ from alerts_config.services import RULES_FILENAME, alerting_publish
 class Command(BaseCommand):
     help = (
         "Render the Prometheus rules and alertmanager.yml from the database, validate them with promtool and "
-        "amtool, replace the files atomically and reload Prometheus and Alertmanager. --check only validates."
+        "amtool, replace the files atomically, reload Prometheus and Alertmanager and check that they run the new "
+        "files. --check only validates; --no-reload writes without reloading (before the servers start). Exits "
+        "non-zero when a file is invalid or a reload failed or did not take."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--check", action="store_true", help="render and validate only; write nothing")
+        group = parser.add_mutually_exclusive_group()
+        group.add_argument("--check", action="store_true", help="render and validate only; write nothing")
+        group.add_argument(
+            "--no-reload", action="store_true", help="write the files without reloading (the servers are not up yet)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        result = alerting_publish(check_only=options["check"])
+        result = alerting_publish(check_only=options["check"], reload=not options["no_reload"])
         rules = settings.ALERT_RULES_DIR / RULES_FILENAME
         for note in result.notes:
             self.stdout.write(f"  {note}")
-        for problem in result.reload_errors:
-            self.stdout.write(self.style.WARNING(f"  {problem}"))
         if not result.ok:
-            raise CommandError("; ".join(result.errors))
+            raise CommandError("; ".join([*result.errors, *result.reload_errors]))
         if options["check"]:
             self.stdout.write(self.style.SUCCESS("The generated rules and Alertmanager config are valid."))
             return
