@@ -45,9 +45,8 @@ def test_a_refused_reload_fails_the_publish_and_the_retry_makes_it_live(
     settings.ALERTMANAGER_URL = f"http://127.0.0.1:{alertmanager_port}"
     call_command("publish_alerting", "--no-reload")
     config = tmp_path / "prometheus.yml"
-    config.write_text(
-        yaml.safe_dump({"global": {"evaluation_interval": "1s"}, "rule_files": [f"{settings.ALERT_RULES_DIR}/*.rules.yml"]})
-    )
+    rule_files = [f"{settings.ALERT_RULES_DIR}/*.rules.yml"]
+    config.write_text(yaml.safe_dump({"global": {"evaluation_interval": "1s"}, "rule_files": rule_files}))
     common = [
         prometheus,
         f"--config.file={config}",
@@ -76,9 +75,7 @@ def test_a_refused_reload_fails_the_publish_and_the_retry_makes_it_live(
                 call_command("publish_alerting")
             assert live_thresholds(prometheus_port) == ["0.15"]
         # when: Prometheus comes back with reloads enabled, and the retry runs
-        with running(
-            [*common, "--web.enable-lifecycle"], name="prometheus", log_path=tmp_path / "p2.log"
-        ) as server:
+        with running([*common, "--web.enable-lifecycle"], name="prometheus", log_path=tmp_path / "p2.log") as server:
             wait_for_http(prometheus_port, "/-/ready", server=server)
             retried = services.alerting_publish_retry()
             # then
