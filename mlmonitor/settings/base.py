@@ -87,10 +87,14 @@ INSTALLED_APPS = [
 METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
 GPU_METRICS_ENABLED = env_bool("GPU_METRICS_ENABLED", True)
 METRICS_COLLECTOR_CACHE_SECONDS = env_float("METRICS_COLLECTOR_CACHE_SECONDS", 5.0)
+# Each collector's database reads at scrape time stop after this long (a locked table must not hold /metrics past
+# Prometheus' 10 s scrape timeout); the collector then serves its last values, marked ml_metrics_collector_stale.
+METRICS_COLLECTOR_DB_TIMEOUT_SECONDS = env_float("METRICS_COLLECTOR_DB_TIMEOUT_SECONDS", 2.0)
 METRICS_COLLECTORS = [
     "predictions.metrics.ModelRegistryCollector",
     "predictions.metrics.GpuCollector",
     "drift.metrics.DriftCollector",
+    "predictions.metrics.CollectorHealthCollector",  # last: reports what the others just did
 ]
 
 MIDDLEWARE = [
