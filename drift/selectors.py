@@ -32,3 +32,9 @@ def drift_run_latest_per_model() -> list[DriftRun]:
 def drift_job_stats_list() -> QuerySet[DriftJobStats]:
     """Drift job totals of enabled models."""
     return DriftJobStats.objects.filter(model__is_enabled=True).select_related("model")
+
+
+def drift_run_latest_ids() -> QuerySet[DriftRun]:
+    """The primary key of the latest run of every model (enabled or not), as a subquery-ready values queryset."""
+    latest = DriftRun.objects.filter(model=OuterRef("model")).order_by("-computed_at", "-id").values("pk")[:1]
+    return DriftRun.objects.filter(pk=Subquery(latest)).values("pk")

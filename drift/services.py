@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from alerts_config.selectors import feature_drift_thresholds_resolve, prediction_drift_threshold_resolve
 from mlmonitor.errors import ApplicationError
+from mlmonitor.retention import PruneResult, primary_key_batches_delete, retention_cutoff
 from predictions.inference import artifact_read
 from predictions.models import MLModel, ModelVersion
 from predictions.schema import CATEGORICAL, NUMERIC
@@ -29,6 +30,7 @@ from predictions.services import model_load
 from . import statistics
 from .models import DriftJobStats, DriftRun, DriftSettings, FeatureDriftResult, FeatureTest, ReferenceDataset
 from .reference import ReferenceTable, reference_csv_read, reference_parquet_read
+from .selectors import drift_run_latest_ids
 
 logger = logging.getLogger(__name__)
 
@@ -407,3 +409,46 @@ def drift_run_compute(*, model_id: int) -> DriftRun:
             model=model, duration=duration, failed=status == DriftRun.STATUS_FAILED, feature_failures=len(failed)
         )
     return run
+
+
+# --- retention --------------------------------------------------------------------------------------------------
+
+RUNS_PER_FEATURE_ROWS = 100  # a run carries one result row per feature: delete fewer runs per batch than rows
+
+
+def drift_run_prune(
+    *, retention_days: int, batch_size: int, dry_run: bool = False, now: datetime | None = None
+) -> PruneResult:
+    """Remove drift runs computed before the retention, with their feature results (cascade), in batches.
+
+    The latest run of each model is kept however old it is: it is the model's current drift state (the API's
+    `GET .../drift`, the drift gauges on /metrics and the alert rules read it), and it must not vanish because the
+    schedule was paused or the model went quiet.
+    """
+    table = DriftRun._meta.db_table
+    cutoff = retention_cutoff(retention_days, now=now)
+    if cutoff is None:
+        return PruneResult(table=table, retention_days=retention_days, cutoff=None, rows=0, dry_run=dry_run)
+    old = DriftRun.objects.filter(computed_at__lt=cutoff).exclude(pk__in=drift_run_latest_ids())
+    note = "the latest run of each model is kept"
+    if dry_run:
+        features = FeatureDriftResult.objects.filter(run__in=old).count()
+        return PruneResult(
+            table=table,
+            retention_days=retention_days,
+            cutoff=cutoff,
+            rows=old.count(),
+            dry_run=True,
+            note=f"{note}; with them {features} feature results",
+        )
+    started = time.perf_counter()
+    deleted, batches = primary_key_batches_delete(old, batch_size=max(1, batch_size // RUNS_PER_FEATURE_ROWS))
+    return PruneResult(
+        table=table,
+        retention_days=retention_days,
+        cutoff=cutoff,
+        rows=deleted,
+        batches=batches,
+        seconds=time.perf_counter() - started,
+        note=note,
+    )

@@ -6,6 +6,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import IO, Any
 
 import numpy as np
@@ -16,10 +17,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from mlmonitor.errors import ApplicationError
+from mlmonitor.retention import PruneResult, batch_pause, retention_cutoff
 
 from . import metrics
 from .coalescing import Coalescer, ScoringJob, coalescers
-from .ids import uuid7_batch
+from .ids import uuid7_batch, uuid7_floor
 from .inference import ArtifactError, LoadedModel, artifact_load, artifact_read, model_cache
 from .models import MLModel, ModelVersion, Prediction
 from .schema import RowError, SchemaError, feature_schema_parse
@@ -456,3 +458,47 @@ def feedback_record(*, items: list[FeedbackItem]) -> int:
     Prediction.objects.bulk_update(updates, ["label_index", "labelled_at"], batch_size=1000)
     transaction.on_commit(lambda: metrics.feedback_record(counts=counts))
     return len(updates)
+
+
+# --- retention --------------------------------------------------------------------------------------------------
+
+
+def prediction_prune(
+    *, retention_days: int, batch_size: int, dry_run: bool = False, now: datetime | None = None
+) -> PruneResult:
+    """Remove predictions older than `retention_days` by primary-key range, `batch_size` rows per transaction.
+
+    Ids are UUIDv7 (predictions/ids.py), so "created before T" is "id < uuid7_floor(T)": every batch is one range
+    scan of the primary key, starting where the previous one stopped (never re-reading the dead index entries the
+    earlier batches left), and new predictions, with ids above the cutoff, never touch the rows being removed.
+    """
+    table = Prediction._meta.db_table
+    cutoff = retention_cutoff(retention_days, now=now)
+    if cutoff is None:
+        return PruneResult(table=table, retention_days=retention_days, cutoff=None, rows=0, dry_run=dry_run)
+    old = Prediction.objects.filter(id__lt=uuid7_floor(cutoff))
+    if dry_run:
+        return PruneResult(table=table, retention_days=retention_days, cutoff=cutoff, rows=old.count(), dry_run=True)
+    started = time.perf_counter()
+    deleted = batches = 0
+    lower: uuid.UUID | None = None
+    while True:
+        window = old if lower is None else old.filter(id__gt=lower)
+        with transaction.atomic():
+            last = list(window.order_by("id").values_list("id", flat=True)[batch_size - 1 : batch_size])
+            count, _ = (window.filter(id__lte=last[0]) if last else window).delete()
+        if count == 0:
+            break
+        deleted, batches = deleted + count, batches + 1
+        if not last:  # fewer than a batch were left
+            break
+        lower = last[0]
+        batch_pause()
+    return PruneResult(
+        table=table,
+        retention_days=retention_days,
+        cutoff=cutoff,
+        rows=deleted,
+        batches=batches,
+        seconds=time.perf_counter() - started,
+    )

@@ -211,6 +211,15 @@ REFERENCE_MIN_ROWS = env_int("REFERENCE_MIN_ROWS", 50)
 # Drift tasks: a lock per model keeps two runs of one model from overlapping (seconds; longer than the hard limit).
 DRIFT_TASK_SOFT_TIME_LIMIT = env_int("DRIFT_TASK_SOFT_TIME_LIMIT", 240)
 DRIFT_TASK_TIME_LIMIT = env_int("DRIFT_TASK_TIME_LIMIT", 300)
+# Retention (days; 0 keeps forever): predictions, drift runs (the latest run of each model is always kept) and alert
+# events (by when Alertmanager last posted them) older than this are removed by the beat task
+# predictions.tasks.history_prune and `manage.py prune_history`, in batches of PRUNE_BATCH_SIZE rows, each its own
+# transaction, with PRUNE_BATCH_PAUSE_SECONDS between batches.
+PREDICTION_RETENTION_DAYS = env_int("PREDICTION_RETENTION_DAYS", 30)
+DRIFT_RUN_RETENTION_DAYS = env_int("DRIFT_RUN_RETENTION_DAYS", 90)
+ALERT_EVENT_RETENTION_DAYS = env_int("ALERT_EVENT_RETENTION_DAYS", 180)
+PRUNE_BATCH_SIZE = env_int("PRUNE_BATCH_SIZE", 5000)
+PRUNE_BATCH_PAUSE_SECONDS = env_float("PRUNE_BATCH_PAUSE_SECONDS", 0.0)
 # Predict and the read endpoints are open unless this is on; feedback, drift runs and the webhook always need a token.
 API_REQUIRE_TOKEN_FOR_READ = env_bool("API_REQUIRE_TOKEN_FOR_READ", False)
 
