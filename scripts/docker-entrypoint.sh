@@ -1,6 +1,6 @@
 #!/bin/sh
-# Container entrypoint: `web` (migrate, demo model, webhook token, bootstrap alerting config, then gunicorn),
-# `worker` (one Celery worker), `beat` (the one Celery beat), or any other command as given.
+# Container entrypoint: `web` (web-setup under a lock, then gunicorn), `web-setup` (migrate, demo model, webhook
+# token, alerting config), `worker` (one Celery worker), `beat` (the one Celery beat), or any other command as given.
 set -eu
 cd /app
 # prometheus_client reads this directory at import time, in manage.py commands too: make sure it exists.
@@ -14,6 +14,13 @@ case "${1:-web}" in
       mkdir -p "$dir"
       [ -w "$dir" ] || { echo "$dir is not writable by $(id -un); recreate its volume (docker compose down -v)" >&2; exit 1; }
     done
+    # Replicas (docker compose up --scale web=N) start together: one at a time migrates, loads the demo model and
+    # writes the alerting config, under a lock on the media volume they all mount.
+    mkdir -p "$MEDIA_ROOT"
+    flock "$MEDIA_ROOT/.web-setup.lock" "$0" web-setup  # flock(1): util-linux, in every Debian image
+    exec gunicorn -c mlmonitor/gunicorn.conf.py --control-socket /tmp/gunicorn.ctl
+    ;;
+  web-setup)
     python manage.py migrate --noinput
     python manage.py load_demo
     # Rules, alertmanager.yml and the webhook token from the database, before Prometheus and Alertmanager start
@@ -24,7 +31,6 @@ case "${1:-web}" in
         "from alerts_config.services import webhook_token_file_ensure; webhook_token_file_ensure()"
       [ -s "$ALERTMANAGER_CONFIG_PATH" ] || cp monitoring/alertmanager/alertmanager.yml "$ALERTMANAGER_CONFIG_PATH"
     fi
-    exec gunicorn -c mlmonitor/gunicorn.conf.py --control-socket /tmp/gunicorn.ctl
     ;;
   worker)
     exec celery -A mlmonitor worker -l "${CELERY_LOG_LEVEL:-info}" --concurrency "${CELERY_CONCURRENCY:-1}"

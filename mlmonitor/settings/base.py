@@ -218,8 +218,8 @@ DRIFT_TASK_TIME_LIMIT = env_int("DRIFT_TASK_TIME_LIMIT", 300)
 PREDICTION_RETENTION_DAYS = env_int("PREDICTION_RETENTION_DAYS", 30)
 DRIFT_RUN_RETENTION_DAYS = env_int("DRIFT_RUN_RETENTION_DAYS", 90)
 ALERT_EVENT_RETENTION_DAYS = env_int("ALERT_EVENT_RETENTION_DAYS", 180)
-PRUNE_BATCH_SIZE = env_int("PRUNE_BATCH_SIZE", 5000)
-PRUNE_BATCH_PAUSE_SECONDS = env_float("PRUNE_BATCH_PAUSE_SECONDS", 0.0)
+PRUNE_BATCH_SIZE = env_int("PRUNE_BATCH_SIZE", 1000)
+PRUNE_BATCH_PAUSE_SECONDS = env_float("PRUNE_BATCH_PAUSE_SECONDS", 0.05)
 # Predict and the read endpoints are open unless this is on; feedback, drift runs and the webhook always need a token.
 API_REQUIRE_TOKEN_FOR_READ = env_bool("API_REQUIRE_TOKEN_FOR_READ", False)
 
@@ -299,6 +299,8 @@ ALERT_RELOAD_TIMEOUT_SECONDS = env_float("ALERT_RELOAD_TIMEOUT_SECONDS", 5.0)
 ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL", "http://127.0.0.1:8000/api/v1/alerts/webhook")
 ALERT_WEBHOOK_TOKEN_FILE = Path(env_str("ALERT_WEBHOOK_TOKEN_FILE", str(ALERTMANAGER_SECRETS_DIR / "webhook_token")))
 ALERT_WEBHOOK_USERNAME = env_str("ALERT_WEBHOOK_USERNAME", "alertmanager")
+# Where people reach this service: notifications link to <MLMONITOR_PUBLIC_URL>/dashboard/models/<name>/.
+MLMONITOR_PUBLIC_URL = env_str("MLMONITOR_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 # The Prometheus job that scrapes this service (ServiceDown fires on `up{job=...} == 0`).
 ALERT_SERVICE_JOB = env_str("ALERT_SERVICE_JOB", "mlmonitor")
 # Alertmanager grouping: https://prometheus.io/docs/alerting/0.25/configuration/#route

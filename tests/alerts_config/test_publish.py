@@ -222,7 +222,7 @@ def test_a_saved_threshold_is_published_after_commit(
         services.threshold_update(threshold=threshold, value=0.25)
     # then
     assert len(callbacks) == 1
-    assert "ml_feature_drift_score > 0.25 and" in files(settings)[0].read_text()
+    assert "(ml_feature_drift_score) > 0.25 and" in files(settings)[0].read_text()
 
 
 def test_channel_secrets_are_written_privately_and_removed_with_their_channel(

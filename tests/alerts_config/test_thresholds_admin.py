@@ -112,7 +112,7 @@ def test_a_good_save_publishes_and_tells_the_operator(settings: Any, reloads: Re
     texts = [str(m) for m in response.context["messages"]]
     assert any(t.startswith("Alerting config published:") for t in texts), texts
     rules = (Path(settings.ALERT_RULES_DIR) / RULES_FILENAME).read_text()
-    assert "ml_model_f1_score < 0.5" in rules
+    assert "(ml_model_f1_score) < 0.5" in rules
 
 
 @pytest.mark.django_db(transaction=True)

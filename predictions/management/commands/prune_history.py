@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from mlmonitor.retention import history_prune
@@ -20,5 +21,11 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="count what would be removed; remove nothing")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["verbosity"] >= 2:
+            self.stdout.write(
+                f"pruning in batches of {settings.PRUNE_BATCH_SIZE} rows, "
+                f"{settings.PRUNE_BATCH_PAUSE_SECONDS} s apart{' (dry run)' if options['dry_run'] else ''}"
+            )
+            self.stdout.flush()
         for result in history_prune(dry_run=options["dry_run"]):
             self.stdout.write(result.describe())
