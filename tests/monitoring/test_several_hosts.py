@@ -270,7 +270,7 @@ def test_counts_add_up_gauges_are_not_doubled_and_rules_fire_once(several_hosts:
     )
     drifted = {f["feature"]: f for f in drift["features"] if f["drifted"]}
     assert set(drifted) == {"petal_length", "petal_width"}
-    firing = wait_until(
+    wait_until(
         lambda: (
             (alerts := http(f"{stack['prometheus']}/api/v1/alerts")[1]["data"]["alerts"])
             and {a["labels"]["alertname"] for a in alerts if a["state"] == "firing"}
@@ -307,7 +307,7 @@ def test_counts_add_up_gauges_are_not_doubled_and_rules_fire_once(several_hosts:
     assert one(stack, 'max by (model_name) (ml_drift_job_runs_total{model_name="iris"})') == 1
 
     # then: each rule fires once per model (and feature), as with one instance
-    alerts = [a for a in firing if a["state"] == "firing"]
+    alerts = [a for a in http(f"{stack['prometheus']}/api/v1/alerts")[1]["data"]["alerts"] if a["state"] == "firing"]
     error_alerts = [a["labels"] for a in alerts if a["labels"]["alertname"] == "HighErrorRate"]
     drift_alerts = [a["labels"] for a in alerts if a["labels"]["alertname"] == "DataDriftDetected"]
     assert error_alerts == [{"alertname": "HighErrorRate", "model_name": "iris", "severity": "critical"}]
