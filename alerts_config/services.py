@@ -20,7 +20,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
@@ -36,7 +35,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from mlmonitor.retention import PruneResult, primary_key_batches_delete, retention_cutoff
+from mlmonitor.retention import PruneResult, primary_key_batches_delete, table_prune
 
 from .models import AlertEvent, NotificationChannel, PublishState, Threshold
 from .rendering import (
@@ -642,20 +641,11 @@ def alert_event_prune(
 ) -> PruneResult:
     """Remove alert events that Alertmanager last posted before the retention, in batches. An alert still firing is
     posted again every repeat interval (which refreshes `updated_at`): its episode is not removed while it fires."""
-    table = AlertEvent._meta.db_table
-    cutoff = retention_cutoff(retention_days, now=now)
-    if cutoff is None:
-        return PruneResult(table=table, retention_days=retention_days, cutoff=None, rows=0, dry_run=dry_run)
-    old = AlertEvent.objects.filter(updated_at__lt=cutoff)
-    if dry_run:
-        return PruneResult(table=table, retention_days=retention_days, cutoff=cutoff, rows=old.count(), dry_run=True)
-    started = time.perf_counter()
-    deleted, batches = primary_key_batches_delete(old, batch_size=batch_size)
-    return PruneResult(
-        table=table,
+    return table_prune(
+        model=AlertEvent,
         retention_days=retention_days,
-        cutoff=cutoff,
-        rows=deleted,
-        batches=batches,
-        seconds=time.perf_counter() - started,
+        dry_run=dry_run,
+        now=now,
+        rows_old=lambda cutoff: AlertEvent.objects.filter(updated_at__lt=cutoff),
+        delete=lambda old: primary_key_batches_delete(old, batch_size=batch_size),
     )

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from alerts_config.selectors import feature_drift_thresholds_resolve, prediction_drift_threshold_resolve
 from mlmonitor.errors import ApplicationError
-from mlmonitor.retention import PruneResult, primary_key_batches_delete, retention_cutoff
+from mlmonitor.retention import PruneResult, primary_key_batches_delete, table_prune
 from predictions.inference import artifact_read
 from predictions.models import MLModel, ModelVersion
 from predictions.schema import CATEGORICAL, NUMERIC
@@ -425,30 +425,13 @@ def drift_run_prune(
     `GET .../drift`, the drift gauges on /metrics and the alert rules read it), and it must not vanish because the
     schedule was paused or the model went quiet.
     """
-    table = DriftRun._meta.db_table
-    cutoff = retention_cutoff(retention_days, now=now)
-    if cutoff is None:
-        return PruneResult(table=table, retention_days=retention_days, cutoff=None, rows=0, dry_run=dry_run)
-    old = DriftRun.objects.filter(computed_at__lt=cutoff).exclude(pk__in=drift_run_latest_ids())
-    note = "the latest run of each model is kept"
-    if dry_run:
-        features = FeatureDriftResult.objects.filter(run__in=old).count()
-        return PruneResult(
-            table=table,
-            retention_days=retention_days,
-            cutoff=cutoff,
-            rows=old.count(),
-            dry_run=True,
-            note=f"{note}; with them {features} feature results",
-        )
-    started = time.perf_counter()
-    deleted, batches = primary_key_batches_delete(old, batch_size=max(1, batch_size // RUNS_PER_FEATURE_ROWS))
-    return PruneResult(
-        table=table,
+    return table_prune(
+        model=DriftRun,
         retention_days=retention_days,
-        cutoff=cutoff,
-        rows=deleted,
-        batches=batches,
-        seconds=time.perf_counter() - started,
-        note=note,
+        dry_run=dry_run,
+        now=now,
+        rows_old=lambda cutoff: DriftRun.objects.filter(computed_at__lt=cutoff).exclude(pk__in=drift_run_latest_ids()),
+        delete=lambda old: primary_key_batches_delete(old, batch_size=max(1, batch_size // RUNS_PER_FEATURE_ROWS)),
+        note="the latest run of each model is kept",
+        dry_run_note=lambda old: f"with them {FeatureDriftResult.objects.filter(run__in=old).count()} feature results",
     )

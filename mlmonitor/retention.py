@@ -73,6 +73,42 @@ def primary_key_batches_delete(queryset: models.QuerySet, *, batch_size: int) ->
         batch_pause()
 
 
+def table_prune(
+    *,
+    model: type[models.Model],
+    retention_days: int,
+    dry_run: bool,
+    now: datetime | None,
+    rows_old: Callable[[datetime], models.QuerySet],
+    delete: Callable[[models.QuerySet], tuple[int, int]],
+    note: str = "",
+    dry_run_note: Callable[[models.QuerySet], str] | None = None,
+) -> PruneResult:
+    """The frame every table's pruning shares: the cutoff (none: keep forever), the rows before it (`rows_old`),
+    counted for a dry run or removed by `delete` (which returns rows and batches), timed."""
+    table = model._meta.db_table
+    cutoff = retention_cutoff(retention_days, now=now)
+    if cutoff is None:
+        return PruneResult(table=table, retention_days=retention_days, cutoff=None, rows=0, dry_run=dry_run)
+    old = rows_old(cutoff)
+    if dry_run:
+        notes = "; ".join(part for part in (note, dry_run_note(old) if dry_run_note else "") if part)
+        return PruneResult(
+            table=table, retention_days=retention_days, cutoff=cutoff, rows=old.count(), dry_run=True, note=notes
+        )
+    started = time.perf_counter()
+    rows, batches = delete(old)
+    return PruneResult(
+        table=table,
+        retention_days=retention_days,
+        cutoff=cutoff,
+        rows=rows,
+        batches=batches,
+        seconds=time.perf_counter() - started,
+        note=note,
+    )
+
+
 def history_prune(*, dry_run: bool = False, now: datetime | None = None) -> list[PruneResult]:
     """Prune the prediction log, drift runs and alert events by their retention settings, one table after another."""
     from alerts_config.services import alert_event_prune

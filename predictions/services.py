@@ -14,10 +14,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from mlmonitor.errors import ApplicationError
-from mlmonitor.retention import PruneResult, batch_pause, retention_cutoff
+from mlmonitor.retention import PruneResult, batch_pause, table_prune
 
 from . import metrics
 from .coalescing import Coalescer, ScoringJob, coalescers
@@ -472,33 +473,28 @@ def prediction_prune(
     scan of the primary key, starting where the previous one stopped (never re-reading the dead index entries the
     earlier batches left), and new predictions, with ids above the cutoff, never touch the rows being removed.
     """
-    table = Prediction._meta.db_table
-    cutoff = retention_cutoff(retention_days, now=now)
-    if cutoff is None:
-        return PruneResult(table=table, retention_days=retention_days, cutoff=None, rows=0, dry_run=dry_run)
-    old = Prediction.objects.filter(id__lt=uuid7_floor(cutoff))
-    if dry_run:
-        return PruneResult(table=table, retention_days=retention_days, cutoff=cutoff, rows=old.count(), dry_run=True)
-    started = time.perf_counter()
-    deleted = batches = 0
-    lower: uuid.UUID | None = None
-    while True:
-        window = old if lower is None else old.filter(id__gt=lower)
-        with transaction.atomic():
-            last = list(window.order_by("id").values_list("id", flat=True)[batch_size - 1 : batch_size])
-            count, _ = (window.filter(id__lte=last[0]) if last else window).delete()
-        if count == 0:
-            break
-        deleted, batches = deleted + count, batches + 1
-        if not last:  # fewer than a batch were left
-            break
-        lower = last[0]
-        batch_pause()
-    return PruneResult(
-        table=table,
+
+    def delete(old: QuerySet[Prediction]) -> tuple[int, int]:
+        deleted = batches = 0
+        lower: uuid.UUID | None = None
+        while True:
+            window = old if lower is None else old.filter(id__gt=lower)
+            with transaction.atomic():
+                last = list(window.order_by("id").values_list("id", flat=True)[batch_size - 1 : batch_size])
+                count, _ = (window.filter(id__lte=last[0]) if last else window).delete()
+            if count == 0:
+                return deleted, batches
+            deleted, batches = deleted + count, batches + 1
+            if not last:  # fewer than a batch were left
+                return deleted, batches
+            lower = last[0]
+            batch_pause()
+
+    return table_prune(
+        model=Prediction,
         retention_days=retention_days,
-        cutoff=cutoff,
-        rows=deleted,
-        batches=batches,
-        seconds=time.perf_counter() - started,
+        dry_run=dry_run,
+        now=now,
+        rows_old=lambda cutoff: Prediction.objects.filter(id__lt=uuid7_floor(cutoff)),
+        delete=delete,
     )
