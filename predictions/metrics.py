@@ -196,6 +196,8 @@ class CachedCollector(Collector):
     so a scrape always answers in time and says when its database values are old.
     """
 
+    reads_database = True  # False: build() reads no tables, so no time-bounded transaction is opened around it
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._families: list[Any] = []
@@ -213,7 +215,8 @@ class CachedCollector(Collector):
             now = time.monotonic()
             if now - self._built_at >= settings.METRICS_COLLECTOR_CACHE_SECONDS:
                 try:
-                    with database_time_bounded(settings.METRICS_COLLECTOR_DB_TIMEOUT_SECONDS):
+                    bound = settings.METRICS_COLLECTOR_DB_TIMEOUT_SECONDS if self.reads_database else 0.0
+                    with database_time_bounded(bound):
                         self._families = self.build()
                     self.stale = False
                 except Exception:
@@ -286,6 +289,8 @@ class ModelRegistryCollector(CachedCollector):
 
 class GpuCollector(CachedCollector):
     """GPU utilization and memory through NVML; no series at all where there is no GPU or no driver."""
+
+    reads_database = False
 
     def __init__(self, nvml: Callable[[], Any] | None = None) -> None:
         super().__init__()
