@@ -18,6 +18,8 @@ from django.http import HttpRequest
 from . import selectors, services
 from .models import AlertEvent, NotificationChannel, PublishState, Threshold
 
+RETRY_NOTE = "Saved; the publish is retried every minute until Prometheus and Alertmanager run it."
+
 
 def _publish_report(request: HttpRequest) -> None:
     """Tell the operator how the publish that followed their change went."""
@@ -25,7 +27,7 @@ def _publish_report(request: HttpRequest) -> None:
     if state.ok:
         messages.success(request, f"Alerting config published: {state.notes or 'done'}.")
     else:
-        messages.error(request, f"Alerting config NOT published, the previous files stay in place: {state.last_error}")
+        messages.error(request, f"Alerting config NOT live: {state.last_error}. {RETRY_NOTE}")
 
 
 def _service_check(form: forms.BaseForm, check: Callable[[], None]) -> None:
@@ -180,8 +182,10 @@ class PublishStateAdmin(admin.ModelAdmin[PublishState]):
     def publish_now(self, request: HttpRequest, queryset: QuerySet[PublishState]) -> None:
         """Render, validate, swap in and reload, as `manage.py publish_alerting` does."""
         result = services.alerting_publish()
-        level = messages.SUCCESS if result.ok else messages.ERROR
-        self.message_user(request, f"Publish {'succeeded' if result.ok else 'failed'}: {result.summary()}", level)
+        if result.ok:
+            self.message_user(request, f"Publish succeeded: {result.summary()}", messages.SUCCESS)
+        else:
+            self.message_user(request, f"Publish failed: {result.summary()}. {RETRY_NOTE}", messages.ERROR)
 
 
 @admin.register(AlertEvent)

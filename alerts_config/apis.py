@@ -18,20 +18,31 @@ from . import services
 from .models import AlertEvent
 
 
+class AlertText(serializers.CharField):
+    """Any string Alertmanager may send, of any length: NUL characters and lone surrogates (which PostgreSQL cannot
+    store) become U+FFFD instead of failing the whole notification; the service fits it to its column."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_blank", True)
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        """The string with characters no database stores replaced."""
+        return services.alert_text_clean(super().to_internal_value(data))
+
+
 class AlertmanagerAlertSerializer(serializers.Serializer[dict[str, Any]]):
-    """One alert of an Alertmanager webhook payload (version 4)."""
+    """One alert of an Alertmanager webhook payload (version 4). Lengths are not limited here: one alert with a long
+    label (from rules that are not ours) must not make Alertmanager drop or retry the whole notification."""
 
     status = serializers.ChoiceField(choices=[AlertEvent.STATUS_FIRING, AlertEvent.STATUS_RESOLVED])
-    labels = serializers.DictField(child=serializers.CharField(allow_blank=True, trim_whitespace=False))
-    annotations = serializers.DictField(
-        child=serializers.CharField(allow_blank=True, trim_whitespace=False), required=False, default=dict
-    )
+    labels = serializers.DictField(child=AlertText())
+    annotations = serializers.DictField(child=AlertText(), required=False, default=dict)
     startsAt = serializers.DateTimeField()
     endsAt = serializers.DateTimeField(required=False, allow_null=True, default=None)
-    generatorURL = serializers.CharField(
-        required=False, allow_blank=True, default="", trim_whitespace=False, max_length=2000
-    )
-    fingerprint = serializers.CharField(max_length=64)
+    generatorURL = AlertText(required=False, default="")
+    fingerprint = AlertText(allow_blank=False)
 
     def validate_startsAt(self, value: datetime) -> datetime:
         """An alert without a start time cannot be stored as an episode."""
@@ -54,7 +65,7 @@ class AlertWebhookApi(APIView):
 
         version = serializers.CharField()
         status = serializers.ChoiceField(choices=[AlertEvent.STATUS_FIRING, AlertEvent.STATUS_RESOLVED])
-        receiver = serializers.CharField(allow_blank=True, required=False, default="", max_length=200)
+        receiver = AlertText(required=False, default="")
         groupKey = serializers.CharField(allow_blank=True, required=False, default="")
         alerts = AlertmanagerAlertSerializer(many=True, allow_empty=True)
 

@@ -17,9 +17,8 @@ from django.db import models
 
 from predictions.models import MLModel
 
-from .rendering import SERVICE_RECEIVER
+from .rendering import PROMETHEUS_DURATION, SERVICE_RECEIVER
 
-PROMETHEUS_DURATION = re.compile(r"^((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?$")
 RECEIVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 

@@ -10,6 +10,7 @@ literals in `=` / `!=` matchers, never inside a regular expression.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -34,6 +35,19 @@ RULE_GROUP_NAME = "mlmonitor"
 SERVICE_RECEIVER = "mlmonitor-webhook"  # the service's own history receiver, always in alertmanager.yml
 GROUP_BY = ["alertname", "model_name", "feature_name"]
 SEVERITIES = ["info", "warning", "critical"]  # lowest first: a channel gets alerts at or above its minimum
+
+
+PROMETHEUS_DURATION = re.compile(r"^((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?$")
+_DURATION_UNITS = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1, 0.001)  # y w d h m s ms, in the regex's order
+
+
+def prometheus_duration_seconds(value: str) -> float:
+    """Seconds in a Prometheus duration such as 1h30m (ValueError when it is not one)."""
+    match = PROMETHEUS_DURATION.match(value)
+    if not value or match is None:
+        raise ValueError(f"{value!r} is not a Prometheus duration")
+    counts = match.groups()[1::2]
+    return float(sum(int(count) * unit for count, unit in zip(counts, _DURATION_UNITS, strict=True) if count))
 
 
 @dataclass(frozen=True)
@@ -82,6 +96,7 @@ class AlertmanagerOptions:
     smtp_username: str = ""
     smtp_password_file: str = ""
     smtp_require_tls: bool = True
+    public_url: str = "http://127.0.0.1:8000"
 
 
 @dataclass(frozen=True)
@@ -211,7 +226,10 @@ def _scopes(specs: Sequence[ThresholdSpec]) -> list[tuple[ThresholdSpec, _Scope]
 
 
 def _expression(kind: str, scope: _Scope, value: str, service_job: str) -> str:
-    """The PromQL of one rule. Per-model kinds aggregate `by (model_name)` so every model alerts on its own."""
+    """The PromQL of one rule. Per-model kinds aggregate `by (model_name)` so every model alerts on its own, and the
+    same whatever the number of web instances Prometheus scrapes: counters and histograms with `sum by` of `rate()`
+    (each instance counts its own requests), gauges read from the database with `max by` (every instance exports
+    the same value; a plain selector would fire one alert per instance)."""
     sel = _selector(scope.matchers)
     if kind == "latency_p95":
         return (
@@ -237,19 +255,22 @@ def _expression(kind: str, scope: _Scope, value: str, service_job: str) -> str:
             + _selector([f"model_name={promql_string(m)}", f"feature_name={promql_string(f)}"])
             for m, f in scope.excluded_pairs
         )
-        return f"ml_feature_drift_score{sel} > {value}{unless} and on(model_name, feature_name) ml_feature_drifted == 1"
+        return (
+            f"max by (model_name, feature_name) (ml_feature_drift_score{sel}) > {value}{unless}"
+            f" and on(model_name, feature_name) max by (model_name, feature_name) (ml_feature_drifted{sel}) == 1"
+        )
     if kind == "prediction_drift":
-        return f"ml_prediction_drift_score{sel} > {value}"
+        return f"max by (model_name) (ml_prediction_drift_score{sel}) > {value}"
     if kind == "low_confidence":
         return f"histogram_quantile(0.5, sum by (model_name, le) (rate(ml_model_confidence_bucket{sel}[5m]))) < {value}"
     if kind == "accuracy_below":
-        return f"ml_model_accuracy{sel} < {value}"
+        return f"max by (model_name, model_version) (ml_model_accuracy{sel}) < {value}"
     if kind == "f1_below":
-        return f"ml_model_f1_score{sel} < {value}"
+        return f"max by (model_name, model_version) (ml_model_f1_score{sel}) < {value}"
     if kind == "drift_stale":
-        return f"time() - ml_drift_last_run_timestamp_seconds{sel} > {value}"
+        return f"time() - max by (model_name) (ml_drift_last_run_timestamp_seconds{sel}) > {value}"
     if kind == "service_down":
-        return f"up{{job={promql_string(service_job)}}} == 0"
+        return f"up{{job={promql_string(service_job)}}} == 0"  # per instance: each one down is its own alert
     raise ValueError(f"unknown threshold kind {kind!r}")
 
 
@@ -285,10 +306,37 @@ def alert_rules_data(thresholds: Sequence[ThresholdSpec], *, service_job: str = 
                         "summary": spec.summary or rule_kind.summary,
                         "description": spec.description or rule_kind.description.format(value=value),
                         "threshold": value,
+                        # what the notifications show as the measured value (Prometheus fills it in at evaluation)
+                        "value": '{{ printf "%.4g" $value }}',
                     },
                 }
             )
     return {"groups": [{"name": RULE_GROUP_NAME, "rules": rules}]}
+
+
+def alert_rules_signature(groups: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """What identifies the alerting rules of our group, comparable between the rules file (`for` as a duration) and
+    Prometheus' /api/v1/rules (`duration` in seconds): name, seconds, labels and annotations of each rule, sorted.
+    Expressions are left out: Prometheus prints them in its own canonical form. The annotations carry the
+    threshold, so a changed value, scope (labels) or `for` still tells an old rule set from the new one."""
+    signature = []
+    for group in groups:
+        if group.get("name") != RULE_GROUP_NAME:
+            continue
+        for rule in group.get("rules") or []:
+            name = rule.get("alert") or rule.get("name")
+            if not name or rule.get("type", "alerting") != "alerting":
+                continue
+            duration = rule["duration"] if "duration" in rule else prometheus_duration_seconds(rule.get("for", "0s"))
+            signature.append(
+                (
+                    name,
+                    float(duration),
+                    tuple(sorted((rule.get("labels") or {}).items())),
+                    tuple(sorted((rule.get("annotations") or {}).items())),
+                )
+            )
+    return sorted(signature)
 
 
 def _yaml(data: Any) -> str:
@@ -347,7 +395,63 @@ def _severity_matcher(min_severity: str) -> str:
     return "severity=~" + '"' + "|".join(levels) + '"'
 
 
-def _receiver(channel: ChannelSpec, secrets_dir: str) -> dict[str, Any]:
+# --- notification texts (Alertmanager's Go templates: https://prometheus.io/docs/alerting/0.25/notifications/) ------
+
+# A model name as one URL path segment: urlquery escapes everything but writes a space as "+", which a path keeps
+# literally; a "+" in the name itself comes out as %2B, so every "+" left is a space.
+_MODEL_SEGMENT = '{{ reReplaceAll "[+]" "%20" (urlquery .Labels.model_name) }}'
+NOTIFICATION_TITLE = (
+    "[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }}"
+    "{{ if .CommonLabels.model_name }} · model {{ .CommonLabels.model_name }}{{ end }}"
+    "{{ if .CommonLabels.feature_name }} · feature {{ .CommonLabels.feature_name }}{{ end }}"
+)
+
+
+def dashboard_link(public_url: str) -> str:
+    """The template of one alert's link to its model's dashboard page (the overview for alerts of no model)."""
+    base = public_url.rstrip("/").replace("{{", "").replace("}}", "")  # a URL, never a template
+    model_page = f"{base}/dashboard/models/{_MODEL_SEGMENT}/"
+    return "{{ if .Labels.model_name }}" + model_page + "{{ else }}" + f"{base}/dashboard/" + "{{ end }}"
+
+
+def notification_text(public_url: str) -> str:
+    """The body of Slack messages and plain-text emails: per alert its summary, description, model, feature, value,
+    threshold, severity, times, and links to the dashboard and to the expression in Prometheus."""
+    return (
+        "{{ range .Alerts }}"
+        '{{ if eq .Status "firing" }}FIRING{{ else }}RESOLVED{{ end }}: {{ .Annotations.summary }}\n'
+        "{{ if .Annotations.description }}{{ .Annotations.description }}\n{{ end }}"
+        "{{ if .Labels.model_name }}model: {{ .Labels.model_name }}\n{{ end }}"
+        "{{ if .Labels.feature_name }}feature: {{ .Labels.feature_name }}\n{{ end }}"
+        "{{ if .Annotations.value }}value: {{ .Annotations.value }}\n{{ end }}"
+        "{{ if .Annotations.threshold }}threshold: {{ .Annotations.threshold }}\n{{ end }}"
+        "severity: {{ .Labels.severity }}\n"
+        'since: {{ .StartsAt.UTC.Format "2006-01-02 15:04:05 UTC" }}'
+        '{{ if eq .Status "resolved" }}, resolved {{ .EndsAt.UTC.Format "2006-01-02 15:04:05 UTC" }}{{ end }}\n'
+        f"dashboard: {dashboard_link(public_url)}\n"
+        "{{ if .GeneratorURL }}source: {{ .GeneratorURL }}\n{{ end }}"
+        "\n{{ end }}"
+    )
+
+
+def notification_html(public_url: str) -> str:
+    """The HTML body of emails (Alertmanager escapes label and annotation values in it)."""
+    return (
+        "<h2>" + NOTIFICATION_TITLE + "</h2>"
+        '{{ range .Alerts }}<p><b>{{ if eq .Status "firing" }}FIRING{{ else }}RESOLVED{{ end }}:'
+        " {{ .Annotations.summary }}</b><br>{{ .Annotations.description }}</p><table>"
+        "{{ if .Labels.model_name }}<tr><td>model</td><td>{{ .Labels.model_name }}</td></tr>{{ end }}"
+        "{{ if .Labels.feature_name }}<tr><td>feature</td><td>{{ .Labels.feature_name }}</td></tr>{{ end }}"
+        "{{ if .Annotations.value }}<tr><td>value</td><td>{{ .Annotations.value }}</td></tr>{{ end }}"
+        "{{ if .Annotations.threshold }}<tr><td>threshold</td><td>{{ .Annotations.threshold }}</td></tr>{{ end }}"
+        "<tr><td>severity</td><td>{{ .Labels.severity }}</td></tr></table>"
+        f'<p><a href="{dashboard_link(public_url)}">Open the dashboard</a>'
+        '{{ if .GeneratorURL }} · <a href="{{ .GeneratorURL }}">the expression in Prometheus</a>{{ end }}</p>'
+        "{{ end }}"
+    )
+
+
+def _receiver(channel: ChannelSpec, secrets_dir: str, public_url: str) -> dict[str, Any]:
     if channel.kind == "slack":
         slack: dict[str, Any] = {
             "api_url_file": channel_secret_path(secrets_dir=secrets_dir, channel=channel, key="slack_api_url"),
@@ -355,10 +459,19 @@ def _receiver(channel: ChannelSpec, secrets_dir: str) -> dict[str, Any]:
         if channel.slack_channel:
             slack["channel"] = channel.slack_channel
         slack["send_resolved"] = channel.send_resolved
+        slack["title"] = NOTIFICATION_TITLE
+        slack["text"] = notification_text(public_url)
         return {"name": channel.name, "slack_configs": [slack]}
     if channel.kind == "email":
         to = ", ".join(a.strip() for a in channel.email_to.split(",") if a.strip())
-        return {"name": channel.name, "email_configs": [{"to": to, "send_resolved": channel.send_resolved}]}
+        email = {
+            "to": to,
+            "send_resolved": channel.send_resolved,
+            "headers": {"Subject": NOTIFICATION_TITLE},
+            "text": notification_text(public_url),
+            "html": notification_html(public_url),
+        }
+        return {"name": channel.name, "email_configs": [email]}
     if channel.kind == "webhook":
         # Alertmanager 0.25 (Debian's, and the pinned image) has no webhook `url_file` (it came in 0.26): the URL
         # stays inline, but credentials in it move to basic auth with a password_file, and a bearer token goes
@@ -419,7 +532,7 @@ def alertmanager_config_data(channels: Sequence[ChannelSpec], *, options: Alertm
             "authorization": {"type": "Bearer", "credentials_file": options.webhook_token_file}
         }
     receivers = [{"name": SERVICE_RECEIVER, "webhook_configs": [service_hook]}]
-    receivers += [_receiver(channel, options.secrets_dir) for channel in channels]
+    receivers += [_receiver(channel, options.secrets_dir, options.public_url) for channel in channels]
     config["receivers"] = receivers
     return config
 

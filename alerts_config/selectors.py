@@ -190,6 +190,7 @@ def alertmanager_options() -> AlertmanagerOptions:
         smtp_username=settings.ALERT_SMTP_USERNAME,
         smtp_password_file=settings.ALERT_SMTP_PASSWORD_FILE,
         smtp_require_tls=settings.ALERT_SMTP_REQUIRE_TLS,
+        public_url=settings.MLMONITOR_PUBLIC_URL,
     )
 
 

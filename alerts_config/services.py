@@ -13,8 +13,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -30,11 +32,12 @@ import yaml
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from mlmonitor.files import atomic_write, file_write_atomic
 from mlmonitor.passed_checks import PassedChecks, content_digest
+from mlmonitor.retention import PruneResult, primary_key_batches_delete, table_prune
 
 from .models import AlertEvent, NotificationChannel, PublishState, Threshold
 from .rendering import (
@@ -42,6 +45,7 @@ from .rendering import (
     ChannelSpec,
     ThresholdSpec,
     alert_rules_render,
+    alert_rules_signature,
     alertmanager_bootstrap_render,
     alertmanager_config_render,
     alertmanager_secrets_render,
@@ -211,7 +215,8 @@ def notification_channel_delete(*, channels: Sequence[NotificationChannel]) -> N
 
 @dataclass
 class PublishResult:
-    """What one publish did: per file whether it was valid and replaced, plus notes and errors for the operator."""
+    """What one publish did: per file whether it was valid and replaced, whether both servers run it, plus notes and
+    errors for the operator."""
 
     check_only: bool
     errors: list[str] = field(default_factory=list)
@@ -223,9 +228,14 @@ class PublishResult:
     alertmanager_sha256: str = ""
 
     @property
-    def ok(self) -> bool:
-        """True when every rendered file was valid (reload failures are reported, not fatal)."""
+    def valid(self) -> bool:
+        """True when every rendered file was valid (and, unless check_only, is in place)."""
         return not self.errors
+
+    @property
+    def ok(self) -> bool:
+        """True when the files are valid and in place and Prometheus and Alertmanager were seen running them."""
+        return not self.errors and not self.reload_errors
 
     def summary(self) -> str:
         """One paragraph for logs, the command and the admin."""
@@ -357,23 +367,90 @@ def alertmanager_bootstrap_write() -> bool:
     return wrote
 
 
-def _reload(base_url: str, label: str, result: PublishResult) -> None:
-    """POST <base_url>/-/reload; a failure is reported, not raised (the files are in place for the next start)."""
-    request = urllib.request.Request(base_url.rstrip("/") + "/-/reload", data=b"", method="POST")  # noqa: S310
+def _http(method: str, url: str) -> bytes:
+    """One request to Prometheus or Alertmanager; raises urllib's errors (HTTPError for non-2xx answers)."""
+    request = urllib.request.Request(url, data=b"" if method == "POST" else None, method=method)  # noqa: S310
+    with urllib.request.urlopen(request, timeout=settings.ALERT_RELOAD_TIMEOUT_SECONDS) as response:  # noqa: S310
+        body: bytes = response.read()
+    return body
+
+
+def _http_error(exc: Exception) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        body = exc.read().decode(errors="replace").strip()[:300]
+        return f"HTTP {exc.code} {body}".strip()
+    return str(getattr(exc, "reason", None) or exc)
+
+
+def _reload(base_url: str, label: str, result: PublishResult) -> bool:
+    """POST <base_url>/-/reload; a refusal or no answer is a reload error (the files stay for the next start and the
+    next retry). Prometheus without --web.enable-lifecycle answers 403 here."""
     try:
-        with urllib.request.urlopen(request, timeout=settings.ALERT_RELOAD_TIMEOUT_SECONDS) as response:  # noqa: S310
-            response.read()
-        result.notes.append(f"{label} reloaded")
-    except urllib.error.HTTPError as exc:
-        body = exc.read().decode(errors="replace").strip()
-        result.reload_errors.append(f"{label} reload failed: HTTP {exc.code} {body}".strip())
+        _http("POST", base_url.rstrip("/") + "/-/reload")
     except (OSError, ValueError) as exc:
-        result.reload_errors.append(f"{label} reload failed: {exc}")
+        result.reload_errors.append(f"{label} reload failed: {_http_error(exc)}")
+        return False
+    return True
 
 
-def alerting_publish(*, check_only: bool = False) -> PublishResult:
+def _prometheus_rules_verify(base_url: str, rules_text: str, result: PublishResult) -> None:
+    """After a reload, Prometheus' /api/v1/rules must list the rules just written: a reload answers 200 even when it
+    re-read an old file (a single-file bind mount keeps the old inode, prometheus#2544)."""
+    expected = alert_rules_signature(yaml.safe_load(rules_text)["groups"])
+    try:
+        answer = json.loads(_http("GET", base_url.rstrip("/") + "/api/v1/rules?type=alert"))
+        groups = [
+            group for group in answer["data"]["groups"] if Path(str(group.get("file", ""))).name == RULES_FILENAME
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        result.reload_errors.append(f"Prometheus reloaded, but its rules could not be read back: {_http_error(exc)}")
+        return
+    if alert_rules_signature(groups) != expected:
+        result.reload_errors.append(
+            f"Prometheus reloaded, but it does not run the rules just written ({len(alert_rules_signature(groups))} "
+            f"live, {len(expected)} written): does it load {settings.ALERT_RULES_DIR}/*.rules.yml from a mounted "
+            "directory (not a single-file mount)?"
+        )
+        return
+    result.notes.append(f"Prometheus reloaded and runs the {len(expected)} rules")
+
+
+def _alertmanager_routing(config: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Receiver names and the route tree's receivers (depth first): what a reload that took must show. Alertmanager
+    answers its config re-marshalled (defaults filled in, webhook URLs as <secret>), so only these are compared."""
+    routes: list[str] = []
+
+    def walk(route: dict[str, Any]) -> None:
+        routes.append(str(route.get("receiver", "")))
+        for child in route.get("routes") or []:
+            walk(child)
+
+    walk(config.get("route") or {})
+    return [str(r.get("name", "")) for r in config.get("receivers") or []], routes
+
+
+def _alertmanager_config_verify(base_url: str, config_text: str, result: PublishResult) -> None:
+    """After a reload, Alertmanager's /api/v2/status must show the receivers and routes just written."""
+    try:
+        answer = json.loads(_http("GET", base_url.rstrip("/") + "/api/v2/status"))
+        live = yaml.safe_load(answer["config"]["original"])
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as exc:
+        result.reload_errors.append(f"Alertmanager reloaded, but its config could not be read back: {_http_error(exc)}")
+        return
+    if not isinstance(live, dict) or _alertmanager_routing(live) != _alertmanager_routing(yaml.safe_load(config_text)):
+        result.reload_errors.append(
+            "Alertmanager reloaded, but it does not run the config just written: does it read "
+            f"{settings.ALERTMANAGER_CONFIG_PATH} from a mounted directory?"
+        )
+        return
+    result.notes.append("Alertmanager reloaded and runs the new config")
+
+
+def alerting_publish(*, check_only: bool = False, reload: bool = True) -> PublishResult:
     """Render the rules and alertmanager.yml from the full database state, validate them with promtool and amtool,
-    swap them in atomically and reload both servers. With check_only, render and validate only."""
+    swap them in atomically, reload both servers and check that they run the new files. With check_only, render and
+    validate only; with reload=False, write without reloading (before the servers start, which then load the files).
+    A reload that fails or does not take leaves the state not ok; `alerting_publish_retry` tries again."""
     result = PublishResult(check_only=check_only)
     rules_path = Path(settings.ALERT_RULES_DIR) / RULES_FILENAME
     config_path = Path(settings.ALERTMANAGER_CONFIG_PATH)
@@ -413,25 +490,35 @@ def alerting_publish(*, check_only: bool = False) -> PublishResult:
         if config_ok:
             _secrets_write(secrets)  # unchanged config: secrets may still have changed (same paths, new content)
             _secrets_prune(secrets)
-        if rules_ok:
-            _reload(settings.PROMETHEUS_URL, "Prometheus", result)
-        if config_ok:
-            _reload(settings.ALERTMANAGER_URL, "Alertmanager", result)
+        if not reload:
+            result.notes.append("not reloaded (asked not to): the servers load these files when they start")
+        if reload and rules_ok and _reload(settings.PROMETHEUS_URL, "Prometheus", result):
+            _prometheus_rules_verify(settings.PROMETHEUS_URL, rules_text, result)
+        if reload and config_ok and _reload(settings.ALERTMANAGER_URL, "Alertmanager", result):
+            _alertmanager_config_verify(settings.ALERTMANAGER_URL, config_text, result)
         assert state is not None
         now = timezone.now()
         state.last_attempt_at = now
         state.ok = result.ok
-        state.notes = "; ".join([*result.reload_errors, *result.notes])
+        state.notes = "; ".join(result.notes)
         if result.ok:
             state.last_success_at = now
         else:
-            state.last_error, state.last_error_at = "; ".join(result.errors), now
+            state.last_error, state.last_error_at = "; ".join([*result.errors, *result.reload_errors]), now
         if rules_ok:
             state.rules_sha256 = result.rules_sha256
         if config_ok:
             state.alertmanager_sha256 = result.alertmanager_sha256
         state.save()
     return result
+
+
+def alerting_publish_retry() -> PublishResult | None:
+    """Publish again when the last publish did not go live (a server was down or refused the reload); None when the
+    last one did. Beat runs this every minute (alerts_config.tasks.alerting_publish_retry)."""
+    if PublishState.objects.filter(pk=PublishState.SINGLETON_ID, ok=False).exists():
+        return alerting_publish()
+    return None
 
 
 # --- alert history -----------------------------------------------------------------------------------------------
@@ -444,6 +531,33 @@ class AlertIngestResult:
     created: int
     updated: int
     unchanged: int
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def alert_text_clean(value: str) -> str:
+    """`value` with NUL characters and lone surrogates (valid in JSON, refused by PostgreSQL and UTF-8) as U+FFFD."""
+    return _UNSTORABLE.sub("\ufffd", value)
+
+
+def _mapping_clean(mapping: dict[str, Any]) -> dict[str, str]:
+    """Labels or annotations with storable keys and values."""
+    return {alert_text_clean(str(key)): alert_text_clean(str(value)) for key, value in mapping.items()}
+
+
+def _column_fit(field_name: str, value: str) -> str:
+    """`value` cut to the length of an indexed AlertEvent column (the full value stays in `labels`)."""
+    field = AlertEvent._meta.get_field(field_name)
+    limit = field.max_length if isinstance(field, models.Field) else None
+    return value[:limit] if limit is not None else value
+
+
+def _fingerprint_fit(value: str) -> str:
+    """Alertmanager's fingerprints are 16 hex digits; a longer one is stored as its SHA-256 (64 hex digits), so two
+    long fingerprints that share a prefix stay two episodes and a repeat finds its episode again."""
+    limit = AlertEvent._meta.get_field("fingerprint").max_length or 64
+    return value if len(value) <= limit else hashlib.sha256(value.encode()).hexdigest()
 
 
 def _episode_apply(event: AlertEvent, alert: dict[str, Any], receiver: str) -> bool:
@@ -470,8 +584,14 @@ def alert_events_ingest(*, receiver: str, alerts: Sequence[dict[str, Any]]) -> A
     and fingerprint, as the webhook serializer returns it.
     """
     created = updated = unchanged = 0
-    for alert in alerts:
-        key = {"fingerprint": alert["fingerprint"], "starts_at": alert["startsAt"]}
+    receiver = _column_fit("receiver", alert_text_clean(receiver))
+    for raw in alerts:
+        alert = {
+            **raw,
+            "labels": _mapping_clean(raw["labels"]),
+            "annotations": _mapping_clean(raw.get("annotations") or {}),
+        }
+        key = {"fingerprint": _fingerprint_fit(alert_text_clean(alert["fingerprint"])), "starts_at": alert["startsAt"]}
         labels = alert["labels"]
         resolved = alert["status"] == AlertEvent.STATUS_RESOLVED
         with transaction.atomic():
@@ -482,14 +602,14 @@ def alert_events_ingest(*, receiver: str, alerts: Sequence[dict[str, Any]]) -> A
                 with transaction.atomic():
                     AlertEvent.objects.create(
                         **key,
-                        alertname=labels.get("alertname", ""),
+                        alertname=_column_fit("alertname", labels.get("alertname", "")),
                         status=alert["status"],
-                        severity=labels.get("severity", ""),
-                        model_name=labels.get("model_name", ""),
+                        severity=_column_fit("severity", labels.get("severity", "")),
+                        model_name=_column_fit("model_name", labels.get("model_name", "")),
                         labels=labels,
                         annotations=alert["annotations"],
                         ends_at=alert["endsAt"] if resolved else None,
-                        generator_url=alert["generatorURL"],
+                        generator_url=_column_fit("generator_url", alert_text_clean(alert.get("generatorURL", ""))),
                         receiver=receiver,
                     )
                 created += 1
@@ -509,3 +629,18 @@ def alert_time_parse(value: datetime | None) -> datetime | None:
     if value is None or value.year <= 1:
         return None
     return value
+
+
+def alert_event_prune(
+    *, retention_days: int, batch_size: int, dry_run: bool = False, now: datetime | None = None
+) -> PruneResult:
+    """Remove alert events that Alertmanager last posted before the retention, in batches. An alert still firing is
+    posted again every repeat interval (which refreshes `updated_at`): its episode is not removed while it fires."""
+    return table_prune(
+        model=AlertEvent,
+        retention_days=retention_days,
+        dry_run=dry_run,
+        now=now,
+        rows_old=lambda cutoff: AlertEvent.objects.filter(updated_at__lt=cutoff),
+        delete=lambda old: primary_key_batches_delete(old, batch_size=batch_size),
+    )

@@ -158,7 +158,7 @@ def count_rows(env: dict[str, str]) -> int:
     return int(out.strip().splitlines()[-1])
 
 
-def database_env() -> tuple[dict[str, str], Any]:
+def database_env(name: str = DB_NAME) -> tuple[dict[str, str], Any]:
     env = {
         **os.environ,
         "SECRET_KEY": "bench-only",
@@ -173,14 +173,14 @@ def database_env() -> tuple[dict[str, str], Any]:
     import psycopg
 
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
 
     def drop() -> None:
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
-    env["DATABASE_URL"] = ADMIN_URL.rsplit("/", 1)[0] + f"/{DB_NAME}"
+    env["DATABASE_URL"] = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     return env, drop
 
 

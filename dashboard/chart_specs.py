@@ -3,7 +3,7 @@
 These two lists are the extension points. A new figure is one more entry: its PromQL templates (`$model` is the
 model_name matcher, `$window` the rate() window of the page's step, `$range` the page's whole range) and the stored
 threshold kinds drawn with it. Queries must stay right when several web processes or hosts are scraped
-(DESIGN-NOTES "Several web instances"): counters as `sum by (...) (rate(...))`, histogram quantiles as
+(README "Several hosts"): counters as `sum by (...) (rate(...))`, histogram quantiles as
 `histogram_quantile(q, sum by (le, ...) (rate(x_bucket[w])))`, gauges read from the database (accuracy, drift,
 model info) with `max by` / `avg by`, never `sum`.
 

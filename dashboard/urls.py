@@ -1,4 +1,4 @@
-"""The dashboard's URLs (SPEC.md "Dashboard pages")."""
+"""The dashboard's URLs (README "Dashboard")."""
 
 from __future__ import annotations
 

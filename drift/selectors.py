@@ -164,3 +164,15 @@ def drift_run_latest_per_model() -> list[DriftRun]:
 def drift_job_stats_list() -> QuerySet[DriftJobStats]:
     """Drift job totals of enabled models."""
     return DriftJobStats.objects.filter(model__is_enabled=True).select_related("model")
+
+
+def drift_run_latest_ids() -> QuerySet[DriftRun, int]:
+    """The primary key of the latest run of every model (enabled or not), as a subquery-ready values queryset."""
+    latest = DriftRun.objects.filter(model=OuterRef("model")).order_by("-computed_at", "-id").values("pk")[:1]
+    return DriftRun.objects.filter(pk=Subquery(latest)).values_list("pk", flat=True)
+
+
+def drift_runs_before(*, cutoff: datetime, keep_latest: bool) -> QuerySet[DriftRun]:
+    """Runs computed before `cutoff`; with keep_latest, without the latest run of each model however old it is."""
+    runs = DriftRun.objects.filter(computed_at__lt=cutoff)
+    return runs.exclude(pk__in=drift_run_latest_ids()) if keep_latest else runs

@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import IO, Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from django.utils import timezone
 from alerts_config.selectors import feature_drift_thresholds_resolve, prediction_drift_threshold_resolve
 from mlmonitor.errors import ApplicationError
 from mlmonitor.files import upload_read
+from mlmonitor.retention import PruneResult, primary_key_batches_delete, table_prune
 from predictions.models import MLModel, ModelVersion
 from predictions.schema import CATEGORICAL, NUMERIC, Feature
 from predictions.selectors import model_get, prediction_window_read
@@ -416,3 +418,29 @@ def drift_runs_queue_due() -> list[int]:
     for model_id in model_ids:
         tasks.drift_run_compute.apply_async(args=(model_id,), expires=settings.DRIFT_TASK_TIME_LIMIT)
     return model_ids
+
+
+# --- retention --------------------------------------------------------------------------------------------------
+
+RUNS_PER_FEATURE_ROWS = 100  # a run carries one result row per feature: delete fewer runs per batch than rows
+
+
+def drift_run_prune(
+    *, retention_days: int, batch_size: int, dry_run: bool = False, now: datetime | None = None
+) -> PruneResult:
+    """Remove drift runs computed before the retention, with their feature results (cascade), in batches.
+
+    The latest run of each model is kept however old it is: it is the model's current drift state (the API's
+    `GET .../drift`, the drift gauges on /metrics and the alert rules read it), and it must not vanish because the
+    schedule was paused or the model went quiet.
+    """
+    return table_prune(
+        model=DriftRun,
+        retention_days=retention_days,
+        dry_run=dry_run,
+        now=now,
+        rows_old=lambda cutoff: selectors.drift_runs_before(cutoff=cutoff, keep_latest=True),
+        delete=lambda old: primary_key_batches_delete(old, batch_size=max(1, batch_size // RUNS_PER_FEATURE_ROWS)),
+        note="the latest run of each model is kept",
+        dry_run_note=lambda old: f"with them {FeatureDriftResult.objects.filter(run__in=old).count()} feature results",
+    )

@@ -4,8 +4,9 @@ the scrape-time collectors named in METRICS_COLLECTORS (docs/metrics.md lists ev
 Counters and histograms are recorded where the work happens (each app's `metrics.py`); values that live in the
 database (accuracy, model info, drift gauges) are read here, at scrape time, by collectors that each app defines
 beside its metric objects. This module imports no app: the collectors are named in settings and imported by path.
-It also holds the pieces every collector shares (`CachedCollector`) and the one collector that belongs to no app,
-the GPU of the serving host (`GpuCollector`).
+It also holds the pieces every collector shares (`CachedCollector`, with its time-bounded database reads,
+`database_time_bounded`), the collector that reports on the others (`CollectorHealthCollector`) and the one collector
+that belongs to no app, the GPU of the serving host (`GpuCollector`).
 
 Under gunicorn (several worker processes) every process writes its counters to PROMETHEUS_MULTIPROC_DIR and the
 scrape sums them with a fresh MultiProcessCollector per scrape, never on the default registry (which would
@@ -14,16 +15,19 @@ duplicate them); see docs/architecture.md, "Metrics under gunicorn".
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.conf import settings
+from django.db import connection, transaction
 from django.utils.module_loading import import_string
-from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.metrics_core import Metric
@@ -34,32 +38,112 @@ logger = logging.getLogger(__name__)
 _collectors: list[Collector] | None = None
 _collectors_lock = threading.Lock()
 
+COLLECTOR_ERRORS = Counter(
+    "ml_metrics_collector_errors_total",
+    "Scrape-time reads (database, NVML) that failed or ran past METRICS_COLLECTOR_DB_TIMEOUT_SECONDS.",
+    ["collector"],
+)
+_cached_collectors: weakref.WeakSet[CachedCollector] = weakref.WeakSet()
+
+
+@contextlib.contextmanager
+def database_time_bounded(seconds: float) -> Iterator[None]:
+    """Run the block's queries with a time limit, so a locked table cannot hold a scrape past Prometheus' timeout.
+
+    PostgreSQL: one transaction with `SET LOCAL statement_timeout` and `lock_timeout` (PostgreSQL docs, "Client
+    Connection Defaults"); a query past it raises QueryCanceled. SQLite: a busy timeout of `seconds` for the block (WAL
+    readers do not wait for writers; this bounds the rest). `seconds` <= 0: no limit.
+    """
+    if seconds <= 0:
+        yield
+        return
+    millis = max(1, int(seconds * 1000))
+    if connection.vendor == "postgresql":
+        nested = connection.in_atomic_block  # then SET LOCAL would outlive the block: put the old values back
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('statement_timeout'), current_setting('lock_timeout')")
+            previous = cursor.fetchone()
+            cursor.execute(
+                "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)",
+                [f"{millis}ms"] * 2,
+            )
+            yield
+            if nested and previous is not None:
+                cursor.execute(
+                    "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)",
+                    list(previous),
+                )
+        return
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA busy_timeout")
+            row = cursor.fetchone()
+            previous_millis = int(row[0]) if row is not None else 0
+            cursor.execute(f"PRAGMA busy_timeout = {millis}")
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute(f"PRAGMA busy_timeout = {previous_millis}")
+        return
+    yield
+
 
 class CachedCollector(Collector):
-    """A collector whose families are rebuilt at most every METRICS_COLLECTOR_CACHE_SECONDS per process."""
+    """A collector whose families are rebuilt at most every METRICS_COLLECTOR_CACHE_SECONDS per process.
+
+    A rebuild that fails or runs past METRICS_COLLECTOR_DB_TIMEOUT_SECONDS keeps the last good families, counts
+    ml_metrics_collector_errors_total and marks the answer with ml_metrics_collector_stale (CollectorHealthCollector),
+    so a scrape always answers in time and says when its database values are old.
+    """
+
+    reads_database = True  # False: build() reads no tables, so no time-bounded transaction is opened around it
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._families: list[Metric] = []
         self._built_at = -1e18
+        self.stale = False
+        _cached_collectors.add(self)
 
     def build(self) -> list[Metric]:
         """Compute the metric families (database or device reads)."""
         raise NotImplementedError
 
     def collect(self) -> Iterator[Metric]:
-        """Yield the cached families, rebuilding them when stale; a failure yields nothing rather than a 500."""
+        """Yield the cached families, rebuilding them when due; a failed rebuild yields the last good ones."""
         with self._lock:
             now = time.monotonic()
             if now - self._built_at >= settings.METRICS_COLLECTOR_CACHE_SECONDS:
                 try:
-                    self._families = self.build()
+                    bound = settings.METRICS_COLLECTOR_DB_TIMEOUT_SECONDS if self.reads_database else 0.0
+                    with database_time_bounded(bound):
+                        self._families = self.build()
+                    self.stale = False
                 except Exception:
-                    logger.exception("metrics collector %s failed", type(self).__name__)
-                    self._families = []
+                    logger.exception("metrics collector %s failed; serving its last values", type(self).__name__)
+                    if settings.METRICS_ENABLED:
+                        COLLECTOR_ERRORS.labels(type(self).__name__).inc()
+                    self.stale = True
                 self._built_at = now
             families = list(self._families)
         yield from families
+
+
+class CollectorHealthCollector(Collector):
+    """ml_metrics_collector_stale: 1 for each collector of this process whose values in this answer are left from an
+    earlier read because the last one failed or timed out (list it last in METRICS_COLLECTORS)."""
+
+    def collect(self) -> Iterator[Metric]:
+        """One sample per cached collector of this process."""
+        stale = GaugeMetricFamily(
+            "ml_metrics_collector_stale",
+            "1 when this scrape serves a collector's last good values because its latest read failed.",
+            labels=["collector"],
+        )
+        for name, is_stale in sorted({(type(c).__name__, c.stale) for c in list(_cached_collectors)}):
+            stale.add_metric([name], 1.0 if is_stale else 0.0)
+        yield stale
 
 
 class GpuCollector(CachedCollector):
@@ -68,6 +152,8 @@ class GpuCollector(CachedCollector):
     NVML comes from NVIDIA's `nvidia-ml-py` (module `pynvml`). Without a GPU `nvmlInit()` raises; that is remembered
     so it is not retried on every scrape, and the ml_gpu_* series are absent rather than 0.
     """
+
+    reads_database = False
 
     def __init__(self, nvml: Callable[[], Any] | None = None) -> None:
         super().__init__()

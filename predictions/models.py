@@ -89,7 +89,10 @@ class Prediction(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
-    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="predictions")
+    # No index of its own: the composite (model_version, -id) index below serves every lookup by version.
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="predictions", db_index=False
+    )
     features = models.BinaryField()
     predicted_index = models.SmallIntegerField()
     confidence = models.FloatField()

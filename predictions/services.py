@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import IO, Any
 
 import numpy as np
@@ -14,16 +15,18 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from mlmonitor.errors import ApplicationError
 from mlmonitor.files import upload_read
 from mlmonitor.passed_checks import PassedChecks, content_digest
+from mlmonitor.retention import PruneResult, batch_pause, table_prune
 
 from . import metrics
 from .coalescing import Coalescer, ScoringJob, coalescers
 from .encoding import RowError, rows_to_bytes
-from .ids import uuid7_batch
+from .ids import uuid7_batch, uuid7_floor
 from .inference import ArtifactError, LoadedModel, artifact_load, extra_trusted_types, model_cache
 from .models import MLModel, ModelVersion, Prediction
 from .schema import FeatureSchema, SchemaError, feature_schema_parse
@@ -527,3 +530,42 @@ def feedback_record(*, items: list[FeedbackItem]) -> int:
     Prediction.objects.bulk_update(updates, ["label_index", "labelled_at"], batch_size=1000)
     transaction.on_commit(lambda: metrics.feedback_record(counts=counts))
     return len(updates)
+
+
+# --- retention --------------------------------------------------------------------------------------------------
+
+
+def prediction_prune(
+    *, retention_days: int, batch_size: int, dry_run: bool = False, now: datetime | None = None
+) -> PruneResult:
+    """Remove predictions older than `retention_days` by primary-key range, `batch_size` rows per transaction.
+
+    Ids are UUIDv7 (predictions/ids.py), so "created before T" is "id < uuid7_floor(T)": every batch is one range
+    scan of the primary key, starting where the previous one stopped (never re-reading the dead index entries the
+    earlier batches left), and new predictions, with ids above the cutoff, never touch the rows being removed.
+    """
+
+    def delete(old: QuerySet[Prediction]) -> tuple[int, int]:
+        deleted = batches = 0
+        lower: uuid.UUID | None = None
+        while True:
+            window = old if lower is None else old.filter(id__gt=lower)
+            with transaction.atomic():
+                last = list(window.order_by("id").values_list("id", flat=True)[batch_size - 1 : batch_size])
+                count, _ = (window.filter(id__lte=last[0]) if last else window).delete()
+            if count == 0:
+                return deleted, batches
+            deleted, batches = deleted + count, batches + 1
+            if not last:  # fewer than a batch were left
+                return deleted, batches
+            lower = last[0]
+            batch_pause()
+
+    return table_prune(
+        model=Prediction,
+        retention_days=retention_days,
+        dry_run=dry_run,
+        now=now,
+        rows_old=lambda cutoff: Prediction.objects.filter(id__lt=uuid7_floor(cutoff)),
+        delete=delete,
+    )

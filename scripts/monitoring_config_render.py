@@ -6,7 +6,7 @@ machine the same config must point at 127.0.0.1 ports. Scrape jobs and Alertmana
 piece that is not running here) are dropped, so Prometheus does not scrape or alert into the void. (Alertmanager's
 config is rendered by the app itself: `manage.py publish_alerting`, or `--bootstrap` before anything is published.)
 
-    python scripts/monitoring_config_render.py prometheus --target web:8000=127.0.0.1:8000 \
+    python scripts/monitoring_config_render.py prometheus --target web:8000=127.0.0.1:8000[,127.0.0.1:8001] \
         --target prometheus:9090=127.0.0.1:9090 --rules-dir monitoring/generated/rules --out .run/prometheus.yml
 """
 
@@ -32,13 +32,23 @@ HEADER = "# Rendered by scripts/monitoring_config_render.py from {source}; edit 
 
 
 def _static_targets_map(static_configs: list[dict[str, Any]], targets: dict[str, str]) -> list[dict[str, Any]]:
-    """Map every target through `targets`, dropping the unmapped ones and the groups left empty."""
+    """Map every target through `targets` (a value may list several, comma-separated: one service, several
+    instances), dropping the unmapped ones and the groups left empty."""
     mapped = []
     for group in static_configs:
-        kept = [targets[target] for target in group.get("targets", []) if target in targets]
+        kept = [one for target in group.get("targets", []) if target in targets for one in targets[target].split(",")]
         if kept:
             mapped.append({**group, "targets": kept})
     return mapped
+
+
+def _dns_as_static(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """A job's DNS service discovery (compose: one A record per replica) as the static targets name:port, for mapping
+    to loopback addresses where there is no such DNS."""
+    groups = list(job.get("static_configs", []))
+    for sd in job.get("dns_sd_configs", []):
+        groups.append({"targets": [f"{name}:{sd['port']}" for name in sd.get("names", [])]})
+    return groups
 
 
 def prometheus_config_render(
@@ -52,9 +62,10 @@ def prometheus_config_render(
     config["rule_files"] = [str(rules_dir / RULES_GLOB)]
     jobs = []
     for job in config.get("scrape_configs", []):
-        static_configs = _static_targets_map(job.get("static_configs", []), targets)
+        static_configs = _static_targets_map(_dns_as_static(job), targets)
         if static_configs:
-            job = {**job, "static_configs": static_configs}
+            job = {key: value for key, value in job.items() if key != "dns_sd_configs"}
+            job["static_configs"] = static_configs
             if scrape_interval:  # a job's own interval would override the global one asked for
                 job.pop("scrape_interval", None)
             jobs.append(job)
@@ -84,7 +95,7 @@ def _targets_parse(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         source, sep, target = pair.partition("=")
         if not sep or not source or not target:
-            raise SystemExit(f"--target wants SERVICE:PORT=HOST:PORT, got {pair!r}")
+            raise SystemExit(f"--target wants SERVICE:PORT=HOST:PORT[,HOST:PORT...], got {pair!r}")
         targets[source] = target
     return targets
 
@@ -97,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     prom.add_argument("--source", type=Path, default=PROMETHEUS_SOURCE)
     prom.add_argument("--rules-dir", type=Path, required=True)
     prom.add_argument("--scrape-interval")
-    prom.add_argument("--target", action="append", default=[], help="SERVICE:PORT=HOST:PORT (repeatable)")
+    prom.add_argument(
+        "--target", action="append", default=[], help="SERVICE:PORT=HOST:PORT[,HOST:PORT...] (repeatable)"
+    )
     prom.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     source = args.source.resolve()

@@ -175,6 +175,9 @@ export ALERTMANAGER_URL=${ALERTMANAGER_URL:-http://127.0.0.1:$ALERTMANAGER_PORT}
 # Alertmanager posts alerts to the app's webhook with the token of a user made for it (not the admin's).
 export ALERT_WEBHOOK_URL=${ALERT_WEBHOOK_URL:-$WEB_URL/api/v1/alerts/webhook}
 export ALERT_WEBHOOK_TOKEN_FILE=${ALERT_WEBHOOK_TOKEN_FILE:-$GENERATED_DIR/secrets/webhook_token}
+# Notifications link to the dashboard here, and to Prometheus and Alertmanager at their --web.external-url below (not
+# at this machine's host name, which a browser elsewhere may not resolve).
+export MLMONITOR_PUBLIC_URL=${MLMONITOR_PUBLIC_URL:-$WEB_URL}
 
 # ---------------------------------------------------------------- Redis: the given one, a running one, or our own
 redis_answers() { "$PY" -c 'import sys, redis; redis.Redis.from_url(sys.argv[1], socket_connect_timeout=1).ping()' "$1" 2>/dev/null; }
@@ -207,7 +210,8 @@ fi
     [ -n "$broker" ] && printf 'export REDIS_URL=%q CELERY_BROKER_URL=%q\n' "$REDIS_URL" "$CELERY_BROKER_URL"
     printf 'export %s=%q\n' ALERT_RULES_DIR "$ALERT_RULES_DIR" ALERTMANAGER_CONFIG_PATH "$ALERTMANAGER_CONFIG_PATH" \
       PROMETHEUS_URL "$PROMETHEUS_URL" ALERTMANAGER_URL "$ALERTMANAGER_URL" ALERT_WEBHOOK_URL "$ALERT_WEBHOOK_URL" \
-      ALERT_WEBHOOK_TOKEN_FILE "$ALERT_WEBHOOK_TOKEN_FILE" MLMONITOR_URL "$WEB_URL"
+      ALERT_WEBHOOK_TOKEN_FILE "$ALERT_WEBHOOK_TOKEN_FILE" MLMONITOR_URL "$WEB_URL" \
+      MLMONITOR_PUBLIC_URL "$MLMONITOR_PUBLIC_URL"
   } >"$RUN_DIR/env"
 )
 
@@ -235,8 +239,8 @@ targets=(--target "web:8000=$GUNICORN_BIND" --target "prometheus:9090=127.0.0.1:
 "$PY" scripts/monitoring_config_render.py prometheus "${targets[@]}" --rules-dir "$ALERT_RULES_DIR" \
   --out "$RUN_DIR/prometheus.yml"
 # The alert rules, alertmanager.yml and the webhook token, generated from the database before Prometheus and
-# Alertmanager start (so they load them at start; the reloads it attempts now find nobody, which is fine).
-if "$PY" manage.py publish_alerting >"$LOG_DIR/publish_alerting.log" 2>&1; then
+# Alertmanager start (so they load them at start; --no-reload: nobody is there to reload yet).
+if "$PY" manage.py publish_alerting --no-reload >"$LOG_DIR/publish_alerting.log" 2>&1; then
   alerting_hint="config and alert rules generated from the database"
 else
   alerting_hint="bootstrap alertmanager.yml: every alert to the webhook"
@@ -260,12 +264,13 @@ if [ -n "$broker" ]; then
 fi
 if [ "$have_prometheus" = 1 ]; then
   start prometheus prometheus --config.file="$RUN_DIR/prometheus.yml" --storage.tsdb.path="$RUN_DIR/prometheus" \
-    --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" --web.enable-lifecycle
+    --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" --web.enable-lifecycle \
+    --web.external-url="http://127.0.0.1:$PROMETHEUS_PORT/"
 fi
 if [ "$have_alertmanager" = 1 ]; then
   start alertmanager prometheus-alertmanager --config.file="$ALERTMANAGER_CONFIG_PATH" \
     --storage.path="$RUN_DIR/alertmanager" --web.listen-address="127.0.0.1:$ALERTMANAGER_PORT" \
-    --cluster.listen-address=
+    --cluster.listen-address= --web.external-url="http://127.0.0.1:$ALERTMANAGER_PORT/"
 fi
 
 # ---------------------------------------------------------------- wait until each answers, then say so

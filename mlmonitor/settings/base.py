@@ -94,11 +94,15 @@ INSTALLED_APPS = [
 METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
 GPU_METRICS_ENABLED = env_bool("GPU_METRICS_ENABLED", True)
 METRICS_COLLECTOR_CACHE_SECONDS = env_float("METRICS_COLLECTOR_CACHE_SECONDS", 5.0)
+# Each collector's database reads at scrape time stop after this long (a locked table must not hold /metrics past
+# Prometheus' 10 s scrape timeout); the collector then serves its last values, marked ml_metrics_collector_stale.
+METRICS_COLLECTOR_DB_TIMEOUT_SECONDS = env_float("METRICS_COLLECTOR_DB_TIMEOUT_SECONDS", 2.0)
 # Scrape-time collectors, imported by path when /metrics is first served (mlmonitor/metrics.py).
 METRICS_COLLECTORS = [
     "predictions.metrics.ModelRegistryCollector",
     "mlmonitor.metrics.GpuCollector",
     "drift.metrics.DriftCollector",
+    "mlmonitor.metrics.CollectorHealthCollector",  # last: reports what the others just did
 ]
 
 MIDDLEWARE = [
@@ -221,6 +225,22 @@ REFERENCE_MIN_ROWS = env_int("REFERENCE_MIN_ROWS", 50)
 # Drift tasks: a lock per model keeps two runs of one model from overlapping (seconds; longer than the hard limit).
 DRIFT_TASK_SOFT_TIME_LIMIT = env_int("DRIFT_TASK_SOFT_TIME_LIMIT", 240)
 DRIFT_TASK_TIME_LIMIT = env_int("DRIFT_TASK_TIME_LIMIT", 300)
+# Retention (days; 0 keeps forever): predictions, drift runs (the latest run of each model is always kept) and alert
+# events (by when Alertmanager last posted them) older than this are removed by the beat task
+# predictions.tasks.history_prune and `manage.py prune_history`, in batches of PRUNE_BATCH_SIZE rows, each its own
+# transaction, with PRUNE_BATCH_PAUSE_SECONDS between batches.
+PREDICTION_RETENTION_DAYS = env_int("PREDICTION_RETENTION_DAYS", 30)
+DRIFT_RUN_RETENTION_DAYS = env_int("DRIFT_RUN_RETENTION_DAYS", 90)
+ALERT_EVENT_RETENTION_DAYS = env_int("ALERT_EVENT_RETENTION_DAYS", 180)
+PRUNE_BATCH_SIZE = env_int("PRUNE_BATCH_SIZE", 1000)
+PRUNE_BATCH_PAUSE_SECONDS = env_float("PRUNE_BATCH_PAUSE_SECONDS", 0.05)
+# Each app prunes its own table: (its pruner's dotted path, the setting with its retention), run in this order by
+# mlmonitor/retention.py history_prune, which imports them by path (the project package imports no app).
+HISTORY_PRUNERS = [
+    ("predictions.services.prediction_prune", "PREDICTION_RETENTION_DAYS"),
+    ("drift.services.drift_run_prune", "DRIFT_RUN_RETENTION_DAYS"),
+    ("alerts_config.services.alert_event_prune", "ALERT_EVENT_RETENTION_DAYS"),
+]
 # Predict and the read endpoints are open unless this is on; feedback, drift runs and the webhook always need a token.
 API_REQUIRE_TOKEN_FOR_READ = env_bool("API_REQUIRE_TOKEN_FOR_READ", False)
 
@@ -300,6 +320,8 @@ ALERT_RELOAD_TIMEOUT_SECONDS = env_float("ALERT_RELOAD_TIMEOUT_SECONDS", 5.0)
 ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL", "http://127.0.0.1:8000/api/v1/alerts/webhook")
 ALERT_WEBHOOK_TOKEN_FILE = Path(env_str("ALERT_WEBHOOK_TOKEN_FILE", str(ALERTMANAGER_SECRETS_DIR / "webhook_token")))
 ALERT_WEBHOOK_USERNAME = env_str("ALERT_WEBHOOK_USERNAME", "alertmanager")
+# Where people reach this service: notifications link to <MLMONITOR_PUBLIC_URL>/dashboard/models/<name>/.
+MLMONITOR_PUBLIC_URL = env_str("MLMONITOR_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 # The Prometheus job that scrapes this service (ServiceDown fires on `up{job=...} == 0`).
 ALERT_SERVICE_JOB = env_str("ALERT_SERVICE_JOB", "mlmonitor")
 # Alertmanager grouping: https://prometheus.io/docs/alerting/0.25/configuration/#route

@@ -1,8 +1,9 @@
-"""Alerting fixtures: generated files in a temporary directory, a recording stand-in for the reload endpoints,
+"""Alerting fixtures: generated files in a temporary directory, a stand-in for the reload and read-back endpoints,
 the real promtool and amtool (tests that need them skip, saying so, where they are missing)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -19,6 +20,8 @@ import pytest
 import yaml
 
 from alerts_config.models import Threshold
+from alerts_config.rendering import prometheus_duration_seconds
+from alerts_config.services import RULES_FILENAME
 from predictions.models import MLModel
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,25 +40,76 @@ def free_port() -> int:
 
 @dataclass
 class ReloadRecorder:
-    """A loopback HTTP server that answers POST /-/reload like Prometheus and Alertmanager and records the calls."""
+    """A loopback HTTP server that answers like Prometheus and Alertmanager where publishing talks to them: POST
+    <prefix>/-/reload re-reads the generated file (as the servers do) and is recorded; GET /prometheus/api/v1/rules and
+    GET /alertmanager/api/v2/status answer from what the last reload read. `status` makes reloads fail; `applies=False`
+    makes them answer 200 while keeping the old file, as a single-file bind mount does (prometheus#2544)."""
 
     url: str
     calls: list[str] = field(default_factory=list)
     status: int = 200
+    applies: bool = True
+    rules_path: Path | None = None
+    config_path: Path | None = None
+    loaded: dict[str, str] = field(default_factory=dict)
+
+    def reload(self, prefix: str) -> None:
+        """Read the file of the server behind `prefix` as that server's reload would."""
+        path = self.rules_path if prefix == "/prometheus" else self.config_path
+        if self.applies and path is not None and path.exists():
+            self.loaded[prefix] = path.read_text()
+
+    def answer(self, path: str) -> dict[str, Any] | None:
+        """The API answer of a GET, built from the loaded files like the real servers build it."""
+        if path.startswith("/prometheus/api/v1/rules"):
+            groups = yaml.safe_load(self.loaded.get("/prometheus", "")) or {"groups": []}
+            return {
+                "status": "success",
+                "data": {
+                    "groups": [
+                        {
+                            "name": group["name"],
+                            "file": str(self.rules_path),
+                            "rules": [
+                                {
+                                    "name": rule["alert"],
+                                    "duration": prometheus_duration_seconds(rule.get("for", "0s")),
+                                    "labels": rule.get("labels", {}),
+                                    "annotations": rule.get("annotations", {}),
+                                    "type": "alerting",
+                                }
+                                for rule in group["rules"]
+                            ],
+                        }
+                        for group in groups["groups"]
+                    ]
+                },
+            }
+        if path.startswith("/alertmanager/api/v2/status") and "/alertmanager" in self.loaded:
+            return {"config": {"original": self.loaded["/alertmanager"]}}
+        return None
 
 
 @pytest.fixture
 def reload_server() -> Iterator[ReloadRecorder]:
-    """A recording reload endpoint on a free loopback port."""
+    """A Prometheus and Alertmanager stand-in on a free loopback port (see ReloadRecorder)."""
     server: ThreadingHTTPServer
     recorder = ReloadRecorder(url="")
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             recorder.calls.append(self.path)
+            if recorder.status < 400:
+                recorder.reload(self.path.removesuffix("/-/reload"))
             self.send_response(recorder.status)
             self.end_headers()
             self.wfile.write(b"failed to reload config" if recorder.status >= 400 else b"")
+
+        def do_GET(self) -> None:
+            body = recorder.answer(self.path)
+            self.send_response(200 if body is not None else 404)
+            self.end_headers()
+            self.wfile.write(json.dumps(body).encode() if body is not None else b"404 page not found")
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -69,6 +123,16 @@ def reload_server() -> Iterator[ReloadRecorder]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def reloads(settings: Any, reload_server: ReloadRecorder) -> ReloadRecorder:
+    """Publishing talks to the stand-in: Prometheus under /prometheus, Alertmanager under /alertmanager."""
+    settings.PROMETHEUS_URL = reload_server.url + "/prometheus"
+    settings.ALERTMANAGER_URL = reload_server.url + "/alertmanager"
+    reload_server.rules_path = Path(settings.ALERT_RULES_DIR) / RULES_FILENAME
+    reload_server.config_path = Path(settings.ALERTMANAGER_CONFIG_PATH)
+    return reload_server
 
 
 @pytest.fixture(autouse=True)

@@ -201,7 +201,7 @@ def test_drift_alert_reaches_the_history_and_threshold_changes_go_live(stack: St
     )
     assert setup is True
     rules_file = stack.rules_dir / "mlmonitor.rules.yml"
-    assert "ml_feature_drift_score > 0.15" in rules_file.read_text()
+    assert "(ml_feature_drift_score) > 0.15" in rules_file.read_text()
     prometheus_config = stack.root / "prometheus.yml"
     prometheus_config.write_text(
         yaml.safe_dump(

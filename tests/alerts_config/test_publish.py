@@ -30,14 +30,6 @@ pytestmark = [pytest.mark.django_db, needs_promtool, needs_amtool]
 BROKEN_RULES = "groups:\n- name: x\n  rules:\n  - alert: Broken\n    expr: ml_feature_drift_score >>> 1\n"
 
 
-@pytest.fixture
-def reloads(settings: Any, reload_server: ReloadRecorder) -> ReloadRecorder:
-    """Prometheus and Alertmanager stand-ins (one recorder, two path prefixes)."""
-    settings.PROMETHEUS_URL = reload_server.url + "/prometheus"
-    settings.ALERTMANAGER_URL = reload_server.url + "/alertmanager"
-    return reload_server
-
-
 def files(settings: Any) -> tuple[Path, Path]:
     """The generated rules file and alertmanager.yml."""
     return Path(settings.ALERT_RULES_DIR) / RULES_FILENAME, Path(settings.ALERTMANAGER_CONFIG_PATH)
@@ -127,13 +119,83 @@ def test_missing_tools_are_reported_not_fatal(settings: Any, reloads: ReloadReco
     assert "amtool check-config not found (unset): not validated" in result.summary()
 
 
-def test_a_failed_reload_is_reported_not_fatal(settings: Any, reloads: ReloadRecorder) -> None:
-    """Prometheus answering 500 (or nobody listening) leaves the files published and says why it did not reload."""
-    reloads.status = 500
+@pytest.mark.parametrize("status", [403, 500])
+def test_a_refused_reload_is_a_failed_publish(settings: Any, reloads: ReloadRecorder, status: int) -> None:
+    """Prometheus refusing the reload (403: started without --web.enable-lifecycle; 500: bad config) leaves the files
+    in place for its next start, but the publish is not ok: the state says why and the command exits non-zero."""
+    # given
+    reloads.status = status
+    # when
     result = alerting_publish()
-    assert result.ok and files(settings)[0].exists()
-    assert any("Prometheus reload failed: HTTP 500" in e for e in result.reload_errors)
-    assert "Prometheus reload failed" in PublishState.objects.get().notes
+    # then
+    assert result.valid and not result.ok and files(settings)[0].exists()
+    assert any(f"Prometheus reload failed: HTTP {status}" in e for e in result.reload_errors)
+    state = PublishState.objects.get()
+    assert not state.ok and f"Prometheus reload failed: HTTP {status}" in state.last_error
+    assert state.last_error_at is not None
+    with pytest.raises(CommandError, match=f"Prometheus reload failed: HTTP {status}"):
+        call_command("publish_alerting")
+
+
+def test_nobody_listening_is_a_failed_publish(settings: Any) -> None:
+    """No server at PROMETHEUS_URL / ALERTMANAGER_URL: both reload failures are recorded."""
+    result = alerting_publish()
+    assert not result.ok and len(result.reload_errors) == 2
+    assert "Alertmanager reload failed" in PublishState.objects.get().last_error
+
+
+def test_a_reload_that_does_not_take_is_a_failed_publish(
+    settings: Any, reloads: ReloadRecorder, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    """A reload answered 200 while the server keeps running the old rules (single-file mount) is caught by reading
+    the live rules back from /api/v1/rules."""
+    # given: a first publish that took
+    assert alerting_publish().ok
+    reloads.applies = False
+    # when: a threshold changes
+    with django_capture_on_commit_callbacks(execute=True):
+        services.threshold_update(threshold=seed_threshold("feature_drift"), value=0.3)
+    # then
+    state = PublishState.objects.get()
+    assert not state.ok and "does not run the rules just written" in state.last_error
+
+
+def test_a_reload_of_alertmanager_that_does_not_take_is_a_failed_publish(
+    settings: Any, reloads: ReloadRecorder, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    """Alertmanager answering 200 to the reload but still routing to the old receivers is caught as well."""
+    assert alerting_publish().ok
+    reloads.applies = False
+    with django_capture_on_commit_callbacks(execute=True):
+        services.notification_channel_create(name="ops", kind="webhook", webhook_url="http://127.0.0.1:9/hook")
+    state = PublishState.objects.get()
+    assert not state.ok and "Alertmanager reloaded, but it does not run the config just written" in state.last_error
+
+
+def test_the_retry_publishes_again_until_it_takes_and_then_rests(settings: Any, reloads: ReloadRecorder) -> None:
+    """alerting_publish_retry republishes while the last publish is not live and does nothing once it is."""
+    # given: a publish that failed to reload
+    reloads.status = 403
+    assert not alerting_publish().ok
+    reloads.calls.clear()
+    # when: Prometheus is back with reloads enabled
+    reloads.status = 200
+    retried = services.alerting_publish_retry()
+    # then
+    assert retried is not None and retried.ok, retried.summary() if retried else None
+    assert PublishState.objects.get().ok
+    assert sorted(reloads.calls) == ["/alertmanager/-/reload", "/prometheus/-/reload"]
+    # when: nothing is pending any more
+    reloads.calls.clear()
+    assert services.alerting_publish_retry() is None
+    assert reloads.calls == []
+
+
+def test_no_reload_writes_the_files_and_leaves_the_servers_alone(settings: Any, reloads: ReloadRecorder) -> None:
+    """`publish_alerting --no-reload` (before the servers start) writes valid files, calls nobody, exits 0."""
+    call_command("publish_alerting", "--no-reload")
+    assert files(settings)[0].exists() and files(settings)[1].exists() and reloads.calls == []
+    assert PublishState.objects.get().ok
 
 
 def test_check_only_writes_nothing(settings: Any, reloads: ReloadRecorder) -> None:
@@ -164,7 +226,7 @@ def test_a_saved_threshold_is_published_after_commit(
         services.threshold_update(threshold=threshold, value=0.25)
     # then
     assert len(callbacks) == 1
-    assert "ml_feature_drift_score > 0.25 and" in files(settings)[0].read_text()
+    assert "(ml_feature_drift_score) > 0.25 and" in files(settings)[0].read_text()
 
 
 def test_channel_secrets_are_written_privately_and_removed_with_their_channel(

@@ -7,6 +7,8 @@ import yaml
 
 from alerts_config.models import Threshold
 from alerts_config.rendering import (
+    ALERTMANAGER_HEADER,
+    NOTIFICATION_TITLE,
     RULE_KINDS,
     AlertmanagerOptions,
     ChannelSpec,
@@ -16,9 +18,11 @@ from alerts_config.rendering import (
     alertmanager_config_render,
     alertmanager_matcher,
     alertmanager_secrets_render,
+    notification_text,
     promql_number,
     promql_string,
 )
+from tests.promql_aggregation import aggregation_problems
 
 SEED = [
     ThresholdSpec(
@@ -78,6 +82,7 @@ groups:
       summary: High prediction latency detected
       description: 95th percentile latency is above 500ms
       threshold: '0.5'
+      value: '{{ printf "%.4g" $value }}'
   - alert: HighErrorRate
     expr: sum by (model_name) (rate(ml_prediction_requests_total{status="error"}[5m])) / sum by (model_name) \
 (rate(ml_prediction_requests_total[5m])) > 0.05
@@ -88,8 +93,10 @@ groups:
       summary: High error rate in predictions
       description: Error rate is above 5%
       threshold: '0.05'
+      value: '{{ printf "%.4g" $value }}'
   - alert: DataDriftDetected
-    expr: ml_feature_drift_score > 0.15 and on(model_name, feature_name) ml_feature_drifted == 1
+    expr: max by (model_name, feature_name) (ml_feature_drift_score) > 0.15 and on(model_name, feature_name) max by \
+(model_name, feature_name) (ml_feature_drifted) == 1
     for: 10m
     labels:
       severity: warning
@@ -97,8 +104,9 @@ groups:
       summary: Data drift detected
       description: Feature drift score is elevated
       threshold: '0.15'
+      value: '{{ printf "%.4g" $value }}'
   - alert: PredictionDriftDetected
-    expr: ml_prediction_drift_score > 0.1
+    expr: max by (model_name) (ml_prediction_drift_score) > 0.1
     for: 10m
     labels:
       severity: warning
@@ -106,6 +114,7 @@ groups:
       summary: Prediction distribution drift detected
       description: Prediction drift score is elevated
       threshold: '0.1'
+      value: '{{ printf "%.4g" $value }}'
   - alert: LowConfidencePredictions
     expr: histogram_quantile(0.5, sum by (model_name, le) (rate(ml_model_confidence_bucket[5m]))) < 0.6
     for: 15m
@@ -115,6 +124,7 @@ groups:
       summary: Low confidence predictions
       description: Median confidence is below 60%
       threshold: '0.6'
+      value: '{{ printf "%.4g" $value }}'
 """
 
 
@@ -141,17 +151,23 @@ def test_scoped_feature_drift_thresholds_split_the_series_by_precedence() -> Non
     ]
     # when
     rules = alert_rules_data(thresholds)["groups"][0]["rules"]
+
     # then
-    drifted = " and on(model_name, feature_name) ml_feature_drifted == 1"
+    def rule(matchers: str, value: str, unless: str = "") -> str:
+        score = f"max by (model_name, feature_name) (ml_feature_drift_score{{{matchers}}}) > {value}{unless}"
+        drifted = f"max by (model_name, feature_name) (ml_feature_drifted{{{matchers}}}) == 1"
+        return f"{score} and on(model_name, feature_name) {drifted}"
+
     assert [rule["expr"] for rule in rules] == [
-        'ml_feature_drift_score{model_name="iris",feature_name="petal_width"} > 0.5' + drifted,
-        'ml_feature_drift_score{model_name="wine",feature_name="alcohol"} > 0.6' + drifted,
-        'ml_feature_drift_score{feature_name="petal_length"} > 0.4' + drifted,
-        'ml_feature_drift_score{model_name="iris",feature_name!="petal_length",feature_name!="petal_width"} > 0.3'
-        + drifted,
-        'ml_feature_drift_score{model_name!="iris",feature_name!="petal_length"} > 0.15'
-        ' unless on(model_name, feature_name) ml_feature_drift_score{model_name="wine",feature_name="alcohol"}'
-        + drifted,
+        rule('model_name="iris",feature_name="petal_width"', "0.5"),
+        rule('model_name="wine",feature_name="alcohol"', "0.6"),
+        rule('feature_name="petal_length"', "0.4"),
+        rule('model_name="iris",feature_name!="petal_length",feature_name!="petal_width"', "0.3"),
+        rule(
+            'model_name!="iris",feature_name!="petal_length"',
+            "0.15",
+            ' unless on(model_name, feature_name) ml_feature_drift_score{model_name="wine",feature_name="alcohol"}',
+        ),
     ]
     assert [rule["labels"] for rule in rules] == [
         {"severity": "warning", "model_name": "iris", "feature_name": "petal_width"},
@@ -187,8 +203,8 @@ def test_per_model_thresholds_of_other_kinds_exclude_their_models_from_the_globa
             "histogram_quantile(0.95, sum by (model_name, le) "
             '(rate(ml_prediction_latency_seconds_bucket{model_name!="big"}[5m]))) > 0.5',
         ),
-        ("AccuracyBelow", 'ml_model_accuracy{model_name="iris"} < 0.8'),
-        ("DriftJobStale", "time() - ml_drift_last_run_timestamp_seconds > 900"),
+        ("AccuracyBelow", 'max by (model_name, model_version) (ml_model_accuracy{model_name="iris"}) < 0.8'),
+        ("DriftJobStale", "time() - max by (model_name) (ml_drift_last_run_timestamp_seconds) > 900"),
         ("ServiceDown", 'up{job="web"} == 0'),
     ]
 
@@ -229,6 +245,20 @@ def test_every_threshold_kind_has_an_alert() -> None:
     ]
 
 
+def test_every_rule_aggregates_across_web_instances() -> None:
+    """Rules of every kind and scope give one alert per model (and feature) however many web instances Prometheus
+    scrapes: database-read gauges through max by, request counters through sum of rate()."""
+    # given: every kind, globally and per model, and feature drift at every scope
+    thresholds = [ThresholdSpec(kind, 0.5, model_name=model) for kind in RULE_KINDS for model in (None, "iris")]
+    thresholds += [ThresholdSpec("feature_drift", 0.4, feature_name="f", model_name=m) for m in (None, "wine")]
+    # when
+    rules = alert_rules_data(thresholds)["groups"][0]["rules"]
+    # then
+    assert len(rules) > len(RULE_KINDS)
+    problems = [problem for rule in rules for problem in aggregation_problems(rule["expr"])]
+    assert problems == [], "\n".join(problems)
+
+
 def test_an_empty_summary_takes_the_kinds_default_with_the_value() -> None:
     """Operators may leave texts empty."""
     rules = alert_rules_data([ThresholdSpec("f1_below", 0.7)])["groups"][0]["rules"]
@@ -236,6 +266,7 @@ def test_an_empty_summary_takes_the_kinds_default_with_the_value() -> None:
         "summary": "Model F1 score is low",
         "description": "Macro F1 on labelled feedback is below 0.7",
         "threshold": "0.7",
+        "value": '{{ printf "%.4g" $value }}',
     }
 
 
@@ -297,8 +328,11 @@ def test_a_slack_channel_renders_exactly_with_its_url_in_a_file() -> None:
     # when
     text = alertmanager_config_render([channel], options=OPTIONS)
     secrets = alertmanager_secrets_render([channel], secrets_dir=OPTIONS.secrets_dir)
-    # then
-    assert text == SLACK_CONFIG
+    # then: exactly the expected config, with the notification texts of the rendering module
+    expected = yaml.safe_load(SLACK_CONFIG)
+    slack = expected["receivers"][1]["slack_configs"][0]
+    slack["title"], slack["text"] = NOTIFICATION_TITLE, notification_text("http://127.0.0.1:8000")
+    assert text.startswith(ALERTMANAGER_HEADER) and yaml.safe_load(text) == expected
     assert "secret" not in text.replace("/run/secrets", "")
     assert secrets == {"/run/secrets/channel-7-slack_api_url": "https://hooks.slack.com/services/T/B/secret"}
 

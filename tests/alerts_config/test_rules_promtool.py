@@ -148,6 +148,7 @@ def test_feature_drift_alerts_follow_the_drift_engines_resolved_thresholds(
                         "summary": row.summary or "Data drift detected",
                         "description": row.description or f"Feature drift score is above {promql_number(threshold)}",
                         "threshold": promql_number(threshold),
+                        "value": f"{above:.4g}",  # the score at evaluation, as the notifications show it
                     },
                 }
             )
@@ -200,6 +201,7 @@ def test_names_with_quotes_backslashes_and_braces_match_exactly_their_own_series
                 "summary": "Data drift detected",
                 "description": "Feature drift score is elevated",
                 "threshold": "0.15",
+                "value": "0.3",
             },
         }
         for name in ('we"ird\\model{y}', "iris")

@@ -16,7 +16,7 @@ from alerts_config import services
 from alerts_config.models import Threshold
 from alerts_config.services import RULES_FILENAME
 
-from .conftest import needs_promtool, seed_threshold
+from .conftest import ReloadRecorder, needs_promtool, seed_threshold
 
 ADD_URL = "/admin/alerts_config/threshold/add/"
 
@@ -100,7 +100,7 @@ def test_services_refuse_what_the_admin_refuses() -> None:
 
 @pytest.mark.django_db(transaction=True)
 @needs_promtool
-def test_a_good_save_publishes_and_tells_the_operator(settings: Any) -> None:
+def test_a_good_save_publishes_and_tells_the_operator(settings: Any, reloads: ReloadRecorder) -> None:
     """Saved through the service after form validation; the message of the same save reports the publish."""
     # given
     get_user_model().objects.create_superuser("boss", "boss@example.org", "pw-for-tests")
@@ -113,7 +113,7 @@ def test_a_good_save_publishes_and_tells_the_operator(settings: Any) -> None:
     texts = [str(m) for m in response.context["messages"]]
     assert any(t.startswith("Alerting config published:") for t in texts), texts
     rules = (Path(settings.ALERT_RULES_DIR) / RULES_FILENAME).read_text()
-    assert "ml_model_f1_score < 0.5" in rules
+    assert "(ml_model_f1_score) < 0.5" in rules
 
 
 @pytest.mark.django_db(transaction=True)
@@ -131,9 +131,29 @@ def test_a_failed_publish_is_shown_to_the_operator(settings: Any, tmp_path: Path
     response = client.post(ADD_URL, form(kind="f1_below", value="0.5"), follow=True)
     # then
     texts = [str(m) for m in response.context["messages"]]
-    assert any("NOT published, the previous files stay in place" in t for t in texts), texts
+    assert any("NOT live" in t and "retried every minute" in t for t in texts), texts
     state_page = client.get("/admin/alerts_config/publishstate/")
     assert state_page.status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+@needs_promtool
+def test_a_save_whose_reload_is_refused_shows_an_error(settings: Any, reloads: ReloadRecorder) -> None:
+    """Prometheus without --web.enable-lifecycle refuses the reload (403): the save's message is an error naming the
+    refusal, not a green "published", and the publish state is not ok."""
+    # given
+    reloads.status = 403
+    get_user_model().objects.create_superuser("boss", "boss@example.org", "pw-for-tests")
+    client = Client()
+    client.login(username="boss", password="pw-for-tests")
+    # when
+    response = client.post(ADD_URL, form(kind="f1_below", value="0.5"), follow=True)
+    # then
+    messages = [(m.level_tag, str(m)) for m in response.context["messages"]]
+    errors = [text for level, text in messages if level == "error"]
+    assert errors and "Prometheus reload failed: HTTP 403" in errors[0], messages
+    assert not any(text.startswith("Alerting config published") for _, text in messages), messages
+    assert not services.PublishState.objects.get().ok
 
 
 @pytest.mark.django_db
@@ -156,12 +176,13 @@ def test_the_alerting_admin_pages_render(admin_client: Client, path: str) -> Non
 
 @pytest.mark.django_db
 def test_publish_now_from_the_admin_reports_the_result(admin_client: Client, settings: Any) -> None:
-    """The admin action publishes and says how it went (here: reloads fail, nobody listens)."""
+    """The admin action publishes and says how it went (here: reloads fail, nobody listens: an error)."""
     response = admin_client.post(
         "/admin/alerts_config/publishstate/", {"action": "publish_now", "_selected_action": ["1"]}, follow=True
     )
     texts = [str(m) for m in response.context["messages"]]
-    assert any(t.startswith("Publish succeeded:") and "reload failed" in t for t in texts), texts
+    assert any(t.startswith("Publish failed:") and "reload failed" in t for t in texts), texts
+    assert [m.level_tag for m in response.context["messages"]] == ["error"]
     assert (Path(settings.ALERT_RULES_DIR) / RULES_FILENAME).exists()
 
 
@@ -182,7 +203,7 @@ def test_a_threshold_saved_in_the_admin_runs_promtool_once(
         response = admin_client.post(ADD_URL, form(kind="f1_below", value="0.5"))
     # then
     assert response.status_code == 302
-    assert "ml_model_f1_score < 0.5" in (Path(settings.ALERT_RULES_DIR) / RULES_FILENAME).read_text()
+    assert "(ml_model_f1_score) < 0.5" in (Path(settings.ALERT_RULES_DIR) / RULES_FILENAME).read_text()
     assert promtool_runs() == ["check rules"]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -164,3 +165,66 @@ def test_the_history_is_listed_and_filtered_read_only_in_the_admin(
         "DataDriftDetected"
     ]
     assert add.status_code == 403
+
+
+def _alert(fingerprint: str, **labels: str) -> dict[str, Any]:
+    alert = copy.deepcopy(payload()["alerts"][0])
+    alert["fingerprint"] = fingerprint
+    alert["labels"] = {"alertname": "HighErrorRate", "model_name": "iris", "severity": "warning", **labels}
+    return alert
+
+
+def test_alerts_with_oversized_or_odd_fields_are_all_stored(token_client: APIClient) -> None:
+    """Alerts from rules that are not ours may carry label values longer than the indexed columns, long fingerprints,
+    receivers and generator URLs, huge annotations, NUL characters and lone surrogates: every alert of the
+    notification is stored (full labels in the JSON field, indexed columns shortened) and the answer is 2xx, so
+    Alertmanager neither drops the others nor retries."""
+    # given: one notification mixing a normal alert with every kind of odd field
+    body = payload()
+    body["receiver"] = "r" * 400
+    body["alerts"] = [
+        _alert("0000000000000001"),
+        _alert("0000000000000002", severity="s" * 33),
+        _alert("0000000000000003", alertname="A" * 250),
+        _alert("0000000000000004", model_name="m" * 300),
+        _alert("f" * 100),
+        _alert("f" * 99 + "e"),  # shares the first 64 characters with the previous one: still a distinct episode
+        {**_alert("0000000000000007"), "generatorURL": "http://prometheus:9090/graph?g0.expr=" + "x" * 5000},
+        {**_alert("0000000000000008"), "annotations": {"description": "d" * 200_000, "zero": "a\x00b"}},
+        _alert("0000000000000009", model_name="nul\x00in\x00name", feature_name="\ud800lone"),
+        _alert("000000000000000a", model_name="модель-😀" * 30),
+    ]
+    # when: JSON as Alertmanager writes it (\u escapes; a lone surrogate is valid JSON text)
+    response = token_client.post(URL, data=json.dumps(body), content_type="application/json")
+    # then
+    assert response.status_code == 200, response.content[:500]
+    assert response.json() == {"received": 10, "created": 10, "updated": 0, "unchanged": 0}
+    assert AlertEvent.objects.count() == 10
+    severity = AlertEvent.objects.get(fingerprint="0000000000000002")
+    assert severity.labels["severity"] == "s" * 33 and len(severity.severity) <= 20
+    name = AlertEvent.objects.get(fingerprint="0000000000000003")
+    assert name.labels["alertname"] == "A" * 250 and name.alertname == "A" * 200
+    long_fingerprints = AlertEvent.objects.exclude(fingerprint__startswith="000000000000")
+    assert long_fingerprints.count() == 2 and all(len(e.fingerprint) <= 64 for e in long_fingerprints)
+    assert AlertEvent.objects.get(fingerprint="0000000000000007").generator_url.startswith("http://prometheus:9090/")
+    huge = AlertEvent.objects.get(fingerprint="0000000000000008")
+    assert len(huge.annotations["description"]) == 200_000 and huge.annotations["zero"] == "a\ufffdb"
+    odd = AlertEvent.objects.get(fingerprint="0000000000000009")
+    assert odd.model_name == "nul\ufffdin\ufffdname" and odd.labels["feature_name"] == "\ufffdlone"
+    assert AlertEvent.objects.get(fingerprint="000000000000000a").model_name.startswith("модель-😀")
+    assert all(len(e.receiver) <= 200 for e in AlertEvent.objects.all())
+
+
+def test_a_repeat_of_an_oversized_alert_updates_its_episode(token_client: APIClient) -> None:
+    """The shortened fingerprint is stable: the resolution of an alert with a 100-character fingerprint finds the
+    episode its firing created."""
+    # given
+    body = payload()
+    body["alerts"] = [_alert("f" * 100, severity="s" * 40)]
+    token_client.post(URL, body, format="json")
+    # when
+    body["alerts"][0].update(status="resolved", endsAt="2026-01-02T04:00:00Z")
+    response = token_client.post(URL, body, format="json")
+    # then
+    assert response.status_code == 200 and response.json()["updated"] == 1
+    assert AlertEvent.objects.get().status == "resolved"

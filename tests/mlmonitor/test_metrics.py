@@ -13,7 +13,7 @@ import pynvml
 import pytest
 
 from mlmonitor import metrics
-from mlmonitor.metrics import GpuCollector
+from mlmonitor.metrics import CollectorHealthCollector, GpuCollector
 from predictions.metrics import ModelRegistryCollector
 from tests.conftest import ROW
 from tests.servers import promtool_check_metrics
@@ -149,12 +149,14 @@ def test_every_exported_metric_is_documented_with_its_type(
     scrape: Any, use_collectors: Any, labelled_prediction: Any
 ) -> None:
     """docs/metrics.md has a row for exactly the ml_* families /metrics exports (requests, feedback, registry, GPU,
-    drift), each with the family's type."""
+    drift, collector health), each with the family's type."""
     # given
     from drift.metrics import DriftCollector
 
     nvml = FakeNvml([{"utilization": 5, "used": 1, "total": 2}])
-    use_collectors(ModelRegistryCollector(), GpuCollector(nvml=lambda: nvml), DriftCollector())
+    use_collectors(
+        ModelRegistryCollector(), GpuCollector(nvml=lambda: nvml), DriftCollector(), CollectorHealthCollector()
+    )
     documented = dict(re.findall(r"^\| `(ml_\w+)` \| (\w+) \|", (ROOT / "docs" / "metrics.md").read_text(), re.M))
     # when
     exposition = scrape()

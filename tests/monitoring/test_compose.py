@@ -127,7 +127,16 @@ def test_every_prometheus_scrape_target_is_a_service_listening_on_that_port() ->
     found = services()
     config = prometheus_config()
     addresses = [
-        target for job in config["scrape_configs"] for group in job["static_configs"] for target in group["targets"]
+        target
+        for job in config["scrape_configs"]
+        for group in job.get("static_configs", [])
+        for target in group["targets"]
+    ]
+    addresses += [
+        f"{name}:{sd['port']}"
+        for job in config["scrape_configs"]
+        for sd in job.get("dns_sd_configs", [])
+        for name in sd["names"]
     ]
     addresses += [
         target
@@ -151,18 +160,47 @@ def test_the_web_port_agrees_with_gunicorn_prometheus_and_allowed_hosts() -> Non
     # given
     web = services()["web"]
     environment = web["environment"]
-    (target,) = [
-        job["static_configs"][0]["targets"][0]
-        for job in prometheus_config()["scrape_configs"]
-        if job["job_name"] == "mlmonitor"
+    ((sd,),) = [
+        job["dns_sd_configs"] for job in prometheus_config()["scrape_configs"] if job["job_name"] == "mlmonitor"
     ]
-    host, port = host_port(target)
+    (host,), port = sd["names"], sd["port"]
     # then
     bind_host, bind_port = host_port(environment["GUNICORN_BIND"])
     assert bind_host == "0.0.0.0" and bind_port == port
-    assert web["ports"] == [f"127.0.0.1:{port}:{port}"]
+    assert web["ports"] == [f"127.0.0.1:{port}-{port + 9}:{port}"]
     assert host in environment["ALLOWED_HOSTS"].split(",")
     assert "web" in environment["ALERT_WEBHOOK_URL"] and f":{port}/" in environment["ALERT_WEBHOOK_URL"]
+
+
+def test_every_web_replica_is_scraped_and_can_start_next_to_the_others() -> None:
+    """`docker compose up --scale web=3`: Prometheus finds each replica by DNS (type A on the service name) so every
+    one is its own target; the replicas publish ports from a range instead of all claiming one; none has a fixed
+    container name; their start-up (migrate, demo model, alerting config) runs one at a time under a lock."""
+    # given
+    web = services()["web"]
+    (job,) = [job for job in prometheus_config()["scrape_configs"] if job["job_name"] == "mlmonitor"]
+    entrypoint = (ROOT / "scripts" / "docker-entrypoint.sh").read_text()
+    # then
+    assert "static_configs" not in job
+    assert job["dns_sd_configs"] == [{"names": ["web"], "type": "A", "port": 8000, "refresh_interval": "15s"}]
+    (published,) = web["ports"]
+    first, last = (int(port) for port in published.split(":")[1].split("-"))
+    assert last - first + 1 >= 3
+    assert "container_name" not in web
+    assert re.search(r'flock "\$MEDIA_ROOT/[^"]+" "\$0" web-setup', entrypoint)
+    assert "python manage.py migrate" in entrypoint.split("web-setup)")[1]
+
+
+def test_links_in_alerts_point_at_published_addresses() -> None:
+    """Prometheus and Alertmanager run with --web.external-url at their published loopback ports (overridable), so
+    a notification's source link does not name the container; the app gets its public URL for dashboard links."""
+    found = services()
+    assert "--web.external-url=${PROMETHEUS_PUBLIC_URL:-http://127.0.0.1:9090}" in found["prometheus"]["command"]
+    assert "--web.external-url=${ALERTMANAGER_PUBLIC_URL:-http://127.0.0.1:9093}" in found["alertmanager"]["command"]
+    assert found["web"]["environment"]["MLMONITOR_PUBLIC_URL"] == "${MLMONITOR_PUBLIC_URL:-http://127.0.0.1:8000}"
+    run = (ROOT / "scripts" / "run.sh").read_text()
+    assert '--web.external-url="http://127.0.0.1:$PROMETHEUS_PORT/"' in run
+    assert '--web.external-url="http://127.0.0.1:$ALERTMANAGER_PORT/"' in run
 
 
 def test_published_ports_bind_only_loopback() -> None:
@@ -252,14 +290,16 @@ def test_app_services_share_one_configuration_and_worker_and_beat_wait_for_migra
 
 
 def test_web_runs_the_system_checks_before_it_migrates() -> None:
-    """The container's web start runs `manage.py check` (unwritable volumes for the generated alerting files are
-    errors there: alerts_config/checks.py) before migrate, and has no shell checks of its own for them."""
+    """The container's web start (web, then web-setup under the replicas' lock) runs `manage.py check` (unwritable
+    volumes for the generated alerting files are errors there: alerts_config/checks.py) before migrate, and has no
+    shell checks of its own for those directories."""
     # given
     entrypoint = (ROOT / "scripts" / "docker-entrypoint.sh").read_text()
     web = entrypoint[entrypoint.index("  web)") : entrypoint.index("  worker)")]
     # then
-    assert web.index("python manage.py check") < web.index("python manage.py migrate")
-    assert "[ -w" not in web and "mkdir -p" not in web
+    assert web.index("python manage.py check") < web.index("flock") < web.index("python manage.py migrate")
+    assert "[ -w" not in web
+    assert not [line for line in web.splitlines() if "mkdir" in line and ("ALERT" in line or "dirname" in line)]
 
 
 def test_exactly_one_beat_with_the_database_scheduler() -> None:

@@ -29,6 +29,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.promql_aggregation import aggregation_problems
+
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD_DIR = ROOT / "monitoring" / "grafana" / "dashboards"
 DATASOURCES_FILE = ROOT / "monitoring" / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
@@ -191,7 +193,7 @@ def test_dashboards_cover_what_the_issue_lists() -> None:
         "ml_feature_drifted",
         "ml_prediction_drift_score",
         "ml_dataset_drift_share",
-        "time() - ml_drift_last_run_timestamp_seconds",
+        "time() - max by (model_name) (ml_drift_last_run_timestamp_seconds",
     ):
         assert needle in exprs["drift.json"], needle
     for needle in (
@@ -204,6 +206,17 @@ def test_dashboards_cover_what_the_issue_lists() -> None:
         "django_db_query_duration_seconds_bucket",
     ):
         assert needle in exprs["system.json"], needle
+
+
+def test_every_query_aggregates_across_web_instances() -> None:
+    """With several web instances scraped (docker compose --scale web=N), no panel doubles or splits a value:
+    database-read metrics go through max/min/avg by, request counters through sum of rate()/increase()."""
+    problems = [
+        f"{query.dashboard} / {query.panel}: {problem}"
+        for query in panel_queries()
+        for problem in aggregation_problems(query.expr)
+    ]
+    assert problems == [], "\n".join(problems)
 
 
 def test_variable_substitution_follows_grafana_syntax() -> None:

@@ -1,5 +1,6 @@
-"""`python manage.py publish_alerting [--check | --bootstrap]`: render, validate, swap in and reload the alerting
-config; or, when that cannot be done, give Alertmanager a config to start with."""
+"""`python manage.py publish_alerting [--check | --no-reload | --bootstrap]`: render, validate, swap in and reload
+the alerting config (exits non-zero when a file is invalid or a server did not take the new files); or, when that
+cannot be done, give Alertmanager a config to start with."""
 
 from __future__ import annotations
 
@@ -14,13 +15,18 @@ from alerts_config.services import RULES_FILENAME, alerting_publish, alertmanage
 class Command(BaseCommand):
     help = (
         "Render the Prometheus rules and alertmanager.yml from the database, validate them with promtool and "
-        "amtool, replace the files atomically and reload Prometheus and Alertmanager. --check only validates; "
-        "--bootstrap writes a config that sends every alert to the service's webhook where none was published."
+        "amtool, replace the files atomically, reload Prometheus and Alertmanager and check that they run the new "
+        "files. --check only validates; --no-reload writes without reloading (before the servers start); --bootstrap "
+        "writes a config that sends every alert to the service's webhook where none was published. Exits non-zero "
+        "when a file is invalid or a reload failed or did not take."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument("--check", action="store_true", help="render and validate only; write nothing")
+        mode.add_argument(
+            "--no-reload", action="store_true", help="write the files without reloading (the servers are not up yet)"
+        )
         mode.add_argument(
             "--bootstrap",
             action="store_true",
@@ -33,14 +39,12 @@ class Command(BaseCommand):
             where = settings.ALERTMANAGER_CONFIG_PATH
             self.stdout.write(f"Bootstrap {where}: {'written' if wrote else 'a published config is in place, kept'}.")
             return
-        result = alerting_publish(check_only=options["check"])
+        result = alerting_publish(check_only=options["check"], reload=not options["no_reload"])
         rules = settings.ALERT_RULES_DIR / RULES_FILENAME
         for note in result.notes:
             self.stdout.write(f"  {note}")
-        for problem in result.reload_errors:
-            self.stdout.write(self.style.WARNING(f"  {problem}"))
         if not result.ok:
-            raise CommandError("; ".join(result.errors))
+            raise CommandError("; ".join([*result.errors, *result.reload_errors]))
         if options["check"]:
             self.stdout.write(self.style.SUCCESS("The generated rules and Alertmanager config are valid."))
             return
