@@ -225,7 +225,7 @@ def _flags_decide(
     return flags, corrected
 
 
-def _feature_result_build(
+def feature_drift_result_build(
     *,
     run: DriftRun,
     feature: Feature,
@@ -235,7 +235,8 @@ def _feature_result_build(
     drifted: bool,
     corrected: float,
 ) -> FeatureDriftResult:
-    """The stored row of one feature's outcome (a failure keeps its error message)."""
+    """The stored row (unsaved) of one feature's outcome in a run, flagged `drifted` with the corrected p-value (NaN:
+    none); a failure keeps its error message."""
     common = {"run": run, "feature_name": feature.name, "feature_type": feature.kind, "threshold": threshold}
     if isinstance(outcome, Exception):
         return FeatureDriftResult(
@@ -357,7 +358,7 @@ def drift_run_compute(*, model_id: int) -> DriftRun:
         )
         FeatureDriftResult.objects.bulk_create(
             [
-                _feature_result_build(
+                feature_drift_result_build(
                     run=run,
                     feature=feature,
                     test=tests[i],

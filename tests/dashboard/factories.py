@@ -12,7 +12,9 @@ import numpy as np
 
 from drift import statistics
 from drift.models import DriftRun, FeatureDriftResult
+from drift.services import feature_drift_result_build
 from predictions.models import MLModel, ModelVersion
+from predictions.schema import Feature
 
 # --- one feature through the drift engine ------------------------------------------------------------------------
 
@@ -85,27 +87,18 @@ def feature_result_build(
         kind = statistics.NUMERIC
     assert outcome.score is not None and outcome.p_value is not None
     corrected = min(1.0, outcome.p_value * tests)
-    return FeatureDriftResult(
+    result = feature_drift_result_build(
         run=run,
-        feature_name=spec.name,
-        feature_type=kind,
+        feature=Feature(name=spec.name, kind=kind, categories=spec.categories),
         test=outcome.test,
-        status=outcome.status,
-        score=outcome.score,
-        statistic=outcome.statistic,
-        p_value=outcome.p_value,
-        p_value_corrected=corrected,
+        outcome=outcome,
         threshold=threshold,
         drifted=outcome.score > threshold and corrected < alpha,
-        missing_share=outcome.missing_share,
-        out_of_range_share=outcome.out_of_range_share,
-        unseen_category_share=outcome.unseen_category_share,
-        window_size=outcome.window_size,
-        reference_size=outcome.reference_size,
-        reference_summary=outcome.reference_summary,
-        current_summary=outcome.current_summary,
-        chart=outcome.chart if spec.with_chart else {},
+        corrected=corrected,
     )
+    if not spec.with_chart:
+        result.chart = {}
+    return result
 
 
 def model_version_make(
