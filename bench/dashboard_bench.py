@@ -141,7 +141,7 @@ def _data_build() -> dict[str, Any]:
     wide50 = model_make("wide-50", [f"f{i}" for i in range(50)])
     runs_make(wide50, [FeatureSpec(f"f{i}", 1.5 if i < 3 else 0.0) for i in range(50)], RUNS, charts_last=False)
     specs100 = [FeatureSpec(f"n{i}", 1.5 if i < 5 else 0.0) for i in range(90)]
-    specs100 += [FeatureSpec(f"c{i}", categories=("red", "green", "blue", "<unseen>")) for i in range(10)]
+    specs100 += [FeatureSpec(f"c{i}", categories=("red", "green", "blue", "grey")) for i in range(10)]
     wide100 = model_make("wide-100", [s.name for s in specs100])
     report_run = runs_make(wide100, specs100, 12, charts_last=True)
     stored = FeatureDriftResult.objects.filter(run=report_run)
@@ -265,8 +265,8 @@ def main() -> None:
             live = f"{online[name][0]:.0f} ms" if online else "n/a"
             print(f"  {name:55s} {ms:11.0f} ms {live:>16s} {count:12d}")
         print(
-            f"stored chart data per feature (JSON): numeric {built['chart_bytes_numeric']:.0f} B (10 bins, 101 ECDF "
-            f"points), categorical {built['chart_bytes_categorical']:.0f} B (4 categories)"
+            f"stored chart data per feature (JSON, median, as the drift engine writes it): numeric "
+            f"{built['chart_bytes_numeric']:.0f} B, categorical {built['chart_bytes_categorical']:.0f} B (4 categories)"
         )
         from django.db import connections
 
