@@ -49,12 +49,19 @@ class Threshold(models.Model):
         F1_BELOW = "f1_below", "macro F1 below (0..1)"
         DRIFT_STALE = "drift_stale", "drift job older than (seconds)"
         SERVICE_DOWN = "service_down", "service down (scrape fails)"
+        FEATURE_MISSING_RATE = "feature_missing_rate", "missing-value rate of a feature above (0..1)"
+        FEATURE_OUT_OF_RANGE_RATE = "feature_out_of_range_rate", "out-of-range rate of a feature above (0..1)"
+        UNSEEN_CATEGORY_RATE = "unseen_category_rate", "unseen-category rate of a feature above (0..1)"
 
     Severity = Severity
 
     kind = models.CharField(max_length=30, choices=Kind.choices)
     model = models.ForeignKey(MLModel, null=True, blank=True, on_delete=models.CASCADE, help_text="Empty: every model.")
-    feature_name = models.CharField(max_length=200, blank=True, help_text="Feature drift only; empty: every feature.")
+    feature_name = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Feature drift and data-quality kinds only; empty: every feature.",
+    )
     value = models.FloatField(
         help_text="Rates, confidences, accuracy, F1 and drift scores in 0..1; latency in seconds (> 0); "
         "drift job age in seconds (> 0); ignored for service down."
@@ -96,9 +103,16 @@ class Threshold(models.Model):
             Kind.LOW_CONFIDENCE,
             Kind.ACCURACY_BELOW,
             Kind.F1_BELOW,
+            Kind.FEATURE_MISSING_RATE,
+            Kind.FEATURE_OUT_OF_RANGE_RATE,
+            Kind.UNSEEN_CATEGORY_RATE,
         }
     )
     BELOW_KINDS = frozenset({Kind.LOW_CONFIDENCE, Kind.ACCURACY_BELOW, Kind.F1_BELOW})
+    DATA_QUALITY_KINDS = frozenset(
+        {Kind.FEATURE_MISSING_RATE, Kind.FEATURE_OUT_OF_RANGE_RATE, Kind.UNSEEN_CATEGORY_RATE}
+    )
+    FEATURE_KINDS = DATA_QUALITY_KINDS | {Kind.FEATURE_DRIFT}
 
     @property
     def comparator(self) -> str:
@@ -117,8 +131,8 @@ class Threshold(models.Model):
             errors["value"] = f"A {self.get_kind_display()} threshold must lie in 0..1, not {value}."
         elif self.kind in (self.Kind.LATENCY_P95, self.Kind.DRIFT_STALE) and not value > 0:
             errors["value"] = f"A {self.get_kind_display()} threshold must be greater than 0, not {value}."
-        if self.feature_name and self.kind != self.Kind.FEATURE_DRIFT:
-            errors["feature_name"] = "Only feature-drift thresholds name a feature."
+        if self.feature_name and self.kind not in self.FEATURE_KINDS:
+            errors["feature_name"] = "Only feature-drift and data-quality thresholds name a feature."
         if self.model_id is not None and self.kind == self.Kind.SERVICE_DOWN:
             errors["model"] = (
                 "Service down watches the web service's scrape target, not a model: leave the model empty."

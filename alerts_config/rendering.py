@@ -128,7 +128,28 @@ RULE_KINDS: dict[str, RuleKind] = {
         "DriftJobStale", "Drift job is stale", "The latest drift run is older than {value} seconds"
     ),
     "service_down": RuleKind("ServiceDown", "mlmonitor is down", "Prometheus cannot scrape the mlmonitor service"),
+    "feature_missing_rate": RuleKind(
+        "FeatureMissingRateHigh", "Many missing feature values", "Share of rows missing the feature is above {value}"
+    ),
+    "feature_out_of_range_rate": RuleKind(
+        "FeatureOutOfRangeRateHigh",
+        "Many feature values out of range",
+        "Share of rows with the feature outside the reference's range is above {value}",
+    ),
+    "unseen_category_rate": RuleKind(
+        "UnseenCategoryRateHigh",
+        "Many unseen categories",
+        "Share of rows with a category the reference never saw is above {value}",
+    ),
 }
+# Data-quality kinds: the counter whose rate over rows they judge (predictions/data_quality.py, docs/metrics.md).
+DATA_QUALITY_COUNTERS = {
+    "feature_missing_rate": "ml_feature_missing_total",
+    "feature_out_of_range_rate": "ml_feature_out_of_range_total",
+    "unseen_category_rate": "ml_feature_unseen_category_total",
+}
+FEATURE_SCOPED_KINDS = frozenset({"feature_drift", *DATA_QUALITY_COUNTERS})
+DATA_QUALITY_WINDOW = "10m"
 
 
 def scope_rank(*, has_model: bool, has_feature: bool) -> int:
@@ -259,6 +280,8 @@ def _expression(kind: str, scope: _Scope, value: str, service_job: str) -> str:
             f"max by (model_name, feature_name) (ml_feature_drift_score{sel}) > {value}{unless}"
             f" and on(model_name, feature_name) max by (model_name, feature_name) (ml_feature_drifted{sel}) == 1"
         )
+    if kind in DATA_QUALITY_COUNTERS:
+        return _data_quality_expression(DATA_QUALITY_COUNTERS[kind], scope, value)
     if kind == "prediction_drift":
         return f"max by (model_name) (ml_prediction_drift_score{sel}) > {value}"
     if kind == "low_confidence":
@@ -272,6 +295,27 @@ def _expression(kind: str, scope: _Scope, value: str, service_job: str) -> str:
     if kind == "service_down":
         return f"up{{job={promql_string(service_job)}}} == 0"  # per instance: each one down is its own alert
     raise ValueError(f"unknown threshold kind {kind!r}")
+
+
+def _data_quality_expression(counter: str, scope: _Scope, value: str) -> str:
+    """Share of a model's scored rows that a data-quality counter counted for a feature, over DATA_QUALITY_WINDOW:
+    `sum by (model_name, feature_name)` of the counter's rate (both sides of out-of-range together) over the
+    model's rows rate (`ml_data_quality_rows_total`, which has no feature label, hence `group_left`). Series that a
+    more specific threshold owns are left out with `unless`, as for feature drift."""
+    rate = f"[{DATA_QUALITY_WINDOW}]"
+    model_matchers = [m for m in scope.matchers if m.startswith("model_name")]
+    unless = "".join(
+        f" unless on(model_name, feature_name) sum by (model_name, feature_name) (rate({counter}"
+        + _selector([f"model_name={promql_string(m)}", f"feature_name={promql_string(f)}"])
+        + f"{rate}))"
+        for m, f in scope.excluded_pairs
+    )
+    return (
+        f"sum by (model_name, feature_name) (rate({counter}{_selector(scope.matchers)}{rate}))"
+        " / on(model_name) group_left sum by (model_name)"
+        f" (rate(ml_data_quality_rows_total{_selector(model_matchers)}{rate}))"
+        f" > {value}{unless}"
+    )
 
 
 def _rule_labels(spec: ThresholdSpec) -> dict[str, str]:
@@ -292,7 +336,7 @@ def alert_rules_data(thresholds: Sequence[ThresholdSpec], *, service_job: str = 
         specs = [t for t in thresholds if t.kind == kind]
         if kind == "service_down":  # one job, no model scope
             specs = [t for t in specs if t.model_name is None][:1]
-        elif kind != "feature_drift":
+        elif kind not in FEATURE_SCOPED_KINDS:
             specs = [t for t in specs if t.feature_name is None]
         for spec, scope in _scopes(specs):
             value = promql_number(spec.value)

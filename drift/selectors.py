@@ -103,6 +103,35 @@ def reference_statistics_get(
     )
 
 
+def reference_dataset_active_key(*, model_version_id: int) -> tuple[int, datetime] | None:
+    """(id, upload time) of a version's active reference, or None: one indexed query, no blob."""
+    found = (
+        ReferenceDataset.objects.filter(model_version_id=model_version_id, is_active=True)
+        .values_list("id", "uploaded_at")
+        .first()
+    )
+    return None if found is None else (int(found[0]), found[1])
+
+
+def reference_data_quality_get(
+    *, reference_id: int, uploaded_at: datetime
+) -> tuple[dict[str, tuple[float, float]], dict[str, list[bool]]]:
+    """What the data-quality monitors (predictions/data_quality.py) check rows against: per numeric feature its
+    observed (min, max) in the reference (NaN when it has no finite value), per categorical feature whether each
+    of its categories (schema order) occurs in the reference. From the per-process cached prepared statistics."""
+    numeric, categorical = reference_statistics_get(reference_id=reference_id, uploaded_at=uploaded_at)
+    low, high = (statistics.NUMERIC_SUMMARY_KEYS.index(key) for key in ("min", "max"))
+    ranges = {
+        name: (float(numeric.summaries[i, low]), float(numeric.summaries[i, high]))
+        for i, name in enumerate(numeric.names)
+    }
+    seen = {
+        name: (categorical.counts[i, : len(categorical.categories[i])] > 0).tolist()
+        for i, name in enumerate(categorical.names)
+    }
+    return ranges, seen
+
+
 def feature_tests_get(*, drift_settings: DriftSettings) -> dict[str, str]:
     """The test an operator chose per feature name (features not listed use their type's default)."""
     return dict(FeatureTest.objects.filter(settings=drift_settings).values_list("feature_name", "test"))

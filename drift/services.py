@@ -22,6 +22,7 @@ from alerts_config.selectors import feature_drift_thresholds_resolve, prediction
 from mlmonitor.errors import ApplicationError
 from mlmonitor.files import upload_read
 from mlmonitor.retention import PruneResult, primary_key_batches_delete, table_prune
+from predictions.data_quality import data_quality_forget
 from predictions.models import MLModel, ModelVersion
 from predictions.schema import CATEGORICAL, NUMERIC, Feature
 from predictions.selectors import model_get, prediction_window_read
@@ -103,6 +104,7 @@ def reference_dataset_upload(
     )
     reference.file.save(filename, ContentFile(data), save=False)
     reference.save()
+    data_quality_forget()
     DriftSettings.objects.get_or_create(model=model_version.model)
     return reference
 

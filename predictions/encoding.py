@@ -26,12 +26,23 @@ ModelValue = float | str | None
 
 
 class RowError(ValueError):
-    """An input row that does not fit the schema; `field` names the feature."""
+    """An input row that does not fit the schema; `field` names the feature. `code` and `status` are the API error's
+    (400 invalid_input; 422 out_of_bounds for a value outside the schema's bounds)."""
 
-    def __init__(self, message: str, *, field: str | None = None, row: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        row: int | None = None,
+        code: str = "invalid_input",
+        status: int = 400,
+    ) -> None:
         super().__init__(message)
         self.field = field
         self.row = row
+        self.code = code
+        self.status = status
 
 
 def _numeric_value(feature: Feature, value: object) -> float:
@@ -73,6 +84,30 @@ class RowEncoder:
         self.category_codes = [
             {category: float(code) for code, category in enumerate(feature.categories)} for feature in schema.features
         ]
+        # The schema's inclusive bounds per column, -inf/+inf where none: one vectorized check per request.
+        self.lower = np.asarray([-np.inf if f.minimum is None else f.minimum for f in schema.features])
+        self.upper = np.asarray([np.inf if f.maximum is None else f.maximum for f in schema.features])
+        self.has_bounds = bool(np.isfinite(self.lower).any() or np.isfinite(self.upper).any())
+
+    def bounds_check(self, log_matrix: np.ndarray) -> None:
+        """Raise RowError (code out_of_bounds, 422) naming the first row and feature whose value lies outside the
+        schema's bounds; missing values (NaN) pass. Vectorized: one comparison per bound over the whole matrix."""
+        if not self.has_bounds or log_matrix.size == 0:
+            return
+        outside = (log_matrix < self.lower) | (log_matrix > self.upper)
+        if not outside.any():
+            return
+        row, column = (int(i) for i in np.argwhere(outside)[0])
+        feature = self.schema.features[column]
+        value = float(log_matrix[row, column])
+        side, bound = ("min", feature.minimum) if value < self.lower[column] else ("max", feature.maximum)
+        raise RowError(
+            f"feature {feature.name!r} is {value!r}, outside the schema's bounds ({side} {bound!r})",
+            field=feature.name,
+            row=row,
+            code="out_of_bounds",
+            status=422,
+        )
 
     def category_code(self, column: int, value: str) -> float | None:
         """The logged code of a category of the feature at `column`; None when the value is not one of them."""
@@ -158,10 +193,12 @@ class RowEncoder:
         return matrix
 
     def encode_rows(self, rows: Sequence[object]) -> tuple[np.ndarray, np.ndarray]:
-        """Check rows; return (model input matrix, float64 log matrix). Raises RowError with the row index."""
+        """Check rows; return (model input matrix, float64 log matrix). Raises RowError with the row index (code
+        out_of_bounds when a value lies outside the schema's bounds)."""
         if self.schema.is_all_numeric:
             fast = self._encode_numeric_lists(rows)
             if fast is not None:
+                self.bounds_check(fast)
                 return fast, fast
         model_rows: list[list[ModelValue]] = []
         vectors: list[list[float]] = []
@@ -173,6 +210,7 @@ class RowEncoder:
             model_rows.append(model_values)
             vectors.append(vector)
         log_matrix = np.asarray(vectors, dtype=np.float64).reshape(len(rows), self.width)
+        self.bounds_check(log_matrix)
         if self.schema.is_all_numeric:
             return log_matrix, log_matrix
         model_matrix = np.empty((len(rows), self.width), dtype=object)

@@ -1,9 +1,13 @@
 """The feature schema of a model version: an ordered list of typed features (numeric or categorical, nullable or not).
 
-Input rows are checked against it and encoded by predictions/encoding.py."""
+Input rows are checked against it and encoded by predictions/encoding.py. A numeric feature may carry optional
+bounds `min` and `max` (finite numbers, inclusive): the predict API refuses a value outside them with a 422
+`out_of_bounds` naming the feature. Without bounds any finite value is accepted; the data-quality monitors
+(predictions/data_quality.py) count values outside the active reference's observed range instead."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,18 +21,25 @@ class SchemaError(ValueError):
 
 @dataclass(frozen=True)
 class Feature:
-    """One input feature: its name, kind, allowed categories and whether it may be missing."""
+    """One input feature: its name, kind, allowed categories, whether it may be missing, and optional inclusive
+    bounds `minimum`/`maximum` of a numeric feature (None: unbounded on that side)."""
 
     name: str
     kind: str
     categories: tuple[str, ...] = ()
     nullable: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form stored on the model version."""
         data: dict[str, Any] = {"name": self.name, "type": self.kind, "nullable": self.nullable}
         if self.kind == CATEGORICAL:
             data["categories"] = list(self.categories)
+        if self.minimum is not None:
+            data["min"] = self.minimum
+        if self.maximum is not None:
+            data["max"] = self.maximum
         return data
 
 
@@ -67,7 +78,7 @@ def feature_schema_parse(raw: object) -> FeatureSchema:
         where = f"feature #{position}"
         if not isinstance(item, dict):
             raise SchemaError(f"{where} must be an object with name and type.")
-        unknown = set(item) - {"name", "type", "categories", "nullable"}
+        unknown = set(item) - {"name", "type", "categories", "nullable", "min", "max"}
         if unknown:
             raise SchemaError(f"{where} has unknown keys: {', '.join(sorted(unknown))}.")
         name = item.get("name")
@@ -94,5 +105,31 @@ def feature_schema_parse(raw: object) -> FeatureSchema:
             categories = tuple(raw_categories)
         elif item.get("categories"):
             raise SchemaError(f"Feature {name!r}: only categorical features have categories.")
-        features.append(Feature(name=name, kind=kind, categories=categories, nullable=nullable))
+        minimum, maximum = _bounds_parse(name, kind, item)
+        features.append(
+            Feature(name=name, kind=kind, categories=categories, nullable=nullable, minimum=minimum, maximum=maximum)
+        )
     return FeatureSchema(features=tuple(features))
+
+
+def _bounds_parse(name: str, kind: str, item: dict[str, Any]) -> tuple[float | None, float | None]:
+    """The optional `min`/`max` of one feature: finite numbers, numeric features only, min <= max."""
+    bounds: list[float | None] = []
+    for key in ("min", "max"):
+        raw = item.get(key)
+        if raw is None:
+            bounds.append(None)
+            continue
+        if kind != NUMERIC:
+            raise SchemaError(f"Feature {name!r}: only numeric features have {key!r} bounds.")
+        try:
+            value = float(raw) if isinstance(raw, (int, float)) and not isinstance(raw, bool) else math.nan
+        except OverflowError:  # an integer beyond float range
+            value = math.inf
+        if not math.isfinite(value):
+            raise SchemaError(f"Feature {name!r}: {key!r} must be a finite number, not {raw!r}.")
+        bounds.append(value)
+    minimum, maximum = bounds
+    if minimum is not None and maximum is not None and minimum > maximum:
+        raise SchemaError(f"Feature {name!r}: 'min' ({minimum}) is greater than 'max' ({maximum}).")
+    return minimum, maximum

@@ -25,6 +25,7 @@ from mlmonitor.retention import PruneResult, batch_pause, table_prune
 
 from . import metrics
 from .coalescing import Coalescer, ScoringJob, coalescers
+from .data_quality import data_quality_batch_record
 from .encoding import RowError, rows_to_bytes
 from .ids import uuid7_batch, uuid7_floor
 from .inference import ArtifactError, LoadedModel, artifact_load, extra_trusted_types, model_cache
@@ -337,6 +338,12 @@ def _batch_metrics_record(scored: list[tuple[ScoringJob, np.ndarray]], now: floa
             predicted=predicted,
             confidences=probabilities[np.arange(len(predicted)), predicted],
         )
+        data_quality_batch_record(
+            version_id=first.version_id,
+            schema=first.model.schema,
+            model_name=model_name,
+            matrix=np.concatenate([job.log_matrix for job, _ in scored]),
+        )
     except Exception:
         logger.exception("recording prediction metrics failed")
 
@@ -398,7 +405,7 @@ def prediction_create(*, model_name: str | None, version: str | None, payload: o
             if request.is_batch:
                 details["row"] = exc.row
                 message = f"row {exc.row}: {message}"
-            raise ApplicationError(message, code="invalid_input", details=details) from exc
+            raise ApplicationError(message, code=exc.code, status=exc.status, details=details) from exc
         job = _score_and_log(
             loaded=loaded,
             model_version=model_version,

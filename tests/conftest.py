@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 from alerts_config import services as alerts_services
 from demo.iris import IRIS_SCHEMA, DemoModel, iris_demo_train
 from predictions import services
+from predictions.data_quality import data_quality_forget
 from predictions.inference import model_cache
 from predictions.models import ModelVersion
 from predictions.selectors import model_version_resolve_forget
@@ -41,6 +42,7 @@ def _fresh_model_cache() -> None:
     a check remembered from another test would hide the work a test counts)."""
     model_cache.clear()
     model_version_resolve_forget()
+    data_quality_forget()
     services._passed_artifact_checks.clear()
     alerts_services._passed_tool_checks.clear()
 

@@ -46,6 +46,10 @@ PER_REQUEST = (
     "ml_prediction_distribution_total",
     "ml_prediction_rows_total",
     "ml_feedback_labels_total",
+    "ml_feature_missing_total",
+    "ml_feature_out_of_range_total",
+    "ml_feature_unseen_category_total",
+    "ml_data_quality_rows_total",
 )
 _GROUPING = r"(?: by \([^)]*\) ?)?"
 # The right-hand side of `and on(...)` / `unless on(...)` only selects which left-hand series are kept: its copies

@@ -217,6 +217,8 @@ PREDICTION_COALESCING = env_bool("PREDICTION_COALESCING", True)
 # How long a process reuses its lookup of a model's active version (a new active version reaches every process
 # within this many seconds; the process that made the change forgets at once).
 MODEL_REGISTRY_CACHE_SECONDS = env_float("MODEL_REGISTRY_CACHE_SECONDS", 2.0)
+# Data-quality counters (predictions/data_quality.py): features per model with their own feature_name label.
+DATA_QUALITY_MAX_FEATURES = env_int("DATA_QUALITY_MAX_FEATURES", 50)
 # Accuracy and F1 are computed over this many most recent labelled predictions of each model version.
 FEEDBACK_WINDOW = env_int("FEEDBACK_WINDOW", 1000)
 FEEDBACK_MAX_BULK = env_int("FEEDBACK_MAX_BULK", 10000)

@@ -125,6 +125,56 @@ class Stack:
 
         wait_until(ready, timeout=30, what=f"{name} at {ready_url}", logs=self.logs)
 
+    def servers_start(self) -> None:
+        """Start gunicorn (the app), Alertmanager and Prometheus (1 s scrape and evaluation, the published rules)."""
+        prometheus_config = self.root / "prometheus.yml"
+        prometheus_config.write_text(
+            yaml.safe_dump(
+                {
+                    "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                    "rule_files": [str(self.rules_dir / "*.rules.yml")],
+                    "alerting": {
+                        "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{self.alertmanager_port}"]}]}]
+                    },
+                    "scrape_configs": [
+                        {"job_name": "mlmonitor", "static_configs": [{"targets": [f"127.0.0.1:{self.app_port}"]}]}
+                    ],
+                }
+            )
+        )
+        self.start(
+            "gunicorn",
+            [GUNICORN, "-c", "mlmonitor/gunicorn.conf.py", "--no-control-socket"],
+            f"http://127.0.0.1:{self.app_port}/healthz",
+        )
+        self.start(
+            "alertmanager",
+            [
+                "prometheus-alertmanager",
+                f"--config.file={self.alertmanager_config}",
+                f"--storage.path={self.root / 'alertmanager-data'}",
+                f"--web.listen-address=127.0.0.1:{self.alertmanager_port}",
+                "--cluster.listen-address=",  # no gossip: a single instance
+                # Alertmanager's POST /-/reload is always on: 0.25 has no --web.enable-lifecycle flag
+            ],
+            f"http://127.0.0.1:{self.alertmanager_port}/-/ready",
+        )
+        self.start(
+            "prometheus",
+            [
+                "prometheus",
+                f"--config.file={prometheus_config}",
+                f"--storage.tsdb.path={self.root / 'prometheus-data'}",
+                f"--web.listen-address=127.0.0.1:{self.prometheus_port}",
+                "--web.enable-lifecycle",
+                # Alerts are sent valid for 4 x resend delay. A firing alert whose rule is replaced by a reload is
+                # never sent as resolved (alertmanager#3371): Alertmanager resolves it when that validity runs out,
+                # 4 minutes with the default 1m delay, 4 s here.
+                "--rules.alert.resend-delay=1s",
+            ],
+            f"http://127.0.0.1:{self.prometheus_port}/-/ready",
+        )
+
     def logs(self) -> str:
         """The tail of every server's log, and what Prometheus, Alertmanager and the history hold."""
         parts = []
@@ -202,53 +252,7 @@ def test_drift_alert_reaches_the_history_and_threshold_changes_go_live(stack: St
     assert setup is True
     rules_file = stack.rules_dir / "mlmonitor.rules.yml"
     assert "(ml_feature_drift_score) > 0.15" in rules_file.read_text()
-    prometheus_config = stack.root / "prometheus.yml"
-    prometheus_config.write_text(
-        yaml.safe_dump(
-            {
-                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                "rule_files": [str(stack.rules_dir / "*.rules.yml")],
-                "alerting": {
-                    "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{stack.alertmanager_port}"]}]}]
-                },
-                "scrape_configs": [
-                    {"job_name": "mlmonitor", "static_configs": [{"targets": [f"127.0.0.1:{stack.app_port}"]}]}
-                ],
-            }
-        )
-    )
-    stack.start(
-        "gunicorn",
-        [GUNICORN, "-c", "mlmonitor/gunicorn.conf.py", "--no-control-socket"],
-        f"http://127.0.0.1:{stack.app_port}/healthz",
-    )
-    stack.start(
-        "alertmanager",
-        [
-            "prometheus-alertmanager",
-            f"--config.file={stack.alertmanager_config}",
-            f"--storage.path={stack.root / 'alertmanager-data'}",
-            f"--web.listen-address=127.0.0.1:{stack.alertmanager_port}",
-            "--cluster.listen-address=",  # no gossip: a single instance
-            # Alertmanager's POST /-/reload is always on: 0.25 has no --web.enable-lifecycle flag
-        ],
-        f"http://127.0.0.1:{stack.alertmanager_port}/-/ready",
-    )
-    stack.start(
-        "prometheus",
-        [
-            "prometheus",
-            f"--config.file={prometheus_config}",
-            f"--storage.tsdb.path={stack.root / 'prometheus-data'}",
-            f"--web.listen-address=127.0.0.1:{stack.prometheus_port}",
-            "--web.enable-lifecycle",
-            # Alerts are sent valid for 4 x resend delay. A firing alert whose rule is replaced by a reload is
-            # never sent as resolved (alertmanager#3371): Alertmanager resolves it when that validity runs out,
-            # 4 minutes with the default 1m delay, 4 s here.
-            "--rules.alert.resend-delay=1s",
-        ],
-        f"http://127.0.0.1:{stack.prometheus_port}/-/ready",
-    )
+    stack.servers_start()
 
     # when: the iris data with petal_length and petal_width shifted by +3 is scored, then drift is recomputed
     rows = load_iris().data.copy()

@@ -8,6 +8,7 @@ import yaml
 from alerts_config.models import Threshold
 from alerts_config.rendering import (
     ALERTMANAGER_HEADER,
+    DATA_QUALITY_COUNTERS,
     NOTIFICATION_TITLE,
     RULE_KINDS,
     AlertmanagerOptions,
@@ -250,13 +251,53 @@ def test_every_rule_aggregates_across_web_instances() -> None:
     scrapes: database-read gauges through max by, request counters through sum of rate()."""
     # given: every kind, globally and per model, and feature drift at every scope
     thresholds = [ThresholdSpec(kind, 0.5, model_name=model) for kind in RULE_KINDS for model in (None, "iris")]
-    thresholds += [ThresholdSpec("feature_drift", 0.4, feature_name="f", model_name=m) for m in (None, "wine")]
+    thresholds += [
+        ThresholdSpec(kind, 0.4, feature_name="f", model_name=m)
+        for kind in ("feature_drift", *DATA_QUALITY_COUNTERS)
+        for m in (None, "wine")
+    ]
     # when
     rules = alert_rules_data(thresholds)["groups"][0]["rules"]
     # then
     assert len(rules) > len(RULE_KINDS)
     problems = [problem for rule in rules for problem in aggregation_problems(rule["expr"])]
     assert problems == [], "\n".join(problems)
+
+
+def test_data_quality_rules_divide_the_feature_counter_rate_by_the_model_rows_rate() -> None:
+    """Per kind: the share of the model's rows over 10m above the value; a per-feature threshold is left out of the
+    global rule with `unless`, a per-model one with `model_name!=` on both counters."""
+    # given
+    thresholds = [ThresholdSpec(kind, 0.1) for kind in DATA_QUALITY_COUNTERS]
+    thresholds += [
+        ThresholdSpec("feature_missing_rate", 0.5, model_name="iris", feature_name="a"),
+        ThresholdSpec("feature_out_of_range_rate", 0.2, model_name="big"),
+    ]
+    # when
+    rules = {
+        (r["alert"], r["labels"].get("model_name"), r["labels"].get("feature_name")): r["expr"]
+        for r in alert_rules_data(thresholds)["groups"][0]["rules"]
+    }
+    # then
+    assert rules[("FeatureMissingRateHigh", None, None)] == (
+        "sum by (model_name, feature_name) (rate(ml_feature_missing_total[10m]))"
+        " / on(model_name) group_left sum by (model_name) (rate(ml_data_quality_rows_total[10m])) > 0.1"
+        " unless on(model_name, feature_name) sum by (model_name, feature_name)"
+        ' (rate(ml_feature_missing_total{model_name="iris",feature_name="a"}[10m]))'
+    )
+    assert rules[("FeatureMissingRateHigh", "iris", "a")] == (
+        'sum by (model_name, feature_name) (rate(ml_feature_missing_total{model_name="iris",feature_name="a"}[10m]))'
+        ' / on(model_name) group_left sum by (model_name) (rate(ml_data_quality_rows_total{model_name="iris"}[10m]))'
+        " > 0.5"
+    )
+    assert rules[("FeatureOutOfRangeRateHigh", None, None)] == (
+        'sum by (model_name, feature_name) (rate(ml_feature_out_of_range_total{model_name!="big"}[10m]))'
+        " / on(model_name) group_left sum by (model_name)"
+        ' (rate(ml_data_quality_rows_total{model_name!="big"}[10m])) > 0.1'
+    )
+    assert rules[("UnseenCategoryRateHigh", None, None)].startswith(
+        "sum by (model_name, feature_name) (rate(ml_feature_unseen_category_total[10m]))"
+    )
 
 
 def test_an_empty_summary_takes_the_kinds_default_with_the_value() -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +47,16 @@ def state_all_kinds(make: Callable[[str], MLModel]) -> None:
     )
 
 
+def state_data_quality(make: Callable[[str], MLModel]) -> None:
+    """The data-quality defaults of migration 0006, a per-feature and a per-model override (rules-tests/README.md)."""
+    from django.apps import apps
+
+    importlib.import_module("alerts_config.migrations.0006_data_quality_threshold_kinds").seed(apps, None)
+    iris, big = make("iris"), make("big")
+    services.threshold_create(kind="feature_missing_rate", value=0.5, for_duration="10m", model=iris, feature_name="a")
+    services.threshold_create(kind="feature_out_of_range_rate", value=0.2, for_duration="10m", model=big)
+
+
 def state_weird_names(make: Callable[[str], MLModel]) -> None:
     """Names with quotes, backslashes, braces, regex characters and a newline, at every scope."""
     weird, dotted = make(WEIRD), make("iris.*|x")
@@ -71,7 +82,8 @@ def state_templated_texts(make: Callable[[str], MLModel]) -> None:
 
 
 @pytest.mark.parametrize(
-    "build", [state_seed, state_all_kinds, state_weird_names, state_all_disabled, state_templated_texts]
+    "build",
+    [state_seed, state_all_kinds, state_data_quality, state_weird_names, state_all_disabled, state_templated_texts],
 )
 def test_every_generated_rules_file_passes_promtool_check_rules(
     build: Callable[[Callable[[str], MLModel]], None], model_factory: Callable[[str], MLModel], tmp_path: Path
@@ -89,7 +101,12 @@ def test_every_generated_rules_file_passes_promtool_check_rules(
 
 
 @pytest.mark.parametrize(
-    ("test_file", "build"), [("default-rules.test.yml", state_seed), ("all-kinds.test.yml", state_all_kinds)]
+    ("test_file", "build"),
+    [
+        ("default-rules.test.yml", state_seed),
+        ("all-kinds.test.yml", state_all_kinds),
+        ("data-quality.test.yml", state_data_quality),
+    ],
 )
 def test_committed_rules_tests_pass_against_the_generated_rules(
     test_file: str,

@@ -49,7 +49,11 @@ def form(**fields: Any) -> dict[str, Any]:
         ({"kind": "drift_stale", "value": "-60"}, "must be greater than 0"),
         ({"for_duration": "5 minutes"}, "is not a Prometheus duration"),
         ({"for_duration": ""}, "This field is required"),
-        ({"kind": "latency_p95", "value": "0.5", "feature_name": "x"}, "Only feature-drift thresholds name a feature"),
+        (
+            {"kind": "latency_p95", "value": "0.5", "feature_name": "x"},
+            "Only feature-drift and data-quality thresholds name a feature",
+        ),
+        ({"kind": "feature_missing_rate", "value": "1.5"}, "must lie in 0..1"),
         ({"value": "nan"}, "Enter a number"),
     ],
 )
@@ -221,3 +225,15 @@ def test_a_refused_threshold_runs_promtool_once_and_shows_its_error(
     assert response.status_code == 200
     assert "promtool check rules refused the file" in response.content.decode()
     assert promtool_runs() == ["check rules"]
+
+
+@pytest.mark.django_db
+@needs_promtool
+@pytest.mark.parametrize("kind", ["feature_missing_rate", "feature_out_of_range_rate", "unseen_category_rate"])
+def test_a_data_quality_threshold_may_name_a_feature(admin_client: Client, kind: str) -> None:
+    """The data-quality kinds are scoped per feature as feature drift is; the rule names the feature."""
+    # when
+    response = admin_client.post(ADD_URL, form(kind=kind, value="0.3", feature_name="sepal_width"))
+    # then
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Threshold.objects.filter(kind=kind, feature_name="sepal_width", value=0.3).exists()

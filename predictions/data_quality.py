@@ -1,0 +1,274 @@
+"""Data-quality monitors on every scored row: missing values, values outside the expected range, categories the
+reference never saw; counted with numpy over each committed batch (the coalesced requests of one model version),
+never row by row, and exported as Prometheus counters (docs/metrics.md, "Data quality").
+
+What counts, per feature of the model version's schema (the logged matrix, predictions/encoding.py):
+- missing: NaN in the logged row (null or NaN accepted by a nullable feature);
+- out of range, `side="below"|"above"`: a numeric value below the active reference's observed minimum or above its
+  observed maximum. A feature without reference values (no active reference, or none finite in it) uses its
+  schema bounds (`min`/`max`, predictions/schema.py) when set; values outside those never reach here (the API
+  answers 422), so such a feature only counts once a reference is uploaded. Without either nothing is counted;
+- unseen category: a categorical code the active reference never contains (the schema lists it, the reference has
+  no row with it).
+
+Label cardinality is bounded: the first DATA_QUALITY_MAX_FEATURES features of the schema (schema order) are counted
+under their own `feature_name`, the rest summed under `feature_name="__other__"` (a rate of that series is then the
+sum over those features and can exceed 1).
+
+The expected ranges and categories are cached per model version in this process (a `DataQualityProfile`); the
+active reference's id is looked up again at most every MODEL_REGISTRY_CACHE_SECONDS (one small query), and its
+prepared statistics are read only when it changed (`drift.selectors.reference_statistics_get`, cached per
+process). An upload in this process forgets at once (`data_quality_forget`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from django.conf import settings
+from prometheus_client import Counter
+
+from .metrics import _child
+from .schema import CATEGORICAL, NUMERIC, FeatureSchema
+
+logger = logging.getLogger(__name__)
+
+OTHER_FEATURE = "__other__"
+SIDES = ("below", "above")
+
+FEATURE_MISSING = Counter(
+    "ml_feature_missing_total",
+    "Scored rows whose feature value was missing (null/NaN accepted by a nullable feature).",
+    ["model_name", "feature_name"],
+)
+FEATURE_OUT_OF_RANGE = Counter(
+    "ml_feature_out_of_range_total",
+    "Scored rows whose numeric feature value lay below/above the active reference's observed range "
+    "(the schema bounds where the reference has none).",
+    ["model_name", "feature_name", "side"],
+)
+FEATURE_UNSEEN_CATEGORY = Counter(
+    "ml_feature_unseen_category_total",
+    "Scored rows whose categorical feature value never occurs in the active reference.",
+    ["model_name", "feature_name"],
+)
+DATA_QUALITY_ROWS = Counter(
+    "ml_data_quality_rows_total",
+    "Scored rows the data-quality counters were counted over (the denominator of their rates).",
+    ["model_name"],
+)
+
+# Rows of DataQualityProfile.applies / counts, in this order.
+_MISSING, _BELOW, _ABOVE, _UNSEEN = range(4)
+
+
+@dataclass(frozen=True, eq=False)
+class DataQualityProfile:
+    """What one model version's rows are checked against (k = schema features, s = label slots).
+
+    lower, upper [k]: the expected range (inclusive), -inf/+inf where none. categorical_columns [c] and
+    seen [sum of category counts]: per categorical column, whether each code occurs in the reference, the codes of
+    column j starting at category_offsets[j]. slot_names [s]: the feature_name label of each slot; slot_of [k]:
+    the slot of each feature. applies [4, s]: which counters exist for a slot (missing: nullable features; below,
+    above: a finite bound on that side; unseen: categorical features with a reference)."""
+
+    reference_key: tuple[int, datetime] | None
+    lower: np.ndarray
+    upper: np.ndarray
+    categorical_columns: np.ndarray
+    category_offsets: np.ndarray
+    seen: np.ndarray
+    slot_names: tuple[str, ...]
+    slot_of: np.ndarray
+    applies: np.ndarray
+
+    @property
+    def folds(self) -> bool:
+        """True when some features are summed under `__other__`."""
+        return len(self.slot_names) < self.lower.size
+
+
+def data_quality_profile_build(
+    *,
+    schema: FeatureSchema,
+    max_features: int,
+    reference_ranges: dict[str, tuple[float, float]] | None = None,
+    reference_categories: dict[str, Sequence[bool]] | None = None,
+    reference_key: tuple[int, datetime] | None = None,
+) -> DataQualityProfile:
+    """Build the profile of a schema. `reference_ranges`: feature name -> (observed min, observed max) of the active
+    reference; `reference_categories`: feature name -> for each schema category (in schema order) whether the
+    reference contains it. None (no active reference): only schema bounds and missing values are checked."""
+    ranges = reference_ranges or {}
+    categories = reference_categories or {}
+    features = schema.features
+    width = len(features)
+    lower = np.full(width, -np.inf)
+    upper = np.full(width, np.inf)
+    for column, feature in enumerate(features):
+        if feature.kind != NUMERIC:
+            continue
+        observed = ranges.get(feature.name)
+        if observed is not None and np.isfinite(observed).all():
+            lower[column], upper[column] = observed
+        else:
+            lower[column] = -np.inf if feature.minimum is None else feature.minimum
+            upper[column] = np.inf if feature.maximum is None else feature.maximum
+    categorical_columns = [
+        column for column, f in enumerate(features) if f.kind == CATEGORICAL and f.name in categories
+    ]
+    seen_parts = [
+        np.asarray(categories[features[column].name], dtype=bool)[: len(features[column].categories)]
+        for column in categorical_columns
+    ]
+    seen_parts = [
+        np.pad(part, (0, len(features[column].categories) - part.size), constant_values=False)
+        for part, column in zip(seen_parts, categorical_columns, strict=True)
+    ]
+    sizes = [part.size for part in seen_parts]
+    cap = max(1, int(max_features))
+    tracked = min(width, cap)
+    slot_names = tuple(f.name for f in features[:tracked]) + ((OTHER_FEATURE,) if width > tracked else ())
+    slot_of = np.minimum(np.arange(width), tracked).astype(np.intp)
+    per_feature = np.zeros((4, width), dtype=bool)
+    per_feature[_MISSING] = [f.nullable for f in features]
+    per_feature[_BELOW] = np.isfinite(lower)
+    per_feature[_ABOVE] = np.isfinite(upper)
+    per_feature[_UNSEEN, categorical_columns] = True
+    applies = np.zeros((4, len(slot_names)), dtype=bool)
+    np.logical_or.at(applies, (slice(None), slot_of), per_feature)
+    return DataQualityProfile(
+        reference_key=reference_key,
+        lower=lower,
+        upper=upper,
+        categorical_columns=np.asarray(categorical_columns, dtype=np.intp),
+        category_offsets=np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.intp) if sizes else np.empty(0),
+        seen=np.concatenate(seen_parts) if seen_parts else np.empty(0, dtype=bool),
+        slot_names=slot_names,
+        slot_of=slot_of,
+        applies=applies,
+    )
+
+
+def data_quality_counts(profile: DataQualityProfile, matrix: np.ndarray) -> np.ndarray:
+    """Counts [4, slots] (missing, below, above, unseen) of a logged matrix [rows, k]: one numpy pass per check
+    over the whole batch, then features folded into their label slots."""
+    per_feature = np.empty((4, matrix.shape[1]), dtype=np.int64)
+    per_feature[_MISSING] = np.isnan(matrix).sum(axis=0)
+    per_feature[_BELOW] = (matrix < profile.lower).sum(axis=0)  # NaN compares False: missing is not out of range
+    per_feature[_ABOVE] = (matrix > profile.upper).sum(axis=0)
+    per_feature[_UNSEEN] = 0
+    if profile.categorical_columns.size:
+        codes = matrix[:, profile.categorical_columns]
+        present = ~np.isnan(codes)
+        index = np.where(present, codes, 0.0).astype(np.intp) + profile.category_offsets
+        per_feature[_UNSEEN, profile.categorical_columns] = (present & ~profile.seen[index]).sum(axis=0)
+    if not profile.folds:
+        return per_feature
+    counts = np.zeros((4, len(profile.slot_names)), dtype=np.int64)
+    np.add.at(counts, (slice(None), profile.slot_of), per_feature)
+    return counts
+
+
+# --- the per-process cache and the hot-path entry ---------------------------------------------------------------
+
+
+@dataclass
+class _Cached:
+    checked_at: float
+    schema: FeatureSchema
+    profile: DataQualityProfile
+
+
+_lock = threading.Lock()
+_profiles: dict[int, _Cached] = {}
+
+
+def data_quality_forget() -> None:
+    """Forget every cached profile in this process (after a reference upload or activation here)."""
+    with _lock:
+        _profiles.clear()
+
+
+def _reference_key(version_id: int) -> tuple[int, datetime] | None:
+    from drift.selectors import reference_dataset_active_key
+
+    return reference_dataset_active_key(model_version_id=version_id)
+
+
+def _profile_load(*, version_id: int, schema: FeatureSchema, key: tuple[int, datetime] | None) -> DataQualityProfile:
+    """The profile of a version against the reference `key` (None: no active reference)."""
+    ranges: dict[str, tuple[float, float]] = {}
+    categories: dict[str, Sequence[bool]] = {}
+    if key is not None:
+        from drift.selectors import reference_data_quality_get
+
+        ranges, categories = reference_data_quality_get(reference_id=key[0], uploaded_at=key[1])
+    return data_quality_profile_build(
+        schema=schema,
+        max_features=settings.DATA_QUALITY_MAX_FEATURES,
+        reference_ranges=ranges,
+        reference_categories=categories,
+        reference_key=key,
+    )
+
+
+def data_quality_profile_get(*, version_id: int, schema: FeatureSchema, model_name: str) -> DataQualityProfile:
+    """The cached profile of a model version; the active reference is checked at most every
+    MODEL_REGISTRY_CACHE_SECONDS. A new profile creates its counters at 0, so rates start from the first batch."""
+    now = time.monotonic()
+    cached = _profiles.get(version_id)
+    if (
+        cached is not None
+        and cached.schema is schema
+        and now - cached.checked_at < settings.MODEL_REGISTRY_CACHE_SECONDS
+    ):
+        return cached.profile
+    key = _reference_key(version_id)
+    if cached is not None and cached.schema is schema and cached.profile.reference_key == key:
+        cached.checked_at = now
+        return cached.profile
+    profile = _profile_load(version_id=version_id, schema=schema, key=key)
+    _series_create(profile, model_name)
+    with _lock:
+        _profiles[version_id] = _Cached(checked_at=now, schema=schema, profile=profile)
+    return profile
+
+
+def _series_create(profile: DataQualityProfile, model_name: str) -> None:
+    """Create the profile's series at 0 (a counter that appears with its first increment loses it to rate())."""
+    _child(DATA_QUALITY_ROWS, model_name)
+    for slot in np.flatnonzero(profile.applies.any(axis=0)).tolist():
+        name = profile.slot_names[slot]
+        if profile.applies[_MISSING, slot]:
+            _child(FEATURE_MISSING, model_name, name)
+        for row, side in ((_BELOW, "below"), (_ABOVE, "above")):
+            if profile.applies[row, slot]:
+                _child(FEATURE_OUT_OF_RANGE, model_name, name, side)
+        if profile.applies[_UNSEEN, slot]:
+            _child(FEATURE_UNSEEN_CATEGORY, model_name, name)
+
+
+def data_quality_batch_record(*, version_id: int, schema: FeatureSchema, model_name: str, matrix: np.ndarray) -> None:
+    """Count one committed batch's logged rows [rows, k] (all the coalesced requests of one version) and add the
+    counts to the data-quality counters: a few numpy passes over the batch and one increment per non-zero series."""
+    if not settings.METRICS_ENABLED or matrix.size == 0:
+        return
+    profile = data_quality_profile_get(version_id=version_id, schema=schema, model_name=model_name)
+    counts = data_quality_counts(profile, matrix)
+    _child(DATA_QUALITY_ROWS, model_name).inc(int(matrix.shape[0]))
+    rows, slots = np.nonzero(counts)
+    for row, slot in zip(rows.tolist(), slots.tolist(), strict=True):
+        name, value = profile.slot_names[slot], int(counts[row, slot])
+        if row == _MISSING:
+            _child(FEATURE_MISSING, model_name, name).inc(value)
+        elif row == _UNSEEN:
+            _child(FEATURE_UNSEEN_CATEGORY, model_name, name).inc(value)
+        else:
+            _child(FEATURE_OUT_OF_RANGE, model_name, name, SIDES[row - _BELOW]).inc(value)
