@@ -86,6 +86,9 @@ MODEL_KINDS = (
     Threshold.Kind.F1_BELOW,
     Threshold.Kind.PREDICTION_DRIFT,
     Threshold.Kind.DRIFT_STALE,
+    Threshold.Kind.FEATURE_MISSING_RATE,  # the model-wide value of the data-quality kinds (per-feature rows aside)
+    Threshold.Kind.FEATURE_OUT_OF_RANGE_RATE,
+    Threshold.Kind.UNSEEN_CATEGORY_RATE,
 )
 
 

@@ -7,15 +7,9 @@ threshold kinds drawn with it. Queries must stay right when several web processe
 `histogram_quantile(q, sum by (le, ...) (rate(x_bucket[w])))`, gauges read from the database (accuracy, drift,
 model info) with `max by` / `avg by`, never `sum`.
 
-Example, data-quality rates once `ml_feature_missing_total` exists:
-
-    MODEL_CHARTS.append(TimeSeriesChart(
-        key="missing", title="Missing values per second", y_title="values/s",
-        queries=(SeriesQuery("sum by (feature_name) (rate(ml_feature_missing_total{$model}[$window]))",
-                             name="{feature_name}"),)))
-
-and an estimated accuracy with its band (CBPE): a `line` query plus a `band_lower` and a `band_upper` query, drawn
-as a shaded interval.
+Example: the data-quality chart below (`key="data_quality"`) is one entry: three queries (share of rows per
+feature) and three threshold lines. An estimated accuracy with its band (CBPE) would be: a `line` query plus a
+`band_lower` and a `band_upper` query, drawn as a shaded interval.
 """
 
 from __future__ import annotations
@@ -83,6 +77,15 @@ def _quantile(q: float, metric: str, by: str = "le") -> str:
 
 _ERRORS = f'sum(rate({REQUESTS}{{$model, status="error"}}[$window]))'
 _ALL = f"sum(rate({REQUESTS}{{$model}}[$window]))"
+
+
+def _row_share(counter: str) -> str:
+    """Share of the model's scored rows a data-quality counter counted, per feature (predictions/data_quality.py)."""
+    return (
+        f"sum by (feature_name) (rate({counter}{{$model}}[$window]))"
+        " / ignoring(feature_name) group_left sum(rate(ml_data_quality_rows_total{$model}[$window]))"
+    )
+
 
 MODEL_CHARTS: list[TimeSeriesChart] = [
     TimeSeriesChart(
@@ -160,6 +163,27 @@ MODEL_CHARTS: list[TimeSeriesChart] = [
         ),
         y_range=(0.0, 1.0),
         description="Over the latest labelled predictions of each version (FEEDBACK_WINDOW), as exported by /metrics.",
+    ),
+    TimeSeriesChart(
+        key="data_quality",
+        title="Data quality per feature",
+        y_title="share of rows",
+        queries=(
+            SeriesQuery(_row_share("ml_feature_missing_total"), name="{feature_name} missing"),
+            SeriesQuery(_row_share("ml_feature_out_of_range_total"), name="{feature_name} out of range", dash="dash"),
+            SeriesQuery(_row_share("ml_feature_unseen_category_total"), name="{feature_name} unseen", dash="dot"),
+        ),
+        thresholds=(
+            ThresholdLine(Threshold.Kind.FEATURE_MISSING_RATE, "missing threshold (FeatureMissingRateHigh)"),
+            ThresholdLine(
+                Threshold.Kind.FEATURE_OUT_OF_RANGE_RATE, "out-of-range threshold (FeatureOutOfRangeRateHigh)"
+            ),
+            ThresholdLine(Threshold.Kind.UNSEEN_CATEGORY_RATE, "unseen threshold (UnseenCategoryRateHigh)"),
+        ),
+        y_format=".1%",
+        description="Scored rows with a missing value, a value outside the active reference's range (both sides), or "
+        "a category the reference never saw; features past DATA_QUALITY_MAX_FEATURES are summed under __other__. "
+        "Threshold lines: the model-wide values (a per-feature threshold judges only its feature).",
     ),
 ]
 

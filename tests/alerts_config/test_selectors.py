@@ -35,3 +35,24 @@ def test_model_thresholds_follow_the_rules_precedence() -> None:
     assert resolved[iris.pk].feature_drift("petal_length") == 0.05
     assert resolved[other.pk].feature_drift("petal_length") == 0.07
     assert resolved[iris.pk].feature_drift("sepal_length") == 0.3
+
+
+@pytest.mark.django_db
+def test_the_data_quality_defaults_are_seeded_and_resolved_per_model() -> None:
+    """Migration 0006's global defaults (10%, 5%, 5%) judge every model; a per-model row wins, a per-feature row
+    does not change the model-wide value the dashboard draws."""
+    # given
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("alerts_config.migrations.0006_data_quality_threshold_kinds").seed(apps, None)
+    iris, wine = MLModel.objects.create(name="iris"), MLModel.objects.create(name="wine")
+    Threshold.objects.create(kind=Threshold.Kind.FEATURE_MISSING_RATE, model=wine, value=0.3)
+    Threshold.objects.create(kind=Threshold.Kind.UNSEEN_CATEGORY_RATE, model=iris, feature_name="color", value=0.5)
+    # when
+    resolved = model_thresholds_resolve(model_ids=[iris.pk, wine.pk])
+    # then
+    kinds = ("feature_missing_rate", "feature_out_of_range_rate", "unseen_category_rate")
+    assert [resolved[iris.pk].by_kind[k] for k in kinds] == [0.1, 0.05, 0.05]
+    assert [resolved[wine.pk].by_kind[k] for k in kinds] == [0.3, 0.05, 0.05]

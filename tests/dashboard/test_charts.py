@@ -202,3 +202,27 @@ def test_drift_scores_over_time_mark_drifted_runs() -> None:
     assert scores["y"] == [0.1, 0.3] and scores["marker"]["symbol"] == ["circle", "x"]
     assert threshold["y"] == [0.15, 0.15]
     assert charts.drift_scores_figure(points=[(WINDOW.start, None, False)], threshold=0.15, window=WINDOW) is None
+
+
+def test_the_data_quality_chart_names_each_feature_and_draws_the_model_wide_thresholds() -> None:
+    """One trace per feature and check (missing, out of range, unseen), named by feature; a dashed line per stored
+    data-quality threshold of the model, none for a kind without a row."""
+    # given
+    chart = next(c for c in MODEL_CHARTS if c.key == "data_quality")
+    share = [0.2] * WINDOW.points
+    answers = [
+        [series(share, feature_name="sepal_length"), series([0.0] * WINDOW.points, feature_name="petal_width")],
+        [series([0.1] * WINDOW.points, feature_name="petal_length")],
+        [],
+    ]
+    thresholds = {Threshold.Kind.FEATURE_MISSING_RATE: 0.1, Threshold.Kind.FEATURE_OUT_OF_RANGE_RATE: 0.05}
+    # when
+    figure = charts.timeseries_figure(chart=chart, answers=answers, thresholds=thresholds, window=WINDOW)
+    # then
+    assert figure is not None
+    plotly_valid(figure)
+    names = [trace["name"] for trace in figure["data"]]
+    assert names[:3] == ["sepal_length missing", "petal_width missing", "petal_length out of range"]
+    lines = figure["data"][3:]
+    assert [line["y"] for line in lines] == [[0.1, 0.1], [0.05, 0.05]]
+    assert all("Rate" in line["name"] for line in lines)
