@@ -1,7 +1,8 @@
 """Prediction throughput and latency under gunicorn, measured with wrk on 127.0.0.1.
 
 Reports, in one run: single-row predictions per second and p50/p99 latency at 32 connections with monitoring on
-(METRICS_ENABLED=1: django-prometheus middleware + DB instrumentation + the ml_* metrics) and off, and batch rows per
+(METRICS_ENABLED=1: django-prometheus middleware + DB instrumentation + the ml_* metrics, the data-quality counters of
+predictions/data_quality.py included, checked against the demo's reference) and off, and batch rows per
 second for batches of 1000 rows. Every answered prediction is persisted: the script checks the row count against
 wrk's count of 2xx answers. Runs are interleaved (on, off, on, off, ...) and medians quoted, as the machine is noisy.
 
@@ -140,6 +141,14 @@ def wrk(url: str, script: str, *, connections: int, duration: int) -> dict[str, 
 COUNT_ROWS = "from predictions.models import Prediction; print(Prediction.objects.count())"
 
 
+def data_quality_rows(port: int) -> float:
+    """ml_data_quality_rows_total of the demo model on this server's /metrics (0 when absent: monitoring off)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
+        text = response.read().decode()
+    match = re.search(r'^ml_data_quality_rows_total\{model_name="iris"\} (\S+)$', text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
 def count_rows(env: dict[str, str]) -> int:
     out = subprocess.run(
         [
@@ -213,6 +222,7 @@ def main() -> None:
                     before = count_rows(env)
                     result = wrk(url, SINGLE_LUA, connections=args.connections, duration=args.duration)
                     result["persisted"] = count_rows(env) - before
+                    result["quality_rows"] = data_quality_rows(server.port)
                     if repeat == 0:  # the same stack answering a view that does nothing: Django's own ceiling here
                         floor = wrk(
                             f"http://127.0.0.1:{server.port}/healthz",
@@ -225,7 +235,8 @@ def main() -> None:
                 print(
                     f"  run {repeat + 1} monitoring={'on ' if monitoring else 'off'}: {result['rps']:.0f} req/s, "
                     f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, non-2xx {result['non2xx']:.0f}, "
-                    f"persisted {result['persisted']:.0f} of {result['requests']:.0f} answered"
+                    f"persisted {result['persisted']:.0f} of {result['requests']:.0f} answered, "
+                    f"data-quality rows counted {result['quality_rows']:.0f}"
                 )
         batch: list[dict[str, float]] = []
         with Server(env, args.workers, args.threads, True) as server:
@@ -256,6 +267,11 @@ def main() -> None:
             f"p99 {median(single[False], 'p99_ms'):.1f} ms"
         )
         print(f"monitoring cost: {100 * (1 - on / off):.1f}% of throughput (on/off = {on / off:.3f})")
+        counted = sum(r["quality_rows"] for r in single[True])
+        print(
+            f"monitoring on includes the data-quality counters: {counted:.0f} rows counted in the on runs "
+            f"(warm-ups included); off: {sum(r['quality_rows'] for r in single[False]):.0f}"
+        )
         print(
             f"ceiling of the same stack on GET /healthz (a view that does nothing): monitoring on "
             f"{floors[True]:.0f} req/s, off {floors[False]:.0f} req/s"

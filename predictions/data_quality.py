@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -74,9 +74,10 @@ class DataQualityProfile:
 
     lower, upper [k]: the expected range (inclusive), -inf/+inf where none. categorical_columns [c] and
     seen [sum of category counts]: per categorical column, whether each code occurs in the reference, the codes of
-    column j starting at category_offsets[j]. slot_names [s]: the feature_name label of each slot; slot_of [k]:
-    the slot of each feature. applies [4, s]: which counters exist for a slot (missing: nullable features; below,
-    above: a finite bound on that side; unseen: categorical features with a reference)."""
+    column j starting at category_offsets[j]. slot_names [s]: the feature_name label of each slot: the first
+    `tracked` features by name, then `__other__` when there are more. applies [4, s]: which counters exist for a
+    slot (missing: nullable features; below, above: a finite bound on that side; unseen: categorical features with
+    a reference)."""
 
     reference_key: tuple[int, datetime] | None
     lower: np.ndarray
@@ -85,21 +86,21 @@ class DataQualityProfile:
     category_offsets: np.ndarray
     seen: np.ndarray
     slot_names: tuple[str, ...]
-    slot_of: np.ndarray
+    tracked: int
     applies: np.ndarray
 
     @property
     def folds(self) -> bool:
         """True when some features are summed under `__other__`."""
-        return len(self.slot_names) < self.lower.size
+        return self.tracked < self.lower.size
 
 
 def data_quality_profile_build(
     *,
     schema: FeatureSchema,
     max_features: int,
-    reference_ranges: dict[str, tuple[float, float]] | None = None,
-    reference_categories: dict[str, Sequence[bool]] | None = None,
+    reference_ranges: Mapping[str, tuple[float, float]] | None = None,
+    reference_categories: Mapping[str, Sequence[bool]] | None = None,
     reference_key: tuple[int, datetime] | None = None,
 ) -> DataQualityProfile:
     """Build the profile of a schema. `reference_ranges`: feature name -> (observed min, observed max) of the active
@@ -135,14 +136,12 @@ def data_quality_profile_build(
     cap = max(1, int(max_features))
     tracked = min(width, cap)
     slot_names = tuple(f.name for f in features[:tracked]) + ((OTHER_FEATURE,) if width > tracked else ())
-    slot_of = np.minimum(np.arange(width), tracked).astype(np.intp)
     per_feature = np.zeros((4, width), dtype=bool)
     per_feature[_MISSING] = [f.nullable for f in features]
     per_feature[_BELOW] = np.isfinite(lower)
     per_feature[_ABOVE] = np.isfinite(upper)
     per_feature[_UNSEEN, categorical_columns] = True
-    applies = np.zeros((4, len(slot_names)), dtype=bool)
-    np.logical_or.at(applies, (slice(None), slot_of), per_feature)
+    applies = _fold(per_feature, tracked, np.any)
     return DataQualityProfile(
         reference_key=reference_key,
         lower=lower,
@@ -151,7 +150,7 @@ def data_quality_profile_build(
         category_offsets=np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.intp) if sizes else np.empty(0),
         seen=np.concatenate(seen_parts) if seen_parts else np.empty(0, dtype=bool),
         slot_names=slot_names,
-        slot_of=slot_of,
+        tracked=tracked,
         applies=applies,
     )
 
@@ -169,11 +168,14 @@ def data_quality_counts(profile: DataQualityProfile, matrix: np.ndarray) -> np.n
         present = ~np.isnan(codes)
         index = np.where(present, codes, 0.0).astype(np.intp) + profile.category_offsets
         per_feature[_UNSEEN, profile.categorical_columns] = (present & ~profile.seen[index]).sum(axis=0)
-    if not profile.folds:
+    return _fold(per_feature, profile.tracked, np.sum) if profile.folds else per_feature
+
+
+def _fold(per_feature: np.ndarray, tracked: int, combine: Callable[..., np.ndarray]) -> np.ndarray:
+    """[4, k] per feature -> [4, tracked (+ 1)]: the features past `tracked` combined into one `__other__` column."""
+    if per_feature.shape[1] <= tracked:
         return per_feature
-    counts = np.zeros((4, len(profile.slot_names)), dtype=np.int64)
-    np.add.at(counts, (slice(None), profile.slot_of), per_feature)
-    return counts
+    return np.concatenate([per_feature[:, :tracked], combine(per_feature[:, tracked:], axis=1, keepdims=True)], axis=1)
 
 
 # --- the per-process cache and the hot-path entry ---------------------------------------------------------------
@@ -204,8 +206,8 @@ def _reference_key(version_id: int) -> tuple[int, datetime] | None:
 
 def _profile_load(*, version_id: int, schema: FeatureSchema, key: tuple[int, datetime] | None) -> DataQualityProfile:
     """The profile of a version against the reference `key` (None: no active reference)."""
-    ranges: dict[str, tuple[float, float]] = {}
-    categories: dict[str, Sequence[bool]] = {}
+    ranges: Mapping[str, tuple[float, float]] = {}
+    categories: Mapping[str, Sequence[bool]] = {}
     if key is not None:
         from drift.selectors import reference_data_quality_get
 

@@ -8,7 +8,7 @@ import csv
 import io
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +37,11 @@ MIXED_SCHEMA = feature_schema_parse(
         {"name": "e", "type": "categorical", "categories": ["p", "q"], "nullable": False},
     ]
 )
-RANGES = {"a": (0.0, 1.0), "d": (-2.0, 3.0)}  # b has no reference values: its schema bounds apply
-SEEN = {"c": [True, False, True, False], "e": [True, True]}
+RANGES: dict[str, tuple[float, float]] = {
+    "a": (0.0, 1.0),
+    "d": (-2.0, 3.0),
+}  # b has no reference values: its schema bounds apply
+SEEN: dict[str, Sequence[bool]] = {"c": [True, False, True, False], "e": [True, True]}
 
 
 def expected_counts(matrix: np.ndarray) -> dict[tuple[str, str], int]:
@@ -145,11 +148,11 @@ def test_the_cap_setting_default_is_the_one_documented() -> None:
 # --- through the predict API ------------------------------------------------------------------------------------
 
 
-def reference_csv(colors: list[str], sizes: list[float | None]) -> bytes:
+def reference_csv(colors: list[str], sizes: list[float]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["color", "size"])
-    writer.writerows([color, "" if size is None else size] for color, size in zip(colors, sizes, strict=True))
+    writer.writerows(zip(colors, sizes, strict=True))
     return buffer.getvalue().encode()
 
 
