@@ -31,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 ADMIN_URL = os.environ.get("BENCH_DATABASE_ADMIN_URL", "postgresql://root@127.0.0.1:5432/postgres")
-DB_NAME = "mlmonitor_bench_predict"
+DB_NAME = f"mlmonitor_bench_predict_{os.getpid()}"  # per run: parallel runs never drop each other's database
 
 SINGLE_LUA = """
 wrk.method = "POST"

@@ -156,18 +156,19 @@ def data_quality_profile_build(
 
 
 def data_quality_counts(profile: DataQualityProfile, matrix: np.ndarray) -> np.ndarray:
-    """Counts [4, slots] (missing, below, above, unseen) of a logged matrix [rows, k]: one numpy pass per check
-    over the whole batch, then features folded into their label slots."""
-    per_feature = np.empty((4, matrix.shape[1]), dtype=np.int64)
-    per_feature[_MISSING] = np.isnan(matrix).sum(axis=0)
-    per_feature[_BELOW] = (matrix < profile.lower).sum(axis=0)  # NaN compares False: missing is not out of range
-    per_feature[_ABOVE] = (matrix > profile.upper).sum(axis=0)
-    per_feature[_UNSEEN] = 0
+    """Counts [4, slots] (missing, below, above, unseen) of a logged matrix [rows, k]: the four checks written into
+    one boolean array [4, rows, k] by whole-batch ufuncs, one count over rows, then features folded into their label
+    slots. NaN compares False, so a missing value is never out of range."""
+    flags = np.zeros((4, *matrix.shape), dtype=bool)
+    np.isnan(matrix, out=flags[_MISSING])
+    np.less(matrix, profile.lower, out=flags[_BELOW])
+    np.greater(matrix, profile.upper, out=flags[_ABOVE])
     if profile.categorical_columns.size:
         codes = matrix[:, profile.categorical_columns]
         present = ~np.isnan(codes)
         index = np.where(present, codes, 0.0).astype(np.intp) + profile.category_offsets
-        per_feature[_UNSEEN, profile.categorical_columns] = (present & ~profile.seen[index]).sum(axis=0)
+        flags[_UNSEEN][:, profile.categorical_columns] = present & ~profile.seen[index]
+    per_feature = np.count_nonzero(flags, axis=1)
     return _fold(per_feature, profile.tracked, np.sum) if profile.folds else per_feature
 
 
