@@ -45,10 +45,13 @@ class Threshold(models.Model):
         FEATURE_DRIFT = "feature_drift", "feature drift score above"
         PREDICTION_DRIFT = "prediction_drift", "prediction drift score above"
         LOW_CONFIDENCE = "low_confidence", "median confidence below (0..1)"
-        ACCURACY_BELOW = "accuracy_below", "accuracy below (0..1)"
-        F1_BELOW = "f1_below", "macro F1 below (0..1)"
+        ACCURACY_BELOW = "accuracy_below", "accuracy (realized, from labels) below (0..1)"
+        F1_BELOW = "f1_below", "macro F1 (realized, from labels) below (0..1)"
         DRIFT_STALE = "drift_stale", "drift job older than (seconds)"
         SERVICE_DOWN = "service_down", "service down (scrape fails)"
+        ESTIMATED_ACCURACY_BELOW = "estimated_accuracy_below", "estimated accuracy (no labels needed) below (0..1)"
+        ESTIMATED_F1_BELOW = "estimated_f1_below", "estimated macro F1 (no labels needed) below (0..1)"
+        LABELS_STALE = "labels_stale", "no true label received for (seconds) while predictions flow"
 
     Severity = Severity
 
@@ -56,8 +59,8 @@ class Threshold(models.Model):
     model = models.ForeignKey(MLModel, null=True, blank=True, on_delete=models.CASCADE, help_text="Empty: every model.")
     feature_name = models.CharField(max_length=200, blank=True, help_text="Feature drift only; empty: every feature.")
     value = models.FloatField(
-        help_text="Rates, confidences, accuracy, F1 and drift scores in 0..1; latency in seconds (> 0); "
-        "drift job age in seconds (> 0); ignored for service down."
+        help_text="Rates, confidences, accuracy, F1 (realized or estimated) and drift scores in 0..1; latency in "
+        "seconds (> 0); drift job age and label age in seconds (> 0); ignored for service down."
     )
     for_duration = models.CharField(
         "for",
@@ -96,9 +99,14 @@ class Threshold(models.Model):
             Kind.LOW_CONFIDENCE,
             Kind.ACCURACY_BELOW,
             Kind.F1_BELOW,
+            Kind.ESTIMATED_ACCURACY_BELOW,
+            Kind.ESTIMATED_F1_BELOW,
         }
     )
-    BELOW_KINDS = frozenset({Kind.LOW_CONFIDENCE, Kind.ACCURACY_BELOW, Kind.F1_BELOW})
+    BELOW_KINDS = frozenset(
+        {Kind.LOW_CONFIDENCE, Kind.ACCURACY_BELOW, Kind.F1_BELOW, Kind.ESTIMATED_ACCURACY_BELOW, Kind.ESTIMATED_F1_BELOW}
+    )
+    SECONDS_KINDS = frozenset({Kind.LATENCY_P95, Kind.DRIFT_STALE, Kind.LABELS_STALE})
 
     @property
     def comparator(self) -> str:
@@ -115,7 +123,7 @@ class Threshold(models.Model):
             errors["value"] = f"A threshold must be a finite number, not {value}."
         elif self.kind in self.UNIT_INTERVAL_KINDS and not 0.0 <= value <= 1.0:
             errors["value"] = f"A {self.get_kind_display()} threshold must lie in 0..1, not {value}."
-        elif self.kind in (self.Kind.LATENCY_P95, self.Kind.DRIFT_STALE) and not value > 0:
+        elif self.kind in self.SECONDS_KINDS and not value > 0:
             errors["value"] = f"A {self.get_kind_display()} threshold must be greater than 0, not {value}."
         if self.feature_name and self.kind != self.Kind.FEATURE_DRIFT:
             errors["feature_name"] = "Only feature-drift thresholds name a feature."

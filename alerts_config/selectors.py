@@ -86,6 +86,9 @@ MODEL_KINDS = (
     Threshold.Kind.F1_BELOW,
     Threshold.Kind.PREDICTION_DRIFT,
     Threshold.Kind.DRIFT_STALE,
+    Threshold.Kind.ESTIMATED_ACCURACY_BELOW,
+    Threshold.Kind.ESTIMATED_F1_BELOW,
+    Threshold.Kind.LABELS_STALE,
 )
 
 

@@ -14,6 +14,7 @@ from predictions.models import MLModel, ModelVersion
 from predictions.selectors import model_get, model_version_resolve
 
 from . import statistics
+from .estimation import CBPEReference
 from .models import DriftJobStats, DriftRun, DriftSettings, FeatureDriftResult, FeatureTest, ReferenceDataset
 
 # --- which models are due ---------------------------------------------------------------------------------------
@@ -82,9 +83,17 @@ def reference_dataset_active_get(*, model_version: ModelVersion) -> ReferenceDat
     reference_statistics_get), or None."""
     return (
         ReferenceDataset.objects.filter(model_version=model_version, is_active=True)
-        .defer("numeric_reference", "categorical_reference")
+        .defer("numeric_reference", "categorical_reference", "reference_scores", "cbpe_reference")
         .first()
     )
+
+
+@functools.lru_cache(maxsize=16)
+def cbpe_reference_get(*, reference_id: int, uploaded_at: datetime) -> CBPEReference | None:
+    """The CBPE state fitted on a labelled reference (None when it was uploaded without labels), kept per process
+    as reference_statistics_get keeps the statistics (references are immutable once uploaded)."""
+    blob = ReferenceDataset.objects.values_list("cbpe_reference", flat=True).get(pk=reference_id)
+    return None if blob is None else CBPEReference.from_bytes(bytes(blob))
 
 
 @functools.lru_cache(maxsize=16)
@@ -156,7 +165,7 @@ def drift_run_latest_per_model() -> list[DriftRun]:
     latest = DriftRun.objects.filter(model=OuterRef("model")).order_by("-computed_at", "-id").values("pk")[:1]
     return list(
         DriftRun.objects.filter(model__is_enabled=True, pk=Subquery(latest))
-        .select_related("model")
+        .select_related("model", "model_version")
         .prefetch_related(_feature_results(charts=False))
     )
 
