@@ -192,7 +192,9 @@ def suggested_thresholds_compute(*, reference_id: int) -> list[SuggestedThreshol
     drift_settings, _ = DriftSettings.objects.get_or_create(model=version.model)
     with reference.file.open("rb") as handle:
         data = handle.read()
-    table = reference_table_read(data=data, file_format=reference.file_format, model_version=version)
+    table = reference_table_read(
+        data=data, file_format=reference.file_format, model_version=version, label_column=reference.label_column
+    )
     schema = version.schema
     tests = _feature_tests(drift_settings, schema.features)
     common = {
