@@ -125,7 +125,7 @@ class ThresholdAdmin(admin.ModelAdmin[Threshold]):
     @admin.display(description="fitted to the data")
     def advice(self, obj: Threshold) -> str:
         """The suggested value with its source, and backtests of the set and the suggested value."""
-        if obj.pk is None:
+        if not obj.pk:
             return "Save the threshold to see the value fitted to the data; 'Backtest this value' tests any value."
         found = _suggestion(obj)
         lines = []

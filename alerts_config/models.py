@@ -104,7 +104,13 @@ class Threshold(models.Model):
         }
     )
     BELOW_KINDS = frozenset(
-        {Kind.LOW_CONFIDENCE, Kind.ACCURACY_BELOW, Kind.F1_BELOW, Kind.ESTIMATED_ACCURACY_BELOW, Kind.ESTIMATED_F1_BELOW}
+        {
+            Kind.LOW_CONFIDENCE,
+            Kind.ACCURACY_BELOW,
+            Kind.F1_BELOW,
+            Kind.ESTIMATED_ACCURACY_BELOW,
+            Kind.ESTIMATED_F1_BELOW,
+        }
     )
     SECONDS_KINDS = frozenset({Kind.LATENCY_P95, Kind.DRIFT_STALE, Kind.LABELS_STALE})
 

@@ -120,15 +120,21 @@ class DriftRunOutputSerializer(serializers.Serializer[DriftRun]):
         details = run.estimation or {}
 
         def band(value: float | None, lower: float | None, upper: float | None) -> dict[str, float] | None:
-            return None if value is None or lower is None or upper is None else {
-                "value": value,
-                "lower": lower,
-                "upper": upper,
-            }
+            return (
+                None
+                if value is None or lower is None or upper is None
+                else {
+                    "value": value,
+                    "lower": lower,
+                    "upper": upper,
+                }
+            )
 
         payload: dict[str, Any] = {
             "status": details.get("status", "not_computed"),
-            "estimated_accuracy": band(run.estimated_accuracy, run.estimated_accuracy_lower, run.estimated_accuracy_upper),
+            "estimated_accuracy": band(
+                run.estimated_accuracy, run.estimated_accuracy_lower, run.estimated_accuracy_upper
+            ),
             "estimated_f1": band(run.estimated_f1, run.estimated_f1_lower, run.estimated_f1_upper),
             "realized_accuracy": run.realized_accuracy,
             "realized_f1": run.realized_f1,

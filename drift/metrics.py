@@ -11,7 +11,6 @@ from mlmonitor.metrics import CachedCollector
 
 from .models import DriftJobStats
 
-
 # Performance estimated without labels (CBPE, drift/estimation.py) by the latest run: gauge name and help, and the
 # DriftRun field it reads, in the same order.
 ESTIMATE_GAUGES = (
@@ -75,8 +74,7 @@ class DriftCollector(CachedCollector):
         )
         version_labels = ["model_name", "model_version"]
         estimates = [
-            GaugeMetricFamily(metric, help_text, labels=version_labels)
-            for metric, help_text in ESTIMATE_GAUGES
+            GaugeMetricFamily(metric, help_text, labels=version_labels) for metric, help_text in ESTIMATE_GAUGES
         ]
         coverage = GaugeMetricFamily(
             "ml_drift_window_label_coverage",

@@ -84,7 +84,9 @@ def _numeric_column_fast(rows: list[list[object]], column: int) -> np.ndarray | 
     return values if np.isfinite(values).all() else None
 
 
-def _labels_encode(cells: list[object], *, label_column: str, class_labels: Sequence[str], errors: _Errors) -> np.ndarray:
+def _labels_encode(
+    cells: list[object], *, label_column: str, class_labels: Sequence[str], errors: _Errors
+) -> np.ndarray:
     """The class index of each true-label cell; an empty or unknown label is an error naming its row."""
     allowed = [str(label) for label in class_labels]
     index = {label: position for position, label in enumerate(allowed)}
@@ -109,7 +111,9 @@ def _label_column_check(columns: list[str], schema: FeatureSchema, label_column:
     if label_column is None:
         return columns
     if label_column in schema.names:
-        raise ValidationError(f"The label column {label_column!r} is a feature of the model; name the true-label column.")
+        raise ValidationError(
+            f"The label column {label_column!r} is a feature of the model; name the true-label column."
+        )
     if label_column not in columns:
         raise ValidationError(f"The label column {label_column!r} is not in the file (columns: {', '.join(columns)}).")
     return [column for column in columns if column != label_column]

@@ -198,9 +198,7 @@ def drift_runs_before(*, cutoff: datetime, keep_latest: bool) -> QuerySet[DriftR
 # --- threshold advice -------------------------------------------------------------------------------------------
 
 
-def suggested_threshold_for(
-    *, model_id: int, feature_name: str | None
-) -> tuple[SuggestedThreshold, int] | None:
+def suggested_threshold_for(*, model_id: int, feature_name: str | None) -> tuple[SuggestedThreshold, int] | None:
     """The suggested threshold of a model's active reference at its current window size: the prediction's
     (feature_name None), one feature's, or for "" (a threshold over every feature) the largest over its features,
     with the number of suggestions it was taken from. None before the suggestions are computed."""

@@ -197,7 +197,7 @@ def suggested_thresholds_compute(*, reference_id: int) -> list[SuggestedThreshol
     )
     schema = version.schema
     tests = _feature_tests(drift_settings, schema.features)
-    common = {
+    common: dict[str, Any] = {
         "window_size": drift_settings.window_size,
         "min_samples": drift_settings.min_samples,
         "quantile": settings.SUGGESTED_THRESHOLD_QUANTILE,

@@ -51,8 +51,20 @@ PREDICTION_DISTRIBUTION = Counter(
 PREDICTION_ROWS = Counter("ml_prediction_rows_total", "Rows scored and logged.", ["model_name", "model_version"])
 FEEDBACK_LABELS = Counter("ml_feedback_labels_total", "Ground-truth labels received.", ["model_name", "model_version"])
 # From a prediction to its true label: minutes to weeks (seconds; the last bucket is 30 days).
-LABEL_DELAY_BUCKETS = (60.0, 300.0, 900.0, 3600.0, 3 * 3600.0, 6 * 3600.0, 12 * 3600.0, 86400.0, 2 * 86400.0,
-                       7 * 86400.0, 14 * 86400.0, 30 * 86400.0)
+LABEL_DELAY_BUCKETS = (
+    60.0,
+    300.0,
+    900.0,
+    3600.0,
+    3 * 3600.0,
+    6 * 3600.0,
+    12 * 3600.0,
+    86400.0,
+    2 * 86400.0,
+    7 * 86400.0,
+    14 * 86400.0,
+    30 * 86400.0,
+)
 LABEL_DELAY = Histogram(
     "ml_feedback_label_delay_seconds",
     "Time from a prediction to the arrival of its true label (observed when the label is posted).",
@@ -145,9 +157,7 @@ def label_delays(*, items: list[tuple[str, uuid.UUID]], now: datetime) -> dict[s
     return {name: np.asarray(values) for name, values in grouped.items()}
 
 
-def feedback_record(
-    *, counts: dict[tuple[str, str], int], delays: dict[str, np.ndarray] | None = None
-) -> None:
+def feedback_record(*, counts: dict[tuple[str, str], int], delays: dict[str, np.ndarray] | None = None) -> None:
     """Record received labels per (model, version), and each label's delay since its prediction per model."""
     if settings.METRICS_ENABLED:
         for (model_name, model_version), count in counts.items():

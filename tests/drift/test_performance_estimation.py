@@ -82,8 +82,8 @@ def test_a_reference_without_labels_has_scores_but_no_cbpe_state(iris_reference:
 @pytest.mark.parametrize(
     ("label_column", "edit", "fragments"),
     [
-        ("species", lambda labels: labels[:7] + ["tulip"] + labels[8:], ["row 8", "'tulip'", "setosa, versicolor"]),
-        ("species", lambda labels: labels[:3] + [""] + labels[4:], ["row 4", "missing label"]),
+        ("species", lambda labels: [*labels[:7], "tulip", *labels[8:]], ["row 8", "'tulip'", "setosa, versicolor"]),
+        ("species", lambda labels: [*labels[:3], "", *labels[4:]], ["row 4", "missing label"]),
         ("kind", lambda labels: labels, ["label column 'kind' is not in the file"]),
         ("petal_width", lambda labels: labels, ["'petal_width' is a feature"]),
     ],

@@ -131,9 +131,7 @@ def test_the_admin_list_shows_the_suggestion_and_the_adopt_action_sets_it(
 
 
 @pytest.mark.django_db
-def test_the_backtest_button_reports_the_candidate_and_saves_nothing(
-    runs: MLModel, admin_client: Client
-) -> None:
+def test_the_backtest_button_reports_the_candidate_and_saves_nothing(runs: MLModel, admin_client: Client) -> None:
     """Posting the form with the backtest button shows the count for the typed value; the stored value stays."""
     threshold = alerting.threshold_create(kind="feature_drift", value=0.15, model=runs, feature_name="petal_length")
     url = f"/admin/alerts_config/threshold/{threshold.pk}/change/"
