@@ -14,8 +14,8 @@ Example, data-quality rates once `ml_feature_missing_total` exists:
         queries=(SeriesQuery("sum by (feature_name) (rate(ml_feature_missing_total{$model}[$window]))",
                              name="{feature_name}"),)))
 
-and an estimated accuracy with its band (CBPE): a `line` query plus a `band_lower` and a `band_upper` query, drawn
-as a shaded interval.
+An interval is a `band_lower` and a `band_upper` query whose series have the same labels, drawn as a shaded band
+(the estimated accuracy's CBPE band below).
 """
 
 from __future__ import annotations
@@ -160,6 +160,56 @@ MODEL_CHARTS: list[TimeSeriesChart] = [
         ),
         y_range=(0.0, 1.0),
         description="Over the latest labelled predictions of each version (FEEDBACK_WINDOW), as exported by /metrics.",
+    ),
+    TimeSeriesChart(
+        key="estimated_performance",
+        title="Accuracy and F1 estimated without labels, beside realized",
+        y_title="score",
+        queries=(
+            SeriesQuery(
+                "max by (model_version) (ml_model_estimated_accuracy_lower{$model})",
+                name="estimated accuracy band v{model_version}",
+                role="band_lower",
+                color=BLUE,
+            ),
+            SeriesQuery(
+                "max by (model_version) (ml_model_estimated_accuracy_upper{$model})",
+                name="estimated accuracy band v{model_version}",
+                role="band_upper",
+                color=BLUE,
+            ),
+            SeriesQuery(
+                "max by (model_version) (ml_model_estimated_accuracy{$model})",
+                name="estimated accuracy v{model_version}",
+                color=BLUE,
+            ),
+            SeriesQuery(
+                "max by (model_version) (ml_model_accuracy{$model})",
+                name="realized accuracy v{model_version}",
+                color=BLUE,
+                dash="dot",
+            ),
+            SeriesQuery(
+                "max by (model_version) (ml_model_estimated_f1_score{$model})",
+                name="estimated macro F1 v{model_version}",
+                color=GREEN,
+            ),
+            SeriesQuery(
+                "max by (model_version) (ml_model_f1_score{$model})",
+                name="realized macro F1 v{model_version}",
+                color=GREEN,
+                dash="dot",
+            ),
+        ),
+        thresholds=(
+            ThresholdLine(
+                Threshold.Kind.ESTIMATED_ACCURACY_BELOW, "estimated accuracy threshold (EstimatedAccuracyLow)"
+            ),
+            ThresholdLine(Threshold.Kind.ESTIMATED_F1_BELOW, "estimated F1 threshold (EstimatedF1Low)"),
+        ),
+        y_range=(0.0, 1.0),
+        description="CBPE estimate of each drift window (shaded: its +/-3 sigma sampling band), available before the "
+        "labels arrive, beside the realized values (dotted) once labels are posted.",
     ),
 ]
 
