@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from . import selectors, services
+from . import advice, selectors, services
 from .models import AlertEvent, NotificationChannel, PublishState, Threshold
 
 RETRY_NOTE = "Saved; the publish is retried every minute until Prometheus and Alertmanager run it."
@@ -63,10 +63,35 @@ class ThresholdAdminForm(forms.ModelForm[Threshold]):
 
     def _post_clean(self) -> None:
         super()._post_clean()  # type: ignore[misc]  # see _service_check
+        if BACKTEST_BUTTON in self.data and not self.errors:
+            self.add_error(None, _backtest_report(self.instance))  # shown on the form; nothing is saved
+            return
         _service_check(
             self,
             lambda: services.alert_rules_validate(thresholds=selectors.threshold_specs_list(replacing=self.instance)),
         )
+
+
+BACKTEST_BUTTON = "_backtest"  # the change form's "Backtest this value" button (templates/admin/.../change_form.html)
+
+
+def _backtest_report(threshold: Threshold) -> str:
+    """What the candidate value of a threshold would have flagged over the stored runs (advice.threshold_backtest)."""
+    tested = advice.threshold_backtest(
+        kind=threshold.kind,
+        model_id=threshold.model_id,
+        feature_name=threshold.feature_name,
+        value=threshold.value,
+    )
+    if tested is None:
+        return f"Backtest: not available for {threshold.get_kind_display()} thresholds. Nothing was saved."
+    return f"Backtest of {threshold.value:g}: would have flagged {tested}. Nothing was saved."
+
+
+def _suggestion(threshold: Threshold) -> advice.Suggestion | None:
+    return advice.threshold_suggestion(
+        kind=threshold.kind, model_id=threshold.model_id, feature_name=threshold.feature_name
+    )
 
 
 @admin.register(Threshold)
@@ -74,9 +99,65 @@ class ThresholdAdmin(admin.ModelAdmin[Threshold]):
     """Thresholds; feature-drift rows also set the drift engine's "drifted" flag."""
 
     form = ThresholdAdminForm
-    list_display = ["kind", "model", "feature_name", "comparator", "value", "for_duration", "severity", "enabled"]
+    list_display = [
+        "kind",
+        "model",
+        "feature_name",
+        "comparator",
+        "value",
+        "suggested",
+        "for_duration",
+        "severity",
+        "enabled",
+    ]
     list_filter = ["kind", "severity", "enabled", "model"]
     search_fields = ["feature_name", "model__name", "summary"]
+    readonly_fields = ["advice"]
+    actions = ["adopt_suggested"]
+    change_form_template = "admin/alerts_config/threshold/change_form.html"
+
+    @admin.display(description="suggested")
+    def suggested(self, obj: Threshold) -> str:
+        """The value fitted to the model's reference beside the set one (drift thresholds of one model), or -."""
+        found = _suggestion(obj)
+        return "-" if found is None else f"{found.value:.4g}"
+
+    @admin.display(description="fitted to the data")
+    def advice(self, obj: Threshold) -> str:
+        """The suggested value with its source, and backtests of the set and the suggested value."""
+        if not obj.pk:
+            return "Save the threshold to see the value fitted to the data; 'Backtest this value' tests any value."
+        found = _suggestion(obj)
+        lines = []
+        if found is not None:
+            lines.append(f"Suggested {found.value:.4g}: {found.note}. Adopt it with the list's action.")
+        for label, value in [("set", obj.value), ("suggested", found.value if found else None)]:
+            if value is None:
+                continue
+            tested = advice.threshold_backtest(
+                kind=obj.kind, model_id=obj.model_id, feature_name=obj.feature_name, value=value
+            )
+            if tested is not None:
+                lines.append(f"The {label} value {value:.4g} would have flagged {tested}.")
+        return " ".join(lines) or "No suggestion or backtest for this kind and scope."
+
+    @admin.action(description="Adopt the suggested value (fitted to the data)")
+    def adopt_suggested(self, request: HttpRequest, queryset: QuerySet[Threshold]) -> None:
+        """Set each selected threshold to its suggestion through the service (validated and published)."""
+        adopted, skipped = [], []
+        for threshold in queryset:
+            found = _suggestion(threshold)
+            if found is None:
+                skipped.append(str(threshold))
+                continue
+            threshold.value = round(found.value, 6)
+            services.threshold_save(threshold=threshold)
+            adopted.append(f"{threshold.feature_name or threshold.get_kind_display()} = {threshold.value:g}")
+        if adopted:
+            messages.success(request, "Adopted: " + ", ".join(adopted) + ".")
+            transaction.on_commit(lambda: _publish_report(request))
+        if skipped:
+            messages.warning(request, "No suggestion for: " + "; ".join(skipped) + ".")
 
     @admin.display(description="comparator")
     def comparator(self, obj: Threshold) -> str:

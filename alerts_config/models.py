@@ -45,13 +45,16 @@ class Threshold(models.Model):
         FEATURE_DRIFT = "feature_drift", "feature drift score above"
         PREDICTION_DRIFT = "prediction_drift", "prediction drift score above"
         LOW_CONFIDENCE = "low_confidence", "median confidence below (0..1)"
-        ACCURACY_BELOW = "accuracy_below", "accuracy below (0..1)"
-        F1_BELOW = "f1_below", "macro F1 below (0..1)"
+        ACCURACY_BELOW = "accuracy_below", "accuracy (realized, from labels) below (0..1)"
+        F1_BELOW = "f1_below", "macro F1 (realized, from labels) below (0..1)"
         DRIFT_STALE = "drift_stale", "drift job older than (seconds)"
         SERVICE_DOWN = "service_down", "service down (scrape fails)"
         FEATURE_MISSING_RATE = "feature_missing_rate", "missing-value rate of a feature above (0..1)"
         FEATURE_OUT_OF_RANGE_RATE = "feature_out_of_range_rate", "out-of-range rate of a feature above (0..1)"
         UNSEEN_CATEGORY_RATE = "unseen_category_rate", "unseen-category rate of a feature above (0..1)"
+        ESTIMATED_ACCURACY_BELOW = "estimated_accuracy_below", "estimated accuracy (no labels needed) below (0..1)"
+        ESTIMATED_F1_BELOW = "estimated_f1_below", "estimated macro F1 (no labels needed) below (0..1)"
+        LABELS_STALE = "labels_stale", "no true label received for (seconds) while predictions flow"
 
     Severity = Severity
 
@@ -63,8 +66,8 @@ class Threshold(models.Model):
         help_text="Feature drift and data-quality kinds only; empty: every feature.",
     )
     value = models.FloatField(
-        help_text="Rates, confidences, accuracy, F1 and drift scores in 0..1; latency in seconds (> 0); "
-        "drift job age in seconds (> 0); ignored for service down."
+        help_text="Rates, confidences, accuracy, F1 (realized or estimated) and drift scores in 0..1; latency in "
+        "seconds (> 0); drift job age and label age in seconds (> 0); ignored for service down."
     )
     for_duration = models.CharField(
         "for",
@@ -106,9 +109,20 @@ class Threshold(models.Model):
             Kind.FEATURE_MISSING_RATE,
             Kind.FEATURE_OUT_OF_RANGE_RATE,
             Kind.UNSEEN_CATEGORY_RATE,
+            Kind.ESTIMATED_ACCURACY_BELOW,
+            Kind.ESTIMATED_F1_BELOW,
         }
     )
-    BELOW_KINDS = frozenset({Kind.LOW_CONFIDENCE, Kind.ACCURACY_BELOW, Kind.F1_BELOW})
+    BELOW_KINDS = frozenset(
+        {
+            Kind.LOW_CONFIDENCE,
+            Kind.ACCURACY_BELOW,
+            Kind.F1_BELOW,
+            Kind.ESTIMATED_ACCURACY_BELOW,
+            Kind.ESTIMATED_F1_BELOW,
+        }
+    )
+    SECONDS_KINDS = frozenset({Kind.LATENCY_P95, Kind.DRIFT_STALE, Kind.LABELS_STALE})
     DATA_QUALITY_KINDS = frozenset(
         {Kind.FEATURE_MISSING_RATE, Kind.FEATURE_OUT_OF_RANGE_RATE, Kind.UNSEEN_CATEGORY_RATE}
     )
@@ -129,7 +143,7 @@ class Threshold(models.Model):
             errors["value"] = f"A threshold must be a finite number, not {value}."
         elif self.kind in self.UNIT_INTERVAL_KINDS and not 0.0 <= value <= 1.0:
             errors["value"] = f"A {self.get_kind_display()} threshold must lie in 0..1, not {value}."
-        elif self.kind in (self.Kind.LATENCY_P95, self.Kind.DRIFT_STALE) and not value > 0:
+        elif self.kind in self.SECONDS_KINDS and not value > 0:
             errors["value"] = f"A {self.get_kind_display()} threshold must be greater than 0, not {value}."
         if self.feature_name and self.kind not in self.FEATURE_KINDS:
             errors["feature_name"] = "Only feature-drift and data-quality thresholds name a feature."

@@ -141,6 +141,21 @@ RULE_KINDS: dict[str, RuleKind] = {
         "Many unseen categories",
         "Share of rows with a category the reference never saw is above {value}",
     ),
+    "estimated_accuracy_below": RuleKind(
+        "EstimatedAccuracyLow",
+        "Estimated model accuracy is low",
+        "Accuracy estimated without labels (CBPE) on the latest drift window is below {value}",
+    ),
+    "estimated_f1_below": RuleKind(
+        "EstimatedF1Low",
+        "Estimated model F1 score is low",
+        "Macro F1 estimated without labels (CBPE) on the latest drift window is below {value}",
+    ),
+    "labels_stale": RuleKind(
+        "LabelsStale",
+        "No true labels are arriving",
+        "No label received for more than {value} seconds while the model serves predictions",
+    ),
 }
 # Data-quality kinds: the counter whose rate over rows they judge (predictions/data_quality.py, docs/metrics.md).
 DATA_QUALITY_COUNTERS = {
@@ -292,6 +307,17 @@ def _expression(kind: str, scope: _Scope, value: str, service_job: str) -> str:
         return f"max by (model_name, model_version) (ml_model_f1_score{sel}) < {value}"
     if kind == "drift_stale":
         return f"time() - max by (model_name) (ml_drift_last_run_timestamp_seconds{sel}) > {value}"
+    if kind == "estimated_accuracy_below":
+        return f"max by (model_name, model_version) (ml_model_estimated_accuracy{sel}) < {value}"
+    if kind == "estimated_f1_below":
+        return f"max by (model_name, model_version) (ml_model_estimated_f1_score{sel}) < {value}"
+    if kind == "labels_stale":
+        # Only models that have received labels (the gauge exists), and only while they serve predictions.
+        served = _selector(['status="success"', *scope.matchers])
+        return (
+            f"time() - max by (model_name) (ml_feedback_last_label_timestamp_seconds{sel}) > {value}"
+            f" and on(model_name) sum by (model_name) (rate(ml_prediction_requests_total{served}[1h])) > 0"
+        )
     if kind == "service_down":
         return f"up{{job={promql_string(service_job)}}} == 0"  # per instance: each one down is its own alert
     raise ValueError(f"unknown threshold kind {kind!r}")

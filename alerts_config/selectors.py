@@ -89,6 +89,9 @@ MODEL_KINDS = (
     Threshold.Kind.FEATURE_MISSING_RATE,  # the model-wide value of the data-quality kinds (per-feature rows aside)
     Threshold.Kind.FEATURE_OUT_OF_RANGE_RATE,
     Threshold.Kind.UNSEEN_CATEGORY_RATE,
+    Threshold.Kind.ESTIMATED_ACCURACY_BELOW,
+    Threshold.Kind.ESTIMATED_F1_BELOW,
+    Threshold.Kind.LABELS_STALE,
 )
 
 

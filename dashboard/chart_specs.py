@@ -8,8 +8,8 @@ threshold kinds drawn with it. Queries must stay right when several web processe
 model info) with `max by` / `avg by`, never `sum`.
 
 Example: the data-quality chart below (`key="data_quality"`) is one entry: three queries (share of rows per
-feature) and three threshold lines. An estimated accuracy with its band (CBPE) would be: a `line` query plus a
-`band_lower` and a `band_upper` query, drawn as a shaded interval.
+feature) and three threshold lines. An interval is a `band_lower` and a `band_upper` query whose series have the
+same labels, drawn as a shaded band (the estimated accuracy's CBPE band below).
 """
 
 from __future__ import annotations
@@ -184,6 +184,56 @@ MODEL_CHARTS: list[TimeSeriesChart] = [
         description="Scored rows with a missing value, a value outside the active reference's range (both sides), or "
         "a category the reference never saw; features past DATA_QUALITY_MAX_FEATURES are summed under __other__. "
         "Threshold lines: the model-wide values (a per-feature threshold judges only its feature).",
+    ),
+    TimeSeriesChart(
+        key="estimated_performance",
+        title="Accuracy and F1 estimated without labels, beside realized",
+        y_title="score",
+        queries=(
+            SeriesQuery(
+                "max by (model_version) (ml_model_estimated_accuracy_lower{$model})",
+                name="estimated accuracy band v{model_version}",
+                role="band_lower",
+                color=BLUE,
+            ),
+            SeriesQuery(
+                "max by (model_version) (ml_model_estimated_accuracy_upper{$model})",
+                name="estimated accuracy band v{model_version}",
+                role="band_upper",
+                color=BLUE,
+            ),
+            SeriesQuery(
+                "max by (model_version) (ml_model_estimated_accuracy{$model})",
+                name="estimated accuracy v{model_version}",
+                color=BLUE,
+            ),
+            SeriesQuery(
+                "max by (model_version) (ml_model_accuracy{$model})",
+                name="realized accuracy v{model_version}",
+                color=BLUE,
+                dash="dot",
+            ),
+            SeriesQuery(
+                "max by (model_version) (ml_model_estimated_f1_score{$model})",
+                name="estimated macro F1 v{model_version}",
+                color=GREEN,
+            ),
+            SeriesQuery(
+                "max by (model_version) (ml_model_f1_score{$model})",
+                name="realized macro F1 v{model_version}",
+                color=GREEN,
+                dash="dot",
+            ),
+        ),
+        thresholds=(
+            ThresholdLine(
+                Threshold.Kind.ESTIMATED_ACCURACY_BELOW, "estimated accuracy threshold (EstimatedAccuracyLow)"
+            ),
+            ThresholdLine(Threshold.Kind.ESTIMATED_F1_BELOW, "estimated F1 threshold (EstimatedF1Low)"),
+        ),
+        y_range=(0.0, 1.0),
+        description="CBPE estimate of each drift window (shaded: its +/-3 sigma sampling band), available before the "
+        "labels arrive, beside the realized values (dotted) once labels are posted.",
     ),
 ]
 

@@ -21,6 +21,12 @@ class ReferenceDatasetForm(forms.ModelForm[ReferenceDataset]):
     file_format = forms.ChoiceField(
         choices=[("", "from the file name"), ("csv", "CSV"), ("parquet", "Parquet")], required=False
     )
+    label_column = forms.CharField(
+        max_length=200,
+        required=False,
+        help_text="Optional: the column holding each row's true class (one of the version's class labels). With "
+        "it, accuracy and F1 are estimated for every drift window before labels arrive.",
+    )
 
     class Meta:
         model = ReferenceDataset
@@ -35,7 +41,12 @@ class ReferenceDatasetForm(forms.ModelForm[ReferenceDataset]):
             return cleaned
         file_format = cleaned.get("file_format") or services.reference_format_guess(upload.name)
         try:
-            services.reference_table_read(data=upload_read(upload), file_format=file_format, model_version=version)
+            services.reference_table_read(
+                data=upload_read(upload),
+                file_format=file_format,
+                model_version=version,
+                label_column=cleaned.get("label_column") or None,
+            )
         except ValidationError as exc:
             self.add_error("file", exc)
         cleaned["file_format"] = file_format
@@ -47,9 +58,9 @@ class ReferenceDatasetAdmin(admin.ModelAdmin[ReferenceDataset]):
     """Reference datasets; adding one goes through services.reference_dataset_upload."""
 
     form = ReferenceDatasetForm
-    list_display = ["name", "model_version", "file_format", "row_count", "is_active", "uploaded_at"]
+    list_display = ["name", "model_version", "file_format", "row_count", "label_column", "is_active", "uploaded_at"]
     list_filter = ["model_version__model", "is_active"]
-    readonly_fields = ["row_count", "file_format", "class_counts", "uploaded_at"]
+    readonly_fields = ["row_count", "file_format", "label_column", "class_counts", "uploaded_at"]
 
     def get_form(
         self, request: HttpRequest, obj: ReferenceDataset | None = None, change: bool = False, **kwargs: Any
@@ -72,6 +83,7 @@ class ReferenceDatasetAdmin(admin.ModelAdmin[ReferenceDataset]):
             filename=upload.name,
             name=form.cleaned_data.get("name") or upload.name,
             file_format=form.cleaned_data.get("file_format"),
+            label_column=form.cleaned_data.get("label_column") or None,
         )
         obj.pk = saved.pk
         obj.__dict__.update(saved.__dict__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
@@ -18,6 +18,15 @@ from predictions.selectors import model_get
 
 from . import selectors, services
 from .models import DriftRun, FeatureDriftResult
+
+
+def _band_serializer(name: str) -> serializers.Serializer[Any]:
+    """OpenAPI shape of an estimate with its sampling-error band (all in 0..1), or null."""
+    return inline_serializer(
+        name,
+        {"value": serializers.FloatField(), "lower": serializers.FloatField(), "upper": serializers.FloatField()},
+        allow_null=True,
+    )
 
 
 class FeatureDriftOutputSerializer(serializers.Serializer[FeatureDriftResult]):
@@ -69,6 +78,7 @@ class DriftRunOutputSerializer(serializers.Serializer[DriftRun]):
     dataset_drift = serializers.BooleanField()
     features = FeatureDriftOutputSerializer(many=True)
     prediction_drift = serializers.SerializerMethodField()
+    performance = serializers.SerializerMethodField()
     settings = serializers.JSONField(source="settings_snapshot")
 
     def get_version(self, run: DriftRun) -> str | None:
@@ -86,6 +96,55 @@ class DriftRunOutputSerializer(serializers.Serializer[DriftRun]):
             "reference_distribution": run.prediction_reference_distribution,
             "current_distribution": run.prediction_current_distribution,
         }
+
+    @extend_schema_field(
+        inline_serializer(
+            "DriftRunPerformance",
+            {
+                "status": serializers.CharField(),
+                "message": serializers.CharField(required=False),
+                "method": serializers.CharField(required=False),
+                "estimated_accuracy": _band_serializer("EstimatedAccuracy"),
+                "estimated_f1": _band_serializer("EstimatedF1"),
+                "realized_accuracy": serializers.FloatField(allow_null=True),
+                "realized_f1": serializers.FloatField(allow_null=True),
+                "labelled_count": serializers.IntegerField(),
+                "label_coverage": serializers.FloatField(allow_null=True),
+            },
+        )
+    )
+    def get_performance(self, run: DriftRun) -> dict[str, Any]:
+        """Accuracy and macro F1 estimated without labels (CBPE) with their bands, the realized values over the
+        window's labelled rows, and the window's label coverage; estimates are null when there are none (status and
+        message say why)."""
+        details = run.estimation or {}
+
+        def band(value: float | None, lower: float | None, upper: float | None) -> dict[str, float] | None:
+            return (
+                None
+                if value is None or lower is None or upper is None
+                else {
+                    "value": value,
+                    "lower": lower,
+                    "upper": upper,
+                }
+            )
+
+        payload: dict[str, Any] = {
+            "status": details.get("status", "not_computed"),
+            "estimated_accuracy": band(
+                run.estimated_accuracy, run.estimated_accuracy_lower, run.estimated_accuracy_upper
+            ),
+            "estimated_f1": band(run.estimated_f1, run.estimated_f1_lower, run.estimated_f1_upper),
+            "realized_accuracy": run.realized_accuracy,
+            "realized_f1": run.realized_f1,
+            "labelled_count": run.labelled_count,
+            "label_coverage": run.label_coverage,
+        }
+        for key in ("message", "method"):
+            if key in details:
+                payload[key] = details[key]
+        return payload
 
 
 CHARTS_PARAMETER = OpenApiParameter(

@@ -10,3 +10,11 @@ class DriftConfigApp(AppConfig):
 
     name = "drift"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        """Give the threshold admin its advice (suggested values, backtests) without alerts_config importing drift."""
+        from alerts_config.advice import advisor_register
+
+        from .advisors import DriftThresholdAdvisor
+
+        advisor_register(DriftThresholdAdvisor())

@@ -11,9 +11,29 @@ from mlmonitor.metrics import CachedCollector
 
 from .models import DriftJobStats
 
+# Performance estimated without labels (CBPE, drift/estimation.py) by the latest run: gauge name and help, and the
+# DriftRun field it reads, in the same order.
+ESTIMATE_GAUGES = (
+    ("ml_model_estimated_accuracy", "Accuracy estimated without labels (CBPE) over the latest drift window."),
+    ("ml_model_estimated_accuracy_lower", "Lower end of the estimated accuracy's sampling band (-3 sigma)."),
+    ("ml_model_estimated_accuracy_upper", "Upper end of the estimated accuracy's sampling band (+3 sigma)."),
+    ("ml_model_estimated_f1_score", "Macro F1 estimated without labels (CBPE) over the latest drift window."),
+    ("ml_model_estimated_f1_score_lower", "Lower end of the estimated macro F1's sampling band (-3 sigma)."),
+    ("ml_model_estimated_f1_score_upper", "Upper end of the estimated macro F1's sampling band (+3 sigma)."),
+)
+ESTIMATE_FIELDS = (
+    "estimated_accuracy",
+    "estimated_accuracy_lower",
+    "estimated_accuracy_upper",
+    "estimated_f1",
+    "estimated_f1_lower",
+    "estimated_f1_upper",
+)
+
 
 class DriftCollector(CachedCollector):
-    """ml_feature_drift_score and friends from the latest run per model; drift job totals from DriftJobStats."""
+    """ml_feature_drift_score and friends, the estimated performance and the window's label coverage from the latest
+    run per model; drift job totals from DriftJobStats."""
 
     def build(self) -> list[Metric]:
         """Two queries for the runs and their features, one for the job totals."""
@@ -52,8 +72,24 @@ class DriftCollector(CachedCollector):
         last_run = GaugeMetricFamily(
             "ml_drift_last_run_timestamp_seconds", "Unix time of the latest drift run.", labels=["model_name"]
         )
+        version_labels = ["model_name", "model_version"]
+        estimates = [
+            GaugeMetricFamily(metric, help_text, labels=version_labels) for metric, help_text in ESTIMATE_GAUGES
+        ]
+        coverage = GaugeMetricFamily(
+            "ml_drift_window_label_coverage",
+            "Share of the latest drift window's predictions that have a true label.",
+            labels=version_labels,
+        )
         for run in drift_run_latest_per_model():
             name = run.model.name
+            version = run.model_version.version if run.model_version is not None else ""
+            if run.label_coverage is not None:
+                coverage.add_metric([name, version], float(run.label_coverage))
+            for family, field in zip(estimates, ESTIMATE_FIELDS, strict=True):
+                value = getattr(run, field)
+                if value is not None:  # no estimate (reference without labels, small window): no sample
+                    family.add_metric([name, version], float(value))
             last_run.add_metric([name], run.computed_at.timestamp())
             window.add_metric([name], float(run.window_size))
             share.add_metric([name], float(run.drifted_share))
@@ -101,6 +137,8 @@ class DriftCollector(CachedCollector):
             share,
             dataset,
             last_run,
+            *estimates,
+            coverage,
             duration,
             failures,
             feature_failures,

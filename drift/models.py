@@ -25,6 +25,21 @@ class ReferenceDataset(models.Model):
     numeric_reference = models.BinaryField(editable=False, help_text="drift.statistics.NumericReference bytes")
     categorical_reference = models.BinaryField(editable=False, help_text="drift.statistics.CategoricalReference bytes")
     class_counts = models.JSONField(editable=False, help_text="The model's predictions on the reference, per class.")
+    label_column = models.CharField(
+        max_length=200, blank=True, editable=False, help_text="The file's true-label column; empty: no labels."
+    )
+    reference_scores = models.BinaryField(
+        null=True,
+        editable=False,
+        help_text="npz: the model's probabilities on the reference rows [n, classes] and their true class indices "
+        "(-1 without a label column), scored once at upload.",
+    )
+    cbpe_reference = models.BinaryField(
+        null=True,
+        editable=False,
+        help_text="drift.estimation.CBPEReference bytes (calibrators fitted on the labelled reference); null "
+        "without labels.",
+    )
     is_active = models.BooleanField(default=True)
     uploaded_at = models.DateTimeField(auto_now_add=True)
 
@@ -119,6 +134,22 @@ class DriftRun(models.Model):
     prediction_reference_distribution = models.JSONField(default=dict)
     prediction_current_distribution = models.JSONField(default=dict)
     settings_snapshot = models.JSONField(default=dict)
+    # Performance before the labels arrive (drift/estimation.py, CBPE): null when the reference has no labels.
+    estimated_accuracy = models.FloatField(null=True, blank=True)
+    estimated_accuracy_lower = models.FloatField(null=True, blank=True)
+    estimated_accuracy_upper = models.FloatField(null=True, blank=True)
+    estimated_f1 = models.FloatField(null=True, blank=True, help_text="Estimated macro F1.")
+    estimated_f1_lower = models.FloatField(null=True, blank=True)
+    estimated_f1_upper = models.FloatField(null=True, blank=True)
+    realized_accuracy = models.FloatField(null=True, blank=True, help_text="Over the window's labelled predictions.")
+    realized_f1 = models.FloatField(null=True, blank=True, help_text="Macro F1 over the window's labelled rows.")
+    labelled_count = models.PositiveIntegerField(default=0, help_text="Window predictions with a true label.")
+    label_coverage = models.FloatField(
+        null=True, blank=True, help_text="Share of the window's predictions with a true label (null: empty window)."
+    )
+    estimation = models.JSONField(
+        default=dict, blank=True, help_text="The full estimate (PerformanceEstimate.as_dict) or why there is none."
+    )
 
     class Meta:
         ordering = ["-computed_at", "-id"]
@@ -186,3 +217,32 @@ class DriftJobStats(models.Model):
 
     def __str__(self) -> str:
         return f"drift jobs of {self.model}: {self.runs} runs, {self.failures} failures"
+
+
+class SuggestedThreshold(models.Model):
+    """A drift threshold fitted to a reference for one feature (or the prediction: empty feature name) and one window
+    size: the score a run reaches without drift at the quantile (drift/threshold_fitting.py)."""
+
+    PREDICTION = ""  # feature_name of the prediction-drift suggestion
+
+    reference = models.ForeignKey(ReferenceDataset, on_delete=models.CASCADE, related_name="suggested_thresholds")
+    feature_name = models.CharField(max_length=200, blank=True, help_text="Empty: the prediction-drift threshold.")
+    test = models.CharField(max_length=20)
+    window_size = models.PositiveIntegerField()
+    quantile = models.FloatField(help_text="Share of no-drift runs at or below the value.")
+    confidence = models.FloatField(null=True, help_text="Probability that the value is at or above that quantile.")
+    value = models.FloatField(null=True, help_text="Null: too few resamples produced a score.")
+    median_score = models.FloatField(null=True, help_text="The typical no-drift score.")
+    resamples = models.PositiveIntegerField()
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["reference", "window_size", "feature_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reference", "feature_name", "window_size"], name="unique_suggested_threshold"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.feature_name or 'prediction'}: {self.value} (window {self.window_size}, q={self.quantile})"

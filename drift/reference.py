@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,7 @@ class ReferenceTable:
     names: list[str]
     log_matrix: np.ndarray  # float64 [n, k], as predictions are logged
     model_input: np.ndarray  # float64 or object [n, k], what the model's predict_proba takes
+    labels: np.ndarray | None = None  # int64 [n]: index of each row's true class, when a label column was named
 
     @property
     def row_count(self) -> int:
@@ -82,8 +84,51 @@ def _numeric_column_fast(rows: list[list[object]], column: int) -> np.ndarray | 
     return values if np.isfinite(values).all() else None
 
 
-def _cells_encode(rows: list[list[object]], schema: FeatureSchema, *, min_rows: int) -> ReferenceTable:
-    """Check every cell (rows in schema column order) and build the encodings."""
+def _labels_encode(
+    cells: list[object], *, label_column: str, class_labels: Sequence[str], errors: _Errors
+) -> np.ndarray:
+    """The class index of each true-label cell; an empty or unknown label is an error naming its row."""
+    allowed = [str(label) for label in class_labels]
+    index = {label: position for position, label in enumerate(allowed)}
+    labels = np.full(len(cells), -1, dtype=np.int64)
+    for row, cell in enumerate(cells):
+        where = f"row {row + 1}, label column {label_column!r}"
+        text = None if cell is None or (isinstance(cell, float) and math.isnan(cell)) else str(cell).strip()
+        if isinstance(cell, bool) or (isinstance(cell, float) and cell.is_integer()):
+            text = str(int(cell)) if not isinstance(cell, bool) else str(cell)
+        if not text or text in _MISSING_TOKENS:
+            errors.add(f"{where}: missing label; every reference row needs its true class.")
+        elif text not in index:
+            errors.add(f"{where}: {cell!r} is not a class of the model (classes: {', '.join(allowed)}).")
+        else:
+            labels[row] = index[text]
+    return labels
+
+
+def _label_column_check(columns: list[str], schema: FeatureSchema, label_column: str | None) -> list[str]:
+    """The file's columns without the label column; ValidationError when the named label column is absent or is a
+    feature."""
+    if label_column is None:
+        return columns
+    if label_column in schema.names:
+        raise ValidationError(
+            f"The label column {label_column!r} is a feature of the model; name the true-label column."
+        )
+    if label_column not in columns:
+        raise ValidationError(f"The label column {label_column!r} is not in the file (columns: {', '.join(columns)}).")
+    return [column for column in columns if column != label_column]
+
+
+def _cells_encode(
+    rows: list[list[object]],
+    schema: FeatureSchema,
+    *,
+    min_rows: int,
+    label_cells: list[object] | None = None,
+    label_column: str = "",
+    class_labels: Sequence[str] = (),
+) -> ReferenceTable:
+    """Check every cell (rows in schema column order, true labels apart) and build the encodings."""
     if not rows:
         raise ValidationError("The file has no data rows.")
     if len(rows) < min_rows:
@@ -137,12 +182,25 @@ def _cells_encode(rows: list[list[object]], schema: FeatureSchema, *, min_rows: 
             log_matrix[index, column] = number
             if model_input is not log_matrix:
                 model_input[index, column] = number
+    labels = (
+        None
+        if label_cells is None
+        else _labels_encode(label_cells, label_column=label_column, class_labels=class_labels, errors=errors)
+    )
     errors.raise_if_any()
-    return ReferenceTable(names=schema.names, log_matrix=log_matrix, model_input=model_input)
+    return ReferenceTable(names=schema.names, log_matrix=log_matrix, model_input=model_input, labels=labels)
 
 
-def reference_csv_read(*, data: bytes, schema: FeatureSchema, min_rows: int) -> ReferenceTable:
-    """Parse a UTF-8 CSV with a header row of feature names (any order)."""
+def reference_csv_read(
+    *,
+    data: bytes,
+    schema: FeatureSchema,
+    min_rows: int,
+    label_column: str | None = None,
+    class_labels: Sequence[str] = (),
+) -> ReferenceTable:
+    """Parse a UTF-8 CSV with a header row of feature names (any order), plus the true-label column when one is
+    named (its values must be among class_labels)."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -159,18 +217,36 @@ def reference_csv_read(*, data: bytes, schema: FeatureSchema, min_rows: int) -> 
     if not lines:
         raise ValidationError("The file has no header row: only blank cells.")
     header = [cell.strip() for cell in lines[0]]
-    _columns_check(header, schema)
+    _columns_check(_label_column_check(header, schema, label_column), schema)
     order = [header.index(name) for name in schema.names]
+    label_position = header.index(label_column) if label_column is not None else None
     rows: list[list[object]] = []
+    label_cells: list[object] = []
     for number, line in enumerate(lines[1:], start=1):
         if len(line) != len(header):
             raise ValidationError(f"row {number}: {len(line)} fields, but the header has {len(header)} columns.")
         rows.append([line[i] for i in order])
-    return _cells_encode(rows, schema, min_rows=min_rows)
+        if label_position is not None:
+            label_cells.append(line[label_position])
+    return _cells_encode(
+        rows,
+        schema,
+        min_rows=min_rows,
+        label_cells=label_cells if label_column is not None else None,
+        label_column=label_column or "",
+        class_labels=class_labels,
+    )
 
 
-def reference_parquet_read(*, data: bytes, schema: FeatureSchema, min_rows: int) -> ReferenceTable:
-    """Parse a Parquet file whose columns are the feature names."""
+def reference_parquet_read(
+    *,
+    data: bytes,
+    schema: FeatureSchema,
+    min_rows: int,
+    label_column: str | None = None,
+    class_labels: Sequence[str] = (),
+) -> ReferenceTable:
+    """Parse a Parquet file whose columns are the feature names (plus the true-label column when one is named)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -178,7 +254,14 @@ def reference_parquet_read(*, data: bytes, schema: FeatureSchema, min_rows: int)
         table = pq.read_table(io.BytesIO(data))
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise ValidationError(f"The file is not a readable Parquet file: {exc}") from exc
-    _columns_check([str(c) for c in table.column_names], schema)
+    _columns_check(_label_column_check([str(c) for c in table.column_names], schema, label_column), schema)
     columns = [table.column(name).to_pylist() for name in schema.names]
     rows = [list(values) for values in zip(*columns, strict=True)] if columns else []
-    return _cells_encode(rows, schema, min_rows=min_rows)
+    return _cells_encode(
+        rows,
+        schema,
+        min_rows=min_rows,
+        label_cells=table.column(label_column).to_pylist() if label_column is not None else None,
+        label_column=label_column or "",
+        class_labels=class_labels,
+    )

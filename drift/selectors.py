@@ -14,7 +14,16 @@ from predictions.models import MLModel, ModelVersion
 from predictions.selectors import model_get, model_version_resolve
 
 from . import statistics
-from .models import DriftJobStats, DriftRun, DriftSettings, FeatureDriftResult, FeatureTest, ReferenceDataset
+from .estimation import CBPEReference
+from .models import (
+    DriftJobStats,
+    DriftRun,
+    DriftSettings,
+    FeatureDriftResult,
+    FeatureTest,
+    ReferenceDataset,
+    SuggestedThreshold,
+)
 
 # --- which models are due ---------------------------------------------------------------------------------------
 
@@ -82,9 +91,17 @@ def reference_dataset_active_get(*, model_version: ModelVersion) -> ReferenceDat
     reference_statistics_get), or None."""
     return (
         ReferenceDataset.objects.filter(model_version=model_version, is_active=True)
-        .defer("numeric_reference", "categorical_reference")
+        .defer("numeric_reference", "categorical_reference", "reference_scores", "cbpe_reference")
         .first()
     )
+
+
+@functools.lru_cache(maxsize=16)
+def cbpe_reference_get(*, reference_id: int, uploaded_at: datetime) -> CBPEReference | None:
+    """The CBPE state fitted on a labelled reference (None when it was uploaded without labels), kept per process
+    as reference_statistics_get keeps the statistics (references are immutable once uploaded)."""
+    blob = ReferenceDataset.objects.values_list("cbpe_reference", flat=True).get(pk=reference_id)
+    return None if blob is None else CBPEReference.from_bytes(bytes(blob))
 
 
 @functools.lru_cache(maxsize=16)
@@ -185,7 +202,7 @@ def drift_run_latest_per_model() -> list[DriftRun]:
     latest = DriftRun.objects.filter(model=OuterRef("model")).order_by("-computed_at", "-id").values("pk")[:1]
     return list(
         DriftRun.objects.filter(model__is_enabled=True, pk=Subquery(latest))
-        .select_related("model")
+        .select_related("model", "model_version")
         .prefetch_related(_feature_results(charts=False))
     )
 
@@ -205,3 +222,59 @@ def drift_runs_before(*, cutoff: datetime, keep_latest: bool) -> QuerySet[DriftR
     """Runs computed before `cutoff`; with keep_latest, without the latest run of each model however old it is."""
     runs = DriftRun.objects.filter(computed_at__lt=cutoff)
     return runs.exclude(pk__in=drift_run_latest_ids()) if keep_latest else runs
+
+
+# --- threshold advice -------------------------------------------------------------------------------------------
+
+
+def suggested_threshold_for(*, model_id: int, feature_name: str | None) -> tuple[SuggestedThreshold, int] | None:
+    """The suggested threshold of a model's active reference at its current window size: the prediction's
+    (feature_name None), one feature's, or for "" (a threshold over every feature) the largest over its features,
+    with the number of suggestions it was taken from. None before the suggestions are computed."""
+    version = ModelVersion.objects.filter(model_id=model_id, is_active=True).first()
+    reference = reference_dataset_active_get(model_version=version) if version is not None else None
+    if reference is None:
+        return None
+    window_size = (
+        DriftSettings.objects.filter(model_id=model_id).values_list("window_size", flat=True).first()
+        or DriftSettings._meta.get_field("window_size").get_default()
+    )
+    rows = SuggestedThreshold.objects.filter(reference=reference, window_size=window_size, value__isnull=False)
+    if feature_name is None:
+        rows = rows.filter(feature_name=SuggestedThreshold.PREDICTION)
+    elif feature_name:
+        rows = rows.filter(feature_name=feature_name)
+    else:
+        rows = rows.exclude(feature_name=SuggestedThreshold.PREDICTION)
+    found = list(rows.order_by("-value"))
+    return (found[0], len(found)) if found else None
+
+
+def threshold_backtest(
+    *, kind: str, model_id: int | None, feature_name: str, value: float, since: datetime
+) -> tuple[int, int] | None:
+    """(runs `value` would have flagged, runs considered) among the stored runs computed since `since`, in the scope
+    of a threshold (one model or all; one feature or all). Feature drift: runs where a feature in scope scored above
+    `value` (the threshold half of the drifted rule; the p-value half does not depend on the threshold); prediction
+    drift: prediction score above; estimated accuracy / F1: estimate below, over the runs that have one. None for
+    other kinds."""
+    runs = DriftRun.objects.filter(computed_at__gte=since)
+    if model_id is not None:
+        runs = runs.filter(model_id=model_id)
+    if kind == "feature_drift":
+        results = FeatureDriftResult.objects.filter(run__in=runs, score__isnull=False)
+        if feature_name:
+            results = results.filter(feature_name=feature_name)
+        considered = results.values("run_id").distinct().count()
+        flagged = results.filter(score__gt=value).values("run_id").distinct().count()
+        return flagged, considered
+    fields = {
+        "prediction_drift": ("prediction_score", "gt"),
+        "estimated_accuracy_below": ("estimated_accuracy", "lt"),
+        "estimated_f1_below": ("estimated_f1", "lt"),
+    }
+    if kind not in fields:
+        return None
+    field, lookup = fields[kind]
+    scored = runs.filter(**{f"{field}__isnull": False})
+    return scored.filter(**{f"{field}__{lookup}": value}).count(), scored.count()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import logging
 import time
 import uuid
@@ -25,11 +27,11 @@ from mlmonitor.retention import PruneResult, primary_key_batches_delete, table_p
 from predictions.data_quality import data_quality_forget
 from predictions.models import MLModel, ModelVersion
 from predictions.schema import CATEGORICAL, NUMERIC, Feature
-from predictions.selectors import model_get, prediction_window_read
+from predictions.selectors import PredictionWindow, model_get, prediction_window_outcomes_read
 from predictions.services import model_load
 
-from . import selectors, statistics
-from .models import DriftJobStats, DriftRun, DriftSettings, FeatureDriftResult, ReferenceDataset
+from . import estimation, selectors, statistics, threshold_fitting
+from .models import DriftJobStats, DriftRun, DriftSettings, FeatureDriftResult, ReferenceDataset, SuggestedThreshold
 from .reference import MAX_REPORTED_ERRORS, ReferenceTable, reference_csv_read, reference_parquet_read
 
 logger = logging.getLogger(__name__)
@@ -40,12 +42,22 @@ DEFAULT_TESTS = {NUMERIC: "ks", CATEGORICAL: "chi2"}
 # --- reference datasets -----------------------------------------------------------------------------------------
 
 
-def reference_table_read(*, data: bytes, file_format: str, model_version: ModelVersion) -> ReferenceTable:
-    """Parse and check an uploaded reference file against the version's schema (ValidationError names column/row)."""
+def reference_table_read(
+    *, data: bytes, file_format: str, model_version: ModelVersion, label_column: str | None = None
+) -> ReferenceTable:
+    """Parse and check an uploaded reference file against the version's schema (ValidationError names column/row).
+
+    label_column names the file's true-label column (values: the version's class labels); None or "": no labels."""
     reader = {ReferenceDataset.FORMAT_CSV: reference_csv_read, ReferenceDataset.FORMAT_PARQUET: reference_parquet_read}
     if file_format not in reader:
         raise ValidationError({"file_format": f"Unsupported format {file_format!r}: use csv or parquet."})
-    return reader[file_format](data=data, schema=model_version.schema, min_rows=settings.REFERENCE_MIN_ROWS)
+    return reader[file_format](
+        data=data,
+        schema=model_version.schema,
+        min_rows=settings.REFERENCE_MIN_ROWS,
+        label_column=label_column.strip() if label_column and label_column.strip() else None,
+        class_labels=[str(label) for label in model_version.class_labels],
+    )
 
 
 def reference_format_guess(filename: str) -> str:
@@ -61,11 +73,19 @@ def reference_dataset_upload(
     filename: str,
     name: str = "",
     file_format: str | None = None,
+    label_column: str | None = None,
 ) -> ReferenceDataset:
-    """Check a reference file, prepare its statistics once, store it as the version's active reference."""
+    """Check a reference file, prepare its statistics once, store it as the version's active reference.
+
+    With label_column (the file's true-label column), the model's probabilities on the reference and the labels
+    fit the CBPE state (drift/estimation.py) that estimates accuracy and F1 of each drift window; the suggested drift
+    thresholds are computed after commit (drift.tasks.suggested_thresholds_compute). ValidationError for a bad file,
+    label or a reference the estimator cannot be fitted on."""
     data = file if isinstance(file, bytes) else upload_read(file)
     file_format = file_format or reference_format_guess(filename)
-    table = reference_table_read(data=data, file_format=file_format, model_version=model_version)
+    table = reference_table_read(
+        data=data, file_format=file_format, model_version=model_version, label_column=label_column
+    )
     schema = model_version.schema
     numeric = [i for i, f in enumerate(schema.features) if f.kind == NUMERIC]
     categorical = [i for i, f in enumerate(schema.features) if f.kind == CATEGORICAL]
@@ -89,6 +109,7 @@ def reference_dataset_upload(
             f"The model returns non-finite probabilities for {unscored.size} reference rows (rows {rows}"
             f"{', ...' if unscored.size > MAX_REPORTED_ERRORS else ''}): values it cannot score?"
         )
+    cbpe = _cbpe_fit(probabilities=probabilities, labels=table.labels)
     predicted = probabilities.argmax(axis=1)
     class_counts = np.bincount(predicted, minlength=len(loaded.class_labels))
     ReferenceDataset.objects.filter(model_version=model_version, is_active=True).update(is_active=False)
@@ -100,13 +121,137 @@ def reference_dataset_upload(
         numeric_reference=numeric_reference.to_bytes(),
         categorical_reference=categorical_reference.to_bytes(),
         class_counts={label: int(c) for label, c in zip(loaded.class_labels, class_counts.tolist(), strict=True)},
+        label_column=label_column.strip() if table.labels is not None and label_column else "",
+        reference_scores=reference_scores_to_bytes(probabilities=probabilities, labels=table.labels),
+        cbpe_reference=cbpe.to_bytes() if cbpe is not None else None,
         is_active=True,
     )
     reference.file.save(filename, ContentFile(data), save=False)
     reference.save()
     data_quality_forget()
     DriftSettings.objects.get_or_create(model=model_version.model)
+    _suggested_thresholds_queue_on_commit(reference_id=reference.pk)
     return reference
+
+
+def _cbpe_fit(*, probabilities: np.ndarray, labels: np.ndarray | None) -> estimation.CBPEReference | None:
+    """The CBPE state of a labelled reference (None without labels); ValidationError when it cannot be fitted."""
+    if labels is None:
+        return None
+    try:
+        return estimation.cbpe_reference_prepare(probabilities=probabilities, labels=labels)
+    except ValueError as exc:
+        raise ValidationError(f"Performance estimation cannot be fitted on this reference: {exc}") from exc
+
+
+def reference_scores_to_bytes(*, probabilities: np.ndarray, labels: np.ndarray | None) -> bytes:
+    """npz (no pickle) of the model's probabilities on the reference [n, classes] and true class indices [n] (-1
+    for every row when the reference has no labels)."""
+    buffer = io.BytesIO()
+    rows = probabilities.shape[0]
+    np.savez(
+        buffer,
+        probabilities=np.asarray(probabilities, dtype=np.float64),
+        labels=np.full(rows, -1, dtype=np.int64) if labels is None else np.asarray(labels, dtype=np.int64),
+    )
+    return buffer.getvalue()
+
+
+def reference_scores_from_bytes(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities [n, classes], labels [n], -1 = none) of a blob written by reference_scores_to_bytes."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as blob:
+        return blob["probabilities"].astype(np.float64), blob["labels"].astype(np.int64)
+
+
+def _suggested_thresholds_queue_on_commit(*, reference_id: int) -> None:
+    """Queue the suggested-threshold fit of a new reference once it is committed (a broker outage only logs: the
+    beat schedule retries references without suggestions)."""
+    from . import tasks  # the tasks module imports this one
+
+    def queue() -> None:
+        try:
+            tasks.suggested_thresholds_compute.delay(reference_id)
+        except tasks.TRANSIENT_ERRORS:
+            logger.warning("suggested thresholds of reference %s not queued: broker unavailable", reference_id)
+
+    if settings.SUGGESTED_THRESHOLDS_ON_UPLOAD:
+        transaction.on_commit(queue)
+
+
+# --- suggested thresholds -------------------------------------------------------------------------------------
+
+
+def suggested_thresholds_compute(*, reference_id: int) -> list[SuggestedThreshold]:
+    """Fit the drift threshold of every feature and of the prediction to a reference, for its model's current window
+    size, tests and min_samples (drift/threshold_fitting.py: bootstrap under no drift, the
+    SUGGESTED_THRESHOLD_QUANTILE with 95% confidence, SUGGESTED_THRESHOLD_RESAMPLES resamples), and store them,
+    replacing earlier ones of that reference and window size. Reads the stored file again (seconds for a large
+    reference: a Celery task). 404 for an unknown reference."""
+    reference = ReferenceDataset.objects.select_related("model_version__model").filter(pk=reference_id).first()
+    if reference is None:
+        raise ApplicationError(f"No reference dataset with id {reference_id}.", code="not_found", status=404)
+    version = reference.model_version
+    drift_settings, _ = DriftSettings.objects.get_or_create(model=version.model)
+    with reference.file.open("rb") as handle:
+        data = handle.read()
+    table = reference_table_read(
+        data=data, file_format=reference.file_format, model_version=version, label_column=reference.label_column
+    )
+    schema = version.schema
+    tests = _feature_tests(drift_settings, schema.features)
+    common: dict[str, Any] = {
+        "window_size": drift_settings.window_size,
+        "min_samples": drift_settings.min_samples,
+        "quantile": settings.SUGGESTED_THRESHOLD_QUANTILE,
+        "resamples": settings.SUGGESTED_THRESHOLD_RESAMPLES,
+    }
+    fitted: list[threshold_fitting.SuggestedThreshold] = []
+    numeric = [i for i, f in enumerate(schema.features) if f.kind == NUMERIC]
+    categorical = [i for i, f in enumerate(schema.features) if f.kind == CATEGORICAL]
+    if numeric:
+        fitted += threshold_fitting.numeric_thresholds_fit(
+            names=[schema.names[i] for i in numeric],
+            values=table.log_matrix[:, numeric],
+            tests=[tests[i] for i in numeric],
+            **common,
+        )
+    if categorical:
+        fitted += threshold_fitting.categorical_thresholds_fit(
+            names=[schema.names[i] for i in categorical],
+            categories=[schema.features[i].categories for i in categorical],
+            codes=table.log_matrix[:, categorical],
+            tests=[tests[i] for i in categorical],
+            **common,
+        )
+    scores = ReferenceDataset.objects.values_list("reference_scores", flat=True).get(pk=reference.pk)
+    if scores is not None:
+        probabilities, _labels = reference_scores_from_bytes(bytes(scores))
+        prediction = threshold_fitting.prediction_threshold_fit(
+            class_labels=[str(c) for c in version.class_labels],
+            reference_classes=probabilities.argmax(axis=1),
+            **common,
+        )
+        fitted.append(dataclasses.replace(prediction, feature_name=SuggestedThreshold.PREDICTION))
+    now = timezone.now()
+    rows = [
+        SuggestedThreshold(
+            reference=reference,
+            feature_name=suggestion.feature_name,
+            test=suggestion.test,
+            window_size=suggestion.window_size,
+            quantile=suggestion.quantile,
+            confidence=suggestion.confidence,
+            value=suggestion.threshold,
+            median_score=suggestion.median_score,
+            resamples=suggestion.resamples,
+            computed_at=now,
+        )
+        for suggestion in fitted
+    ]
+    with transaction.atomic():
+        SuggestedThreshold.objects.filter(reference=reference, window_size=drift_settings.window_size).delete()
+        SuggestedThreshold.objects.bulk_create(rows)
+    return rows
 
 
 # --- drift runs -------------------------------------------------------------------------------------------------
@@ -295,7 +440,8 @@ def drift_run_compute(*, model_id: int) -> DriftRun:
     model, version, reference = inputs.model, inputs.version, inputs.reference
     drift_settings, _ = DriftSettings.objects.get_or_create(model=model)
     since = timezone.now() - drift_settings.window_span if drift_settings.window_span else None
-    window, predicted = prediction_window_read(version=version, limit=drift_settings.window_size, since=since)
+    outcomes_window = prediction_window_outcomes_read(version=version, limit=drift_settings.window_size, since=since)
+    window, predicted = outcomes_window.features, outcomes_window.predicted
 
     schema = version.schema
     tests = _feature_tests(drift_settings, schema.features)
@@ -357,6 +503,9 @@ def drift_run_compute(*, model_id: int) -> DriftRun:
             prediction_reference_distribution=prediction.reference_distribution,
             prediction_current_distribution=prediction.current_distribution,
             settings_snapshot=_settings_snapshot(drift_settings),
+            **performance_estimate_fields(
+                reference=reference, window=outcomes_window, min_samples=drift_settings.min_samples
+            ),
         )
         FeatureDriftResult.objects.bulk_create(
             [
@@ -379,6 +528,50 @@ def drift_run_compute(*, model_id: int) -> DriftRun:
             model=model, duration=duration, failed=status == DriftRun.STATUS_FAILED, feature_failures=len(failed)
         )
     return run
+
+
+def performance_estimate_fields(
+    *, reference: ReferenceDataset, window: PredictionWindow, min_samples: int
+) -> dict[str, Any]:
+    """The DriftRun fields of a window's label coverage and its CBPE estimate of accuracy and macro F1 (with the
+    +/-3 sigma band, drift/estimation.py) against the reference's fitted state. Without labels in the reference, with
+    fewer than min_samples predictions, or when the estimate fails (logged), the estimates stay null and
+    `estimation` says why; the coverage is stored whenever the window has predictions."""
+    rows = int(window.labels.size)
+    labelled = int((window.labels >= 0).sum())
+    fields: dict[str, Any] = {"labelled_count": labelled, "label_coverage": labelled / rows if rows else None}
+    state = selectors.cbpe_reference_get(reference_id=reference.pk, uploaded_at=reference.uploaded_at)
+    if state is None:
+        fields["estimation"] = {
+            "status": "no_reference_labels",
+            "message": "The reference has no true-label column: upload one with labels to estimate performance.",
+        }
+        return fields
+    if rows < min_samples:
+        fields["estimation"] = {
+            "status": statistics.INSUFFICIENT,
+            "message": f"The window has {rows} predictions; at least {min_samples} are needed.",
+        }
+        return fields
+    try:
+        estimate = estimation.cbpe_estimate(reference=state, probabilities=window.probabilities, labels=window.labels)
+    except ValueError as exc:
+        logger.exception("performance estimate of reference %s failed", reference.pk)
+        fields["estimation"] = {"status": "failed", "message": str(exc)}
+        return fields
+    accuracy, f1 = estimate.accuracy, estimate.f1_macro
+    fields.update(
+        estimated_accuracy=accuracy.value,
+        estimated_accuracy_lower=accuracy.lower,
+        estimated_accuracy_upper=accuracy.upper,
+        estimated_f1=f1.value,
+        estimated_f1_lower=f1.lower,
+        estimated_f1_upper=f1.upper,
+        realized_accuracy=accuracy.realized,
+        realized_f1=f1.realized,
+        estimation={"status": statistics.OK, "method": "cbpe", **estimate.as_dict()},
+    )
+    return fields
 
 
 # --- queueing runs ----------------------------------------------------------------------------------------------

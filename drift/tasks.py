@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 COMPUTE_DRIFT = "drift.tasks.compute_drift"
 COMPUTE_ALL_DRIFT = "drift.tasks.compute_all_drift"
+SUGGESTED_THRESHOLDS_COMPUTE = "drift.tasks.suggested_thresholds_compute"
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, BrokerOperationalError, redis.ConnectionError)
 
 
@@ -74,3 +75,23 @@ def drift_run_compute(model_id: int) -> dict[str, int | str]:
 def drift_runs_queue_due() -> list[int]:
     """Queue a drift computation for every model due for drift (drift.selectors.drift_due_models)."""
     return services.drift_runs_queue_due()
+
+
+@shared_task(
+    name=SUGGESTED_THRESHOLDS_COMPUTE,
+    acks_late=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=3,
+    soft_time_limit=settings.DRIFT_TASK_SOFT_TIME_LIMIT,
+    time_limit=settings.DRIFT_TASK_TIME_LIMIT,
+)
+def suggested_thresholds_compute(reference_id: int) -> dict[str, int | str]:
+    """Fit the suggested drift thresholds of a reference (drift.services.suggested_thresholds_compute); idempotent:
+    a rerun replaces the rows of the same reference and window size."""
+    try:
+        rows = services.suggested_thresholds_compute(reference_id=reference_id)
+    except ApplicationError as exc:  # the reference was deleted meanwhile: nothing to retry
+        return {"reference_id": reference_id, "skipped": exc.message}
+    return {"reference_id": reference_id, "suggestions": len(rows)}

@@ -8,6 +8,8 @@ gunicorn"). The scrape itself is assembled in mlmonitor/metrics.py.
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from typing import TypeVar, cast
 
 import numpy as np
@@ -18,6 +20,8 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.metrics_core import Metric
 
 from mlmonitor.metrics import CachedCollector
+
+from .ids import uuid7_time
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500)
@@ -46,6 +50,28 @@ PREDICTION_DISTRIBUTION = Counter(
 )
 PREDICTION_ROWS = Counter("ml_prediction_rows_total", "Rows scored and logged.", ["model_name", "model_version"])
 FEEDBACK_LABELS = Counter("ml_feedback_labels_total", "Ground-truth labels received.", ["model_name", "model_version"])
+# From a prediction to its true label: minutes to weeks (seconds; the last bucket is 30 days).
+LABEL_DELAY_BUCKETS = (
+    60.0,
+    300.0,
+    900.0,
+    3600.0,
+    3 * 3600.0,
+    6 * 3600.0,
+    12 * 3600.0,
+    86400.0,
+    2 * 86400.0,
+    7 * 86400.0,
+    14 * 86400.0,
+    30 * 86400.0,
+)
+LABEL_DELAY = Histogram(
+    "ml_feedback_label_delay_seconds",
+    "Time from a prediction to the arrival of its true label (observed when the label is posted).",
+    ["model_name"],
+    buckets=LABEL_DELAY_BUCKETS,
+)
+_LABEL_DELAY_BOUNDS = np.asarray([*LABEL_DELAY_BUCKETS, float("inf")])
 MODEL_MEMORY = Gauge(
     "ml_model_memory_bytes",
     "Memory held by one loaded copy of the model's active version (per serving process).",
@@ -121,11 +147,23 @@ def prediction_error_record(*, model_name: str, model_version: str) -> None:
         _child(PREDICTION_REQUESTS, model_name, model_version, "error").inc()
 
 
-def feedback_record(*, counts: dict[tuple[str, str], int]) -> None:
-    """Record received labels per (model, version)."""
+def label_delays(*, items: list[tuple[str, uuid.UUID]], now: datetime) -> dict[str, np.ndarray]:
+    """Seconds from each prediction (the time in its version-7 id) to `now`, per model name, from (model name,
+    prediction id) pairs; a negative delay (clock skew between hosts) counts as 0."""
+    grouped: dict[str, list[float]] = {}
+    received = now.timestamp()
+    for model_name, prediction_id in items:
+        grouped.setdefault(model_name, []).append(max(received - uuid7_time(prediction_id), 0.0))
+    return {name: np.asarray(values) for name, values in grouped.items()}
+
+
+def feedback_record(*, counts: dict[tuple[str, str], int], delays: dict[str, np.ndarray] | None = None) -> None:
+    """Record received labels per (model, version), and each label's delay since its prediction per model."""
     if settings.METRICS_ENABLED:
         for (model_name, model_version), count in counts.items():
             FEEDBACK_LABELS.labels(model_name, model_version).inc(count)
+        for model_name, values in (delays or {}).items():
+            _histogram_observe_many(_child(LABEL_DELAY, model_name), _LABEL_DELAY_BOUNDS, values)
 
 
 def model_memory_record(*, model_name: str, memory_bytes: int) -> None:
@@ -139,7 +177,7 @@ class ModelRegistryCollector(CachedCollector):
 
     def build(self) -> list[Metric]:
         """Read the registry and recent labelled predictions (one query each)."""
-        from .selectors import model_performance_list, model_version_active_list
+        from .selectors import labels_last_received_list, model_performance_list, model_version_active_list
 
         info = GaugeMetricFamily(
             "ml_model_info", "Active model version (value 1).", labels=["model_name", "model_version", "framework"]
@@ -173,4 +211,11 @@ class ModelRegistryCollector(CachedCollector):
             if perf.labelled:
                 accuracy.add_metric(labels, perf.accuracy)
                 f1.add_metric(labels, perf.f1_macro)
-        return [info, accuracy, f1, labelled, coverage]
+        last_label = GaugeMetricFamily(
+            "ml_feedback_last_label_timestamp_seconds",
+            "Unix time the model's most recent true label was received (absent before its first label).",
+            labels=["model_name"],
+        )
+        for model_name, received in labels_last_received_list().items():
+            last_label.add_metric([model_name], received.timestamp())
+        return [info, accuracy, f1, labelled, coverage, last_label]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 from django.conf import settings
 from django.db import connection
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 
 from mlmonitor.errors import ApplicationError
 
@@ -114,6 +115,58 @@ def prediction_window_read(
     features = matrix_from_bytes((r[0] for r in rows), rows=len(rows), width=len(version.feature_schema))
     predicted = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
     return features, predicted
+
+
+@dataclass(frozen=True)
+class PredictionWindow:
+    """The most recent predictions of a version, newest first, with what a drift run and a performance estimate read."""
+
+    features: np.ndarray  # float64 [n, features], the prediction-log encoding
+    predicted: np.ndarray  # int64 [n], predicted class index
+    probabilities: np.ndarray  # float64 [n, classes], as the model returned them
+    labels: np.ndarray  # int64 [n], true class index, -1 where no label was posted yet
+
+
+def prediction_window_outcomes_read(
+    *, version: ModelVersion, limit: int | None = None, since: datetime | None = None
+) -> PredictionWindow:
+    """The rows prediction_window_read returns (same query and order), with their probabilities and true labels."""
+    queryset = Prediction.objects.filter(model_version=version)
+    if since is not None:
+        queryset = queryset.filter(id__gte=uuid7_floor(since))
+    queryset = queryset.order_by("-id")
+    if limit is not None:
+        queryset = queryset[:limit]
+    rows = list(queryset.values_list("features", "predicted_index", "probabilities", "label_index"))
+    count = len(rows)
+    return PredictionWindow(
+        features=matrix_from_bytes((r[0] for r in rows), rows=count, width=len(version.feature_schema)),
+        predicted=np.fromiter((r[1] for r in rows), dtype=np.int64, count=count),
+        probabilities=matrix_from_bytes((r[2] for r in rows), rows=count, width=len(version.class_labels)),
+        labels=np.fromiter((-1 if r[3] is None else r[3] for r in rows), dtype=np.int64, count=count),
+    )
+
+
+def labels_last_received_list() -> dict[str, datetime]:
+    """The time the last true label of each enabled model was received (models without any label are left out).
+
+    One statement; each version's newest label is read through the (model_version, -labelled_at) index."""
+    newest = (
+        Prediction.objects.filter(model_version=OuterRef("pk"), label_index__isnull=False)
+        .order_by("-labelled_at")
+        .values("labelled_at")[:1]
+    )
+    last: dict[str, datetime] = {}
+    rows = (
+        ModelVersion.objects.filter(model__is_enabled=True)
+        .annotate(last_label=Subquery(newest))
+        .filter(last_label__isnull=False)
+        .values_list("model__name", "last_label")
+    )
+    for name, when in rows:
+        if name not in last or when > last[name]:
+            last[name] = when
+    return last
 
 
 def model_performance_list(*, window: int) -> list[ModelPerformance]:

@@ -535,7 +535,8 @@ def feedback_record(*, items: list[FeedbackItem]) -> int:
         updates.append(Prediction(id=item.prediction_id, label_index=labels.index(item.label), labelled_at=now))
         counts[(model_name, model_version)] = counts.get((model_name, model_version), 0) + 1
     Prediction.objects.bulk_update(updates, ["label_index", "labelled_at"], batch_size=1000)
-    transaction.on_commit(lambda: metrics.feedback_record(counts=counts))
+    delays = metrics.label_delays(items=[(found[item.prediction_id][2], item.prediction_id) for item in items], now=now)
+    transaction.on_commit(lambda: metrics.feedback_record(counts=counts, delays=delays))
     return len(updates)
 
 

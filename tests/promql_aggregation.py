@@ -33,6 +33,14 @@ DATABASE_READ = (
     "ml_drift_job_failures_total",
     "ml_drift_feature_failures_total",
     "ml_drift_job_duration_seconds_bucket",
+    "ml_model_estimated_accuracy",
+    "ml_model_estimated_accuracy_lower",
+    "ml_model_estimated_accuracy_upper",
+    "ml_model_estimated_f1_score",
+    "ml_model_estimated_f1_score_lower",
+    "ml_model_estimated_f1_score_upper",
+    "ml_drift_window_label_coverage",
+    "ml_feedback_last_label_timestamp_seconds",
 )
 PER_REQUEST = (
     "ml_prediction_requests_total",
@@ -50,6 +58,9 @@ PER_REQUEST = (
     "ml_feature_out_of_range_total",
     "ml_feature_unseen_category_total",
     "ml_data_quality_rows_total",
+    "ml_feedback_label_delay_seconds_bucket",
+    "ml_feedback_label_delay_seconds_sum",
+    "ml_feedback_label_delay_seconds_count",
 )
 _GROUPING = r"(?: by \([^)]*\) ?)?"
 # The right-hand side of `and on(...)` / `unless on(...)` only selects which left-hand series are kept: its copies

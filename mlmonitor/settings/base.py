@@ -227,6 +227,11 @@ REFERENCE_MIN_ROWS = env_int("REFERENCE_MIN_ROWS", 50)
 # Drift tasks: a lock per model keeps two runs of one model from overlapping (seconds; longer than the hard limit).
 DRIFT_TASK_SOFT_TIME_LIMIT = env_int("DRIFT_TASK_SOFT_TIME_LIMIT", 240)
 DRIFT_TASK_TIME_LIMIT = env_int("DRIFT_TASK_TIME_LIMIT", 300)
+# Suggested drift thresholds (drift/threshold_fitting.py): the no-drift quantile, bootstrap resamples, and whether a
+# reference upload queues their computation (the beat task drift.tasks.suggested_thresholds_compute_due also does).
+SUGGESTED_THRESHOLD_QUANTILE = env_float("SUGGESTED_THRESHOLD_QUANTILE", 0.99)
+SUGGESTED_THRESHOLD_RESAMPLES = env_int("SUGGESTED_THRESHOLD_RESAMPLES", 500)
+SUGGESTED_THRESHOLDS_ON_UPLOAD = env_bool("SUGGESTED_THRESHOLDS_ON_UPLOAD", True)
 # Retention (days; 0 keeps forever): predictions, drift runs (the latest run of each model is always kept) and alert
 # events (by when Alertmanager last posted them) older than this are removed by the beat task
 # predictions.tasks.history_prune and `manage.py prune_history`, in batches of PRUNE_BATCH_SIZE rows, each its own

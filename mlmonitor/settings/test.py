@@ -15,3 +15,5 @@ STORAGES = {
 }
 METRICS_COLLECTOR_CACHE_SECONDS = 0.0
 MODEL_REGISTRY_CACHE_SECONDS = 0.0
+# Uploads in tests do not queue the (seconds-long) suggested-threshold fit; tests that want it turn it on.
+SUGGESTED_THRESHOLDS_ON_UPLOAD = False

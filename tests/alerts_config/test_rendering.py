@@ -406,3 +406,30 @@ def test_webhook_credentials_move_out_of_the_url_into_files() -> None:
         "/run/secrets/channel-3-basic_auth_password": "p@ss",
         "/run/secrets/channel-4-bearer_token": "t0k",
     }
+
+
+def test_performance_estimation_and_label_health_kinds_render_their_rules() -> None:
+    """EstimatedAccuracyLow and EstimatedF1Low compare the CBPE gauges per model and version; LabelsStale fires on
+    the age of the last label, only while the model serves predictions."""
+    # given
+    thresholds = [
+        ThresholdSpec("estimated_accuracy_below", 0.8, "15m"),
+        ThresholdSpec("estimated_f1_below", 0.7, model_name="iris"),
+        ThresholdSpec("labels_stale", 86400, "15m", "info"),
+    ]
+    # when
+    rules = alert_rules_data(thresholds)["groups"][0]["rules"]
+    # then
+    assert [(rule["alert"], rule["expr"]) for rule in rules] == [
+        ("EstimatedAccuracyLow", "max by (model_name, model_version) (ml_model_estimated_accuracy) < 0.8"),
+        (
+            "EstimatedF1Low",
+            'max by (model_name, model_version) (ml_model_estimated_f1_score{model_name="iris"}) < 0.7',
+        ),
+        (
+            "LabelsStale",
+            "time() - max by (model_name) (ml_feedback_last_label_timestamp_seconds) > 86400 and on(model_name) "
+            'sum by (model_name) (rate(ml_prediction_requests_total{status="success"}[1h])) > 0',
+        ),
+    ]
+    assert rules[2]["labels"] == {"severity": "info"}

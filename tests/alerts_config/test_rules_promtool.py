@@ -57,6 +57,13 @@ def state_data_quality(make: Callable[[str], MLModel]) -> None:
     services.threshold_create(kind="feature_out_of_range_rate", value=0.2, for_duration="10m", model=big)
 
 
+def state_performance_estimation(make: Callable[[str], MLModel]) -> None:
+    """The migrated defaults of the estimated-performance and stale-label kinds, plus EstimatedAccuracyLow below 0.9
+    for 5m for model iris (see rules-tests/README.md)."""
+    iris = make("iris")
+    services.threshold_create(kind="estimated_accuracy_below", value=0.9, for_duration="5m", model=iris)
+
+
 def state_weird_names(make: Callable[[str], MLModel]) -> None:
     """Names with quotes, backslashes, braces, regex characters and a newline, at every scope."""
     weird, dotted = make(WEIRD), make("iris.*|x")
@@ -83,7 +90,15 @@ def state_templated_texts(make: Callable[[str], MLModel]) -> None:
 
 @pytest.mark.parametrize(
     "build",
-    [state_seed, state_all_kinds, state_data_quality, state_weird_names, state_all_disabled, state_templated_texts],
+    [
+        state_seed,
+        state_all_kinds,
+        state_data_quality,
+        state_performance_estimation,
+        state_weird_names,
+        state_all_disabled,
+        state_templated_texts,
+    ],
 )
 def test_every_generated_rules_file_passes_promtool_check_rules(
     build: Callable[[Callable[[str], MLModel]], None], model_factory: Callable[[str], MLModel], tmp_path: Path
@@ -106,6 +121,7 @@ def test_every_generated_rules_file_passes_promtool_check_rules(
         ("default-rules.test.yml", state_seed),
         ("all-kinds.test.yml", state_all_kinds),
         ("data-quality.test.yml", state_data_quality),
+        ("performance-estimation.test.yml", state_performance_estimation),
     ],
 )
 def test_committed_rules_tests_pass_against_the_generated_rules(

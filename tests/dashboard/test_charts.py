@@ -226,3 +226,26 @@ def test_the_data_quality_chart_names_each_feature_and_draws_the_model_wide_thre
     lines = figure["data"][3:]
     assert [line["y"] for line in lines] == [[0.1, 0.1], [0.05, 0.05]]
     assert all("Rate" in line["name"] for line in lines)
+
+
+def test_the_model_page_draws_the_estimated_accuracy_band_beside_the_realized_values() -> None:
+    """The estimated-performance chart: the CBPE band as a filled interval, estimated and realized accuracy and F1 as
+    lines (realized dotted), and the EstimatedAccuracyLow threshold of the model."""
+    # given
+    chart = next(c for c in MODEL_CHARTS if c.key == "estimated_performance")
+    answers = [
+        [series([v] * WINDOW.points, model_version="2")] for v in (0.78, 0.9, 0.84, 0.86, 0.8, 0.82)
+    ]  # lower, upper, est/real acc, est/real F1
+    # when
+    figure = charts.timeseries_figure(
+        chart=chart, answers=answers, thresholds={"estimated_accuracy_below": 0.8}, window=WINDOW
+    )
+    # then
+    assert figure is not None
+    traces = {trace["name"]: trace for trace in figure["data"]}
+    assert traces["estimated accuracy v2"]["y"][0] == 0.84 and "dash" not in traces["estimated accuracy v2"]["line"]
+    assert traces["realized accuracy v2"]["line"]["dash"] == "dot"
+    assert traces["estimated macro F1 v2"]["y"][0] == 0.8
+    band = [trace for trace in figure["data"] if trace["name"] == "estimated accuracy band v2"]
+    assert [trace["y"][0] for trace in band] == [0.78, 0.9] and band[1]["fill"] == "tonexty"
+    assert traces["estimated accuracy threshold (EstimatedAccuracyLow): 0.8"]["y"] == [0.8, 0.8]
