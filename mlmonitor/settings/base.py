@@ -97,6 +97,10 @@ METRICS_COLLECTOR_CACHE_SECONDS = env_float("METRICS_COLLECTOR_CACHE_SECONDS", 5
 # Each collector's database reads at scrape time stop after this long (a locked table must not hold /metrics past
 # Prometheus' 10 s scrape timeout); the collector then serves its last values, marked ml_metrics_collector_stale.
 METRICS_COLLECTOR_DB_TIMEOUT_SECONDS = env_float("METRICS_COLLECTOR_DB_TIMEOUT_SECONDS", 2.0)
+# Who may read /metrics (mlmonitor/metrics_access.py; README, "Protecting /metrics"): a bearer token Prometheus sends
+# (empty: none needed) and client networks in CIDR, comma-separated (empty: any address).
+METRICS_AUTH_TOKEN = env_str("METRICS_AUTH_TOKEN")
+METRICS_ALLOWED_NETS = env_list("METRICS_ALLOWED_NETS", "")
 # Scrape-time collectors, imported by path when /metrics is first served (mlmonitor/metrics.py).
 METRICS_COLLECTORS = [
     "predictions.metrics.ModelRegistryCollector",
@@ -110,6 +114,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "mlmonitor.errors.DatabaseUnavailableMiddleware",  # a database failure in any view: JSON 503, not a 500
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -161,6 +166,11 @@ _DB_BACKEND_METRICS = {
 if METRICS_ENABLED:
     DATABASES["default"]["ENGINE"] = _DB_BACKEND_METRICS.get(
         DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"]
+    )
+if "postgresql" in DATABASES["default"]["ENGINE"]:
+    # An unreachable server fails a request within this many seconds (503 database_unavailable), not the OS' minutes.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT_SECONDS", 3)
     )
 if "sqlite3" in DATABASES["default"]["ENGINE"]:
     # WAL lets gunicorn workers read while one writes; the busy timeout queues writers instead of failing.
@@ -290,8 +300,16 @@ LOGGING = {
 }
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
-SESSION_COOKIE_SECURE = env_bool("BEHIND_TLS_PROXY", False)
-CSRF_COOKIE_SECURE = env_bool("BEHIND_TLS_PROXY", False)
+# HTTPS hardening for `manage.py check --deploy` (README, "Production settings"): off by default so plain-HTTP
+# development and `make run` work. https://docs.djangoproject.com/en/5.2/ref/middleware/#http-strict-transport-security
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", env_bool("BEHIND_TLS_PROXY", False))
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", env_bool("BEHIND_TLS_PROXY", False))
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Probes and Prometheus reach the service over plain HTTP inside the network: never redirected.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 
 # Alerting ---------------------------------------------------------------------------------------------------------
 # alerts_config renders thresholds and notification channels into these files, validates them with promtool and
