@@ -390,6 +390,10 @@ class DriftRunQueued:
     model_name: str
 
 
+# What a 503 for an unreachable broker asks the client to wait, in seconds.
+BROKER_RETRY_AFTER_SECONDS = 10
+
+
 def drift_run_queue(*, model_name: str) -> DriftRunQueued:
     """Queue a drift run of a model now (Celery). 404/409 when the model is not due for drift (selectors.
     drift_inputs_get says why), 503 when the broker cannot be reached. Nothing is written here, so there is no commit
@@ -401,11 +405,14 @@ def drift_run_queue(*, model_name: str) -> DriftRunQueued:
     task_id = str(uuid.uuid4())
     try:
         tasks.drift_run_compute.apply_async(args=(model.pk,), task_id=task_id)
-    except tasks.TRANSIENT_ERRORS as exc:
+    except Exception as exc:
+        if not tasks.broker_unreachable(exc):
+            raise
         raise ApplicationError(
             f"The task queue is unavailable, try again later: {type(exc).__name__}",
             code="broker_unavailable",
             status=503,
+            retry_after=BROKER_RETRY_AFTER_SECONDS,
         ) from exc
     return DriftRunQueued(task_id=task_id, model_name=model.name)
 

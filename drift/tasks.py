@@ -26,6 +26,16 @@ logger = logging.getLogger(__name__)
 COMPUTE_DRIFT = "drift.tasks.compute_drift"
 COMPUTE_ALL_DRIFT = "drift.tasks.compute_all_drift"
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, BrokerOperationalError, redis.ConnectionError)
+BROKER_ERRORS = (BrokerOperationalError, redis.ConnectionError, redis.TimeoutError, ConnectionError, TimeoutError)
+
+
+def broker_unreachable(exc: BaseException) -> bool:
+    """Whether publishing a task failed because Redis (broker or result backend) cannot be reached: a connection
+    error, or the RuntimeError Celery's Redis result backend raises when it cannot resubscribe (celery.backends.
+    asynchronous.reconnect_on_error), whose cause is one."""
+    if isinstance(exc, BROKER_ERRORS):
+        return True
+    return isinstance(exc, RuntimeError) and isinstance(exc.__cause__, BROKER_ERRORS)
 
 
 def _lock(model_id: int) -> Lock:

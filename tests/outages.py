@@ -45,3 +45,28 @@ def database_unreachable() -> Iterator[None]:
 def redis_url_unreachable() -> str:
     """A Redis URL on a loopback port nothing listens on (connection refused at once)."""
     return f"redis://127.0.0.1:{free_port()}/0"
+
+
+@contextlib.contextmanager
+def celery_redis_unreachable() -> Iterator[str]:
+    """Inside the block the Celery app's broker and result backend point at a Redis URL nothing listens on: its
+    connection pools and backend are dropped so the next publish connects anew, and put back on exit."""
+    from mlmonitor.celery import app
+
+    url = redis_url_unreachable()
+    saved = {"broker_url": app.conf.broker_url, "result_backend": app.conf.result_backend}
+
+    def reset() -> None:
+        app._pool = None
+        app.amqp._producer_pool = None
+        app._backend_cache = None
+        if hasattr(app._local, "backend"):
+            del app._local.backend
+
+    app.conf.update(broker_url=url, result_backend=url)
+    reset()
+    try:
+        yield url
+    finally:
+        app.conf.update(saved)
+        reset()
