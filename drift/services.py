@@ -396,7 +396,8 @@ BROKER_RETRY_AFTER_SECONDS = 10
 
 def drift_run_queue(*, model_name: str) -> DriftRunQueued:
     """Queue a drift run of a model now (Celery). 404/409 when the model is not due for drift (selectors.
-    drift_inputs_get says why), 503 when the broker cannot be reached. Nothing is written here, so there is no commit
+    drift_inputs_get says why); 409 `already_running` (details: the running task's id) while a run of the model is in
+    progress; 503 when the broker cannot be reached. Nothing is written here, so there is no commit
     to wait for: the task is queued at once."""
     from . import tasks  # the tasks module imports this one
 
@@ -404,7 +405,9 @@ def drift_run_queue(*, model_name: str) -> DriftRunQueued:
     selectors.drift_inputs_get(model_id=model.pk)
     task_id = str(uuid.uuid4())
     try:
-        tasks.drift_run_compute.apply_async(args=(model.pk,), task_id=task_id)
+        running = tasks.drift_run_running(model_id=model.pk)
+        if running is None:
+            tasks.drift_run_compute.apply_async(args=(model.pk,), task_id=task_id)
     except Exception as exc:
         if not tasks.broker_unreachable(exc):
             raise
@@ -414,6 +417,13 @@ def drift_run_queue(*, model_name: str) -> DriftRunQueued:
             status=503,
             retry_after=BROKER_RETRY_AFTER_SECONDS,
         ) from exc
+    if running is not None:
+        raise ApplicationError(
+            f"skipped: already running (task {running}); its run will land shortly.",
+            code="already_running",
+            status=409,
+            details={"skipped": "already running", "running_task_id": running},
+        )
     return DriftRunQueued(task_id=task_id, model_name=model.name)
 
 

@@ -235,6 +235,9 @@ REFERENCE_MIN_ROWS = env_int("REFERENCE_MIN_ROWS", 50)
 # Drift tasks: a lock per model keeps two runs of one model from overlapping (seconds; longer than the hard limit).
 DRIFT_TASK_SOFT_TIME_LIMIT = env_int("DRIFT_TASK_SOFT_TIME_LIMIT", 240)
 DRIFT_TASK_TIME_LIMIT = env_int("DRIFT_TASK_TIME_LIMIT", 300)
+# The per-model drift lock's TTL (s), renewed every third of it while its task runs: a killed worker blocks the
+# model's next runs for at most this long.
+DRIFT_LOCK_TTL_SECONDS = env_int("DRIFT_LOCK_TTL_SECONDS", 60)
 # Retention (days; 0 keeps forever): predictions, drift runs (the latest run of each model is always kept) and alert
 # events (by when Alertmanager last posted them) older than this are removed by the beat task
 # predictions.tasks.history_prune and `manage.py prune_history`, in batches of PRUNE_BATCH_SIZE rows, each its own
@@ -285,7 +288,10 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = False  # opted into per task, only for idempotent ones
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+# An acks_late message whose worker vanished (the whole worker killed, not only a pool process) is delivered again
+# after this many seconds: longer than the longest acks_late task (history_prune: 1900 s), or a running task would be
+# delivered twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 2000)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A web request that queues a task (POST .../drift/run) must answer a fast 503 when Redis is down, not wait out the
 # default retries (4 s connect timeout, 20 result-backend reconnects: a 500 after 19 s). Workers use these too.
