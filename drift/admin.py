@@ -9,8 +9,6 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
-from mlmonitor.files import upload_read
-
 from . import services
 from .models import DriftJobStats, DriftRun, DriftSettings, FeatureDriftResult, FeatureTest, ReferenceDataset
 
@@ -35,7 +33,8 @@ class ReferenceDatasetForm(forms.ModelForm[ReferenceDataset]):
             return cleaned
         file_format = cleaned.get("file_format") or services.reference_format_guess(upload.name)
         try:
-            services.reference_table_read(data=upload_read(upload), file_format=file_format, model_version=version)
+            data = services.reference_upload_read(upload)
+            services.reference_table_read(data=data, file_format=file_format, model_version=version)
         except ValidationError as exc:
             self.add_error("file", exc)
         cleaned["file_format"] = file_format

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from alerts_config.selectors import feature_drift_thresholds_resolve, prediction_drift_threshold_resolve
 from mlmonitor.errors import ApplicationError
-from mlmonitor.files import upload_read
+from mlmonitor.files import UploadTooLarge, upload_read
 from mlmonitor.retention import PruneResult, primary_key_batches_delete, table_prune
 from predictions.models import MLModel, ModelVersion
 from predictions.schema import CATEGORICAL, NUMERIC, Feature
@@ -52,6 +52,23 @@ def reference_format_guess(filename: str) -> str:
     return ReferenceDataset.FORMAT_PARQUET if filename.lower().endswith((".parquet", ".pq")) else "csv"
 
 
+def reference_upload_read(file: IO[bytes] | bytes) -> bytes:
+    """The bytes of a reference upload, refused (ValidationError, code file_too_large) before it is read when it is
+    over REFERENCE_UPLOAD_MAX_BYTES: parsing holds a few times the file in memory."""
+    limit = settings.REFERENCE_UPLOAD_MAX_BYTES
+    try:
+        if isinstance(file, bytes):
+            if len(file) > limit:
+                raise UploadTooLarge(size=len(file), limit=limit)
+            return file
+        return upload_read(file, max_bytes=limit)
+    except UploadTooLarge as exc:
+        raise ValidationError(
+            f"{exc} Upload a sample of the training data (REFERENCE_UPLOAD_MAX_BYTES sets the limit).",
+            code="file_too_large",
+        ) from exc
+
+
 @transaction.atomic
 def reference_dataset_upload(
     *,
@@ -62,7 +79,7 @@ def reference_dataset_upload(
     file_format: str | None = None,
 ) -> ReferenceDataset:
     """Check a reference file, prepare its statistics once, store it as the version's active reference."""
-    data = file if isinstance(file, bytes) else upload_read(file)
+    data = reference_upload_read(file)
     file_format = file_format or reference_format_guess(filename)
     table = reference_table_read(data=data, file_format=file_format, model_version=model_version)
     schema = model_version.schema

@@ -232,6 +232,8 @@ FEEDBACK_WINDOW = env_int("FEEDBACK_WINDOW", 1000)
 FEEDBACK_MAX_BULK = env_int("FEEDBACK_MAX_BULK", 10000)
 # A reference dataset needs at least this many rows.
 REFERENCE_MIN_ROWS = env_int("REFERENCE_MIN_ROWS", 50)
+# A reference upload over this many bytes is refused before it is read (parsing holds a few times the file).
+REFERENCE_UPLOAD_MAX_BYTES = env_int("REFERENCE_UPLOAD_MAX_BYTES", 20 * 1024 * 1024)
 # Drift tasks: a lock per model keeps two runs of one model from overlapping (seconds; longer than the hard limit).
 DRIFT_TASK_SOFT_TIME_LIMIT = env_int("DRIFT_TASK_SOFT_TIME_LIMIT", 240)
 DRIFT_TASK_TIME_LIMIT = env_int("DRIFT_TASK_TIME_LIMIT", 300)
