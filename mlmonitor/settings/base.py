@@ -272,6 +272,13 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": ["mlmonitor.throttling.SettingsScopedRateThrottle"],
+}
+# Requests per client (user, else address) and period (s, min, hour, day) of the API's writes: labels (`feedback`)
+# and other token-authenticated writes (`writes`: drift runs); over it, 429 with Retry-After. Empty: no limit.
+API_THROTTLE_RATES = {
+    "feedback": env_str("API_THROTTLE_FEEDBACK_RATE", "600/min"),
+    "writes": env_str("API_THROTTLE_WRITE_RATE", "60/min"),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "mlmonitor API",

@@ -15,3 +15,5 @@ STORAGES = {
 }
 METRICS_COLLECTOR_CACHE_SECONDS = 0.0
 MODEL_REGISTRY_CACHE_SECONDS = 0.0
+# The suite sends many requests: no rate limit unless a test sets one (tests/mlmonitor/test_throttling.py).
+API_THROTTLE_RATES = {"feedback": "", "writes": ""}
