@@ -6,6 +6,7 @@ Every variable is listed in README.md. https://docs.djangoproject.com/en/5.2/ref
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -82,6 +83,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_prometheus",
     "django_celery_beat",
+    "axes",
     "predictions",
     "drift",
     "alerts_config",
@@ -119,6 +121,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: answers a locked-out login
 ]
 # The stock django-prometheus middleware records ~15 values per request; the lean pair (mlmonitor/middleware.py)
 # keeps the series the dashboards use. METRICS_HTTP_DETAIL=1 brings back the full set.
@@ -182,6 +185,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 SILENCED_SYSTEM_CHECKS = ["models.W047"] if "sqlite3" in DATABASES["default"]["ENGINE"] else []
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Admin and dashboard logins: django-axes locks a username from an address out after AXES_FAILURE_LIMIT failed
+# attempts, for AXES_COOLOFF_MINUTES (https://django-axes.readthedocs.io/en/latest/4_configuration.html).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("AXES_COOLOFF_MINUTES", 15.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The address is REMOTE_ADDR (no forwarded header a client could forge): behind a proxy every client shares the
+# proxy's, so the lockout is then per username.
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

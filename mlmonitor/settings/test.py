@@ -17,3 +17,6 @@ METRICS_COLLECTOR_CACHE_SECONDS = 0.0
 MODEL_REGISTRY_CACHE_SECONDS = 0.0
 # The suite sends many requests: no rate limit unless a test sets one (tests/mlmonitor/test_throttling.py).
 API_THROTTLE_RATES = {"feedback": "", "writes": ""}
+# django-axes needs a request in authenticate(), which the test client's login() does not pass: off unless a test
+# turns it on (tests/mlmonitor/test_login_lockout.py).
+AXES_ENABLED = False
