@@ -9,8 +9,6 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
-from mlmonitor.files import upload_read
-
 from . import services
 from .models import DriftJobStats, DriftRun, DriftSettings, FeatureDriftResult, FeatureTest, ReferenceDataset
 
@@ -42,7 +40,7 @@ class ReferenceDatasetForm(forms.ModelForm[ReferenceDataset]):
         file_format = cleaned.get("file_format") or services.reference_format_guess(upload.name)
         try:
             services.reference_table_read(
-                data=upload_read(upload),
+                data=services.reference_upload_read(upload),
                 file_format=file_format,
                 model_version=version,
                 label_column=cleaned.get("label_column") or None,

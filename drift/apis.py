@@ -210,6 +210,7 @@ class DriftRunApi(APIView):
     """POST /api/v1/models/{name}/drift/run: queue a recompute now (token required); 202 with the task id."""
 
     permission_classes = [IsAuthenticated]
+    throttle_scope = "writes"  # API_THROTTLE_RATES
 
     @extend_schema(
         request=None,

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from alerts_config.selectors import feature_drift_thresholds_resolve, prediction_drift_threshold_resolve
 from mlmonitor.errors import ApplicationError
-from mlmonitor.files import upload_read
+from mlmonitor.files import UploadTooLarge, upload_read
 from mlmonitor.retention import PruneResult, primary_key_batches_delete, table_prune
 from predictions.data_quality import data_quality_forget
 from predictions.models import MLModel, ModelVersion
@@ -65,6 +65,23 @@ def reference_format_guess(filename: str) -> str:
     return ReferenceDataset.FORMAT_PARQUET if filename.lower().endswith((".parquet", ".pq")) else "csv"
 
 
+def reference_upload_read(file: IO[bytes] | bytes) -> bytes:
+    """The bytes of a reference upload, refused (ValidationError, code file_too_large) before it is read when it is
+    over REFERENCE_UPLOAD_MAX_BYTES: parsing holds a few times the file in memory."""
+    limit = settings.REFERENCE_UPLOAD_MAX_BYTES
+    try:
+        if isinstance(file, bytes):
+            if len(file) > limit:
+                raise UploadTooLarge(size=len(file), limit=limit)
+            return file
+        return upload_read(file, max_bytes=limit)
+    except UploadTooLarge as exc:
+        raise ValidationError(
+            f"{exc} Upload a sample of the training data (REFERENCE_UPLOAD_MAX_BYTES sets the limit).",
+            code="file_too_large",
+        ) from exc
+
+
 @transaction.atomic
 def reference_dataset_upload(
     *,
@@ -81,7 +98,7 @@ def reference_dataset_upload(
     fit the CBPE state (drift/estimation.py) that estimates accuracy and F1 of each drift window; the suggested drift
     thresholds are computed after commit (drift.tasks.suggested_thresholds_compute). ValidationError for a bad file,
     label or a reference the estimator cannot be fitted on."""
-    data = file if isinstance(file, bytes) else upload_read(file)
+    data = reference_upload_read(file)
     file_format = file_format or reference_format_guess(filename)
     table = reference_table_read(
         data=data, file_format=file_format, model_version=model_version, label_column=label_column
@@ -585,9 +602,14 @@ class DriftRunQueued:
     model_name: str
 
 
+# What a 503 for an unreachable broker asks the client to wait, in seconds.
+BROKER_RETRY_AFTER_SECONDS = 10
+
+
 def drift_run_queue(*, model_name: str) -> DriftRunQueued:
     """Queue a drift run of a model now (Celery). 404/409 when the model is not due for drift (selectors.
-    drift_inputs_get says why), 503 when the broker cannot be reached. Nothing is written here, so there is no commit
+    drift_inputs_get says why); 409 `already_running` (details: the running task's id) while a run of the model is in
+    progress; 503 when the broker cannot be reached. Nothing is written here, so there is no commit
     to wait for: the task is queued at once."""
     from . import tasks  # the tasks module imports this one
 
@@ -595,13 +617,25 @@ def drift_run_queue(*, model_name: str) -> DriftRunQueued:
     selectors.drift_inputs_get(model_id=model.pk)
     task_id = str(uuid.uuid4())
     try:
-        tasks.drift_run_compute.apply_async(args=(model.pk,), task_id=task_id)
-    except tasks.TRANSIENT_ERRORS as exc:
+        running = tasks.drift_run_running(model_id=model.pk)
+        if running is None:
+            tasks.drift_run_compute.apply_async(args=(model.pk,), task_id=task_id)
+    except Exception as exc:
+        if not tasks.broker_unreachable(exc):
+            raise
         raise ApplicationError(
             f"The task queue is unavailable, try again later: {type(exc).__name__}",
             code="broker_unavailable",
             status=503,
+            retry_after=BROKER_RETRY_AFTER_SECONDS,
         ) from exc
+    if running is not None:
+        raise ApplicationError(
+            f"skipped: already running (task {running}); its run will land shortly.",
+            code="already_running",
+            status=409,
+            details={"skipped": "already running", "running_task_id": running},
+        )
     return DriftRunQueued(task_id=task_id, model_name=model.name)
 
 

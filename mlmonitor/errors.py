@@ -7,7 +7,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, HttpRequest, JsonResponse
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from drf_spectacular.utils import inline_serializer
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import serializers
@@ -17,12 +18,83 @@ from rest_framework.response import Response
 class ApplicationError(Exception):
     """A request that cannot be served as asked; carries the HTTP status, a code and details."""
 
-    def __init__(self, message: str, *, code: str = "invalid", status: int = 400, details: object = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "invalid",
+        status: int = 400,
+        details: object = None,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.status = status
         self.details = details
+        # Seconds a client should wait before trying again (the Retry-After header of a 503 or 429), when known.
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        """The response headers this error adds (Retry-After when set)."""
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
+
+
+# Errors of an unreachable or failing database connection: Django wraps the driver's (psycopg's connection refused,
+# server closed the connection, statement timeout; SQLite's "unable to open", "database is locked") in these two.
+# https://docs.djangoproject.com/en/5.2/ref/exceptions/#database-exceptions
+DATABASE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+# What a 503 for an unreachable database asks the client to wait, in seconds.
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+def application_error_from(exc: BaseException) -> ApplicationError | None:
+    """The ApplicationError an exception answers as, or None for one that stays a 500.
+
+    The one mapping of infrastructure failures to answers: an ApplicationError is itself; a database error
+    (DATABASE_ERRORS) is a 503 `database_unavailable` with Retry-After. Used by the DRF exception handler, by
+    `error_response_for` (plain Django views) and by the middleware `DatabaseUnavailableMiddleware`."""
+    if isinstance(exc, ApplicationError):
+        return exc
+    if isinstance(exc, DATABASE_ERRORS):
+        return ApplicationError(
+            "The database is unavailable; try again shortly.",
+            code="database_unavailable",
+            status=503,
+            retry_after=DATABASE_RETRY_AFTER_SECONDS,
+        )
+    return None
+
+
+def error_response_for(exc: BaseException) -> JsonResponse | None:
+    """A plain Django view's JSON error answer for `exc` (ApplicationError or a database error, as
+    application_error_from maps it), with its headers; None when the exception is not one we answer."""
+    error = application_error_from(exc)
+    if error is None:
+        return None
+    response = JsonResponse(
+        error_body(code=error.code, message=error.message, details=error.details), status=error.status
+    )
+    for header, value in error.headers().items():
+        response[header] = value
+    return response
+
+
+class DatabaseUnavailableMiddleware:
+    """Answer a database failure raised by any view (the dashboard, the admin, a plain view) as the JSON 503 of
+    application_error_from instead of a 500. DRF views answer it themselves through api_exception_handler."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)  # type: ignore[no-any-return]
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        """Django calls this with a view's exception; returning None lets it go on to the 500 handler."""
+        if isinstance(exception, DATABASE_ERRORS):
+            return error_response_for(exception)
+        return None
 
 
 # The error shape in the OpenAPI schema: every 4xx/5xx an API documents answers this.
@@ -58,8 +130,13 @@ def _drf_message(detail: object) -> str:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Turn application, Django and DRF errors into the JSON error shape; unknown errors stay 500s."""
-    if isinstance(exc, ApplicationError):
-        return Response(error_body(code=exc.code, message=exc.message, details=exc.details), status=exc.status)
+    error = application_error_from(exc)
+    if error is not None:
+        return Response(
+            error_body(code=error.code, message=error.message, details=error.details),
+            status=error.status,
+            headers=error.headers(),
+        )
     if isinstance(exc, RequestDataTooBig):
         return Response(
             error_body(code="body_too_large", message="The request body exceeds the size limit.", details=None),

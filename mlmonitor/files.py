@@ -18,13 +18,35 @@ from pathlib import Path
 from typing import IO
 
 
-def upload_read(file: IO[bytes]) -> bytes:
-    """Read an uploaded or stored file from its start to its end, leaving it rewound for the next reader."""
+class UploadTooLarge(ValueError):
+    """An upload over its size limit (bytes); raised before the file is read."""
+
+    def __init__(self, *, size: int | None, limit: int) -> None:
+        shown = f"{size:,} bytes" if size is not None else f"over {limit:,} bytes"
+        super().__init__(f"The file is {shown}; the limit is {limit:,} bytes.")
+        self.size = size
+        self.limit = limit
+
+
+def upload_read(file: IO[bytes], *, max_bytes: int | None = None) -> bytes:
+    """Read an uploaded or stored file from its start to its end, leaving it rewound for the next reader.
+
+    With `max_bytes`, a file whose size (Django's UploadedFile.size, else the stream's length) is over it raises
+    UploadTooLarge before any of it is read; a stream of unknown size is read to at most max_bytes + 1 bytes."""
+    if max_bytes is not None:
+        size = getattr(file, "size", None)
+        if size is None and hasattr(file, "seek") and hasattr(file, "tell"):
+            file.seek(0, os.SEEK_END)
+            size = file.tell()
+        if size is not None and size > max_bytes:
+            raise UploadTooLarge(size=size, limit=max_bytes)
     if hasattr(file, "seek"):
         file.seek(0)
-    data = file.read()
+    data = file.read() if max_bytes is None else file.read(max_bytes + 1)
     if hasattr(file, "seek"):
         file.seek(0)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise UploadTooLarge(size=None, limit=max_bytes)
     return data
 
 

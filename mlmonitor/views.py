@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from . import metrics
 from .errors import json_error_response
+from .metrics_access import metrics_protected
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +35,10 @@ def get_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
 
 
 @get_only
+@metrics_protected
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """GET /metrics in the Prometheus text format (assembled in mlmonitor/metrics.py)."""
+    """GET /metrics in the Prometheus text format (assembled in mlmonitor/metrics.py); who may read it:
+    mlmonitor/metrics_access.py."""
     body, content_type = metrics.exposition()
     return HttpResponse(body, content_type=content_type)
 

@@ -200,6 +200,7 @@ class FeedbackApi(APIView):
     """POST /api/v1/predictions/{prediction_id}/feedback: the true label of one prediction (token required)."""
 
     permission_classes = [IsAuthenticated]
+    throttle_scope = "feedback"  # API_THROTTLE_RATES
 
     @extend_schema(
         # The body, for the OpenAPI schema only: services.feedback_payload_parse validates it.
@@ -216,6 +217,7 @@ class FeedbackBulkApi(APIView):
     """POST /api/v1/feedback: true labels in bulk, all or nothing (token required)."""
 
     permission_classes = [IsAuthenticated]
+    throttle_scope = "feedback"  # API_THROTTLE_RATES
 
     @extend_schema(
         # The body, for the OpenAPI schema only: services.feedback_items_parse validates it.

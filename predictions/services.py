@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from mlmonitor.errors import ApplicationError
+from mlmonitor.errors import ApplicationError, application_error_from
 from mlmonitor.files import upload_read
 from mlmonitor.passed_checks import PassedChecks, content_digest
 from mlmonitor.retention import PruneResult, batch_pause, table_prune
@@ -358,6 +358,26 @@ def _score_and_log(*, loaded: LoadedModel, model_version: ModelVersion, job: Sco
     return coalescers.get(loaded, lambda: Coalescer(_scoring_batch_process)).run(job)
 
 
+# The label of what a failed request could not resolve (its version while the database is down; the default model).
+UNRESOLVED_LABEL = "unknown"
+
+
+def _unresolved_error_record(*, model_name: str | None, version: str | None, exc: BaseException) -> None:
+    """Count a predict that failed before its model version was resolved, on the server's side (the database is
+    unreachable: 503): labelled with the model name of the URL (UNRESOLVED_LABEL for the default model) and the
+    version asked for, else UNRESOLVED_LABEL, so HighErrorRate sees an outage. A client's error (an unknown model:
+    404; no active version: 409) is not counted: a name nobody registered must not become a series."""
+    error = application_error_from(exc)
+    if error is not None and error.status < 500:
+        return
+    name_field = MLModel._meta.get_field("name")
+    version_field = ModelVersion._meta.get_field("version")
+    metrics.prediction_error_record(
+        model_name=(model_name or UNRESOLVED_LABEL)[: name_field.max_length],
+        model_version=(version or UNRESOLVED_LABEL)[: version_field.max_length],
+    )
+
+
 @dataclass(frozen=True, eq=False)
 class PredictionResult:
     """One scored and logged request: the prediction ids and class probabilities [n rows, classes] (columns in
@@ -393,7 +413,11 @@ def prediction_create(*, model_name: str | None, version: str | None, payload: o
     version, 422 for input the model cannot score, 503 when the model cannot be loaded."""
     started = time.perf_counter()
     request = prediction_request_parse(payload=payload)
-    model_version = model_version_resolve_cached(model_name=model_name, version=version)
+    try:
+        model_version = model_version_resolve_cached(model_name=model_name, version=version)
+    except Exception as exc:
+        _unresolved_error_record(model_name=model_name, version=version, exc=exc)
+        raise
     name, version_label = model_version.model.name, model_version.version
     try:
         loaded = model_load(model_version=model_version)

@@ -28,6 +28,7 @@ from mlmonitor.files import file_write_atomic  # noqa: E402 - after the path is 
 
 PROMETHEUS_SOURCE = ROOT / "monitoring" / "prometheus" / "prometheus.yml"
 RULES_GLOB = "*.rules.yml"
+SERVICE_JOB = "mlmonitor"  # the job that scrapes the service's /metrics
 HEADER = "# Rendered by scripts/monitoring_config_render.py from {source}; edit the source, not this copy.\n"
 
 
@@ -52,9 +53,15 @@ def _dns_as_static(job: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def prometheus_config_render(
-    source: dict[str, Any], *, targets: dict[str, str], rules_dir: Path, scrape_interval: str | None = None
+    source: dict[str, Any],
+    *,
+    targets: dict[str, str],
+    rules_dir: Path,
+    scrape_interval: str | None = None,
+    metrics_token_file: Path | None = None,
 ) -> dict[str, Any]:
-    """The Prometheus config with compose targets mapped to `targets` and rules loaded from `rules_dir`."""
+    """The Prometheus config with compose targets mapped to `targets` and rules loaded from `rules_dir`; with
+    `metrics_token_file`, the service's job sends that file's token (METRICS_AUTH_TOKEN) as a bearer token."""
     config = copy.deepcopy(source)
     if scrape_interval:
         config.setdefault("global", {})["scrape_interval"] = scrape_interval
@@ -68,6 +75,10 @@ def prometheus_config_render(
             job["static_configs"] = static_configs
             if scrape_interval:  # a job's own interval would override the global one asked for
                 job.pop("scrape_interval", None)
+            if "authorization" in job or (metrics_token_file is not None and job.get("job_name") == SERVICE_JOB):
+                job.pop("authorization", None)  # compose's token file path means nothing here
+                if metrics_token_file is not None:
+                    job["authorization"] = {"type": "Bearer", "credentials_file": str(metrics_token_file)}
             jobs.append(job)
     config["scrape_configs"] = jobs
     managers = []
@@ -111,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     prom.add_argument(
         "--target", action="append", default=[], help="SERVICE:PORT=HOST:PORT[,HOST:PORT...] (repeatable)"
     )
+    prom.add_argument("--metrics-token-file", type=Path, help="the service's job sends this file's bearer token")
     prom.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     source = args.source.resolve()
@@ -119,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         targets=_targets_parse(args.target),
         rules_dir=args.rules_dir.resolve(),
         scrape_interval=args.scrape_interval,
+        metrics_token_file=args.metrics_token_file.resolve() if args.metrics_token_file else None,
     )
     config_write(rendered, out=args.out, source=source)
     return 0

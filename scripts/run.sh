@@ -236,6 +236,11 @@ command -v prometheus >/dev/null 2>&1 && have_prometheus=1
 command -v prometheus-alertmanager >/dev/null 2>&1 && have_alertmanager=1
 targets=(--target "web:8000=$GUNICORN_BIND" --target "prometheus:9090=127.0.0.1:$PROMETHEUS_PORT")
 [ "$have_alertmanager" = 1 ] && targets+=(--target "alertmanager:9093=127.0.0.1:$ALERTMANAGER_PORT")
+# /metrics behind a token (METRICS_AUTH_TOKEN): Prometheus sends it from a file (README, "Protecting /metrics").
+if [ -n "${METRICS_AUTH_TOKEN:-}" ]; then
+  (umask 077 && printf '%s' "$METRICS_AUTH_TOKEN" >"$RUN_DIR/metrics_token")
+  targets+=(--metrics-token-file "$RUN_DIR/metrics_token")
+fi
 "$PY" scripts/monitoring_config_render.py prometheus "${targets[@]}" --rules-dir "$ALERT_RULES_DIR" \
   --out "$RUN_DIR/prometheus.yml"
 # The alert rules, alertmanager.yml and the webhook token, generated from the database before Prometheus and

@@ -6,6 +6,7 @@ Every variable is listed in README.md. https://docs.djangoproject.com/en/5.2/ref
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -82,6 +83,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_prometheus",
     "django_celery_beat",
+    "axes",
     "predictions",
     "drift",
     "alerts_config",
@@ -97,6 +99,10 @@ METRICS_COLLECTOR_CACHE_SECONDS = env_float("METRICS_COLLECTOR_CACHE_SECONDS", 5
 # Each collector's database reads at scrape time stop after this long (a locked table must not hold /metrics past
 # Prometheus' 10 s scrape timeout); the collector then serves its last values, marked ml_metrics_collector_stale.
 METRICS_COLLECTOR_DB_TIMEOUT_SECONDS = env_float("METRICS_COLLECTOR_DB_TIMEOUT_SECONDS", 2.0)
+# Who may read /metrics (mlmonitor/metrics_access.py; README, "Protecting /metrics"): a bearer token Prometheus sends
+# (empty: none needed) and client networks in CIDR, comma-separated (empty: any address).
+METRICS_AUTH_TOKEN = env_str("METRICS_AUTH_TOKEN")
+METRICS_ALLOWED_NETS = env_list("METRICS_ALLOWED_NETS", "")
 # Scrape-time collectors, imported by path when /metrics is first served (mlmonitor/metrics.py).
 METRICS_COLLECTORS = [
     "predictions.metrics.ModelRegistryCollector",
@@ -110,10 +116,12 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "mlmonitor.errors.DatabaseUnavailableMiddleware",  # a database failure in any view: JSON 503, not a 500
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: answers a locked-out login
 ]
 # The stock django-prometheus middleware records ~15 values per request; the lean pair (mlmonitor/middleware.py)
 # keeps the series the dashboards use. METRICS_HTTP_DETAIL=1 brings back the full set.
@@ -162,6 +170,11 @@ if METRICS_ENABLED:
     DATABASES["default"]["ENGINE"] = _DB_BACKEND_METRICS.get(
         DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"]
     )
+if "postgresql" in DATABASES["default"]["ENGINE"]:
+    # An unreachable server fails a request within this many seconds (503 database_unavailable), not the OS' minutes.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT_SECONDS", 3)
+    )
 if "sqlite3" in DATABASES["default"]["ENGINE"]:
     # WAL lets gunicorn workers read while one writes; the busy timeout queues writers instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -172,6 +185,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 SILENCED_SYSTEM_CHECKS = ["models.W047"] if "sqlite3" in DATABASES["default"]["ENGINE"] else []
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Admin and dashboard logins: django-axes locks a username from an address out after AXES_FAILURE_LIMIT failed
+# attempts, for AXES_COOLOFF_MINUTES (https://django-axes.readthedocs.io/en/latest/4_configuration.html).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("AXES_COOLOFF_MINUTES", 15.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The address is REMOTE_ADDR (no forwarded header a client could forge): behind a proxy every client shares the
+# proxy's, so the lockout is then per username.
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -224,6 +248,8 @@ FEEDBACK_WINDOW = env_int("FEEDBACK_WINDOW", 1000)
 FEEDBACK_MAX_BULK = env_int("FEEDBACK_MAX_BULK", 10000)
 # A reference dataset needs at least this many rows.
 REFERENCE_MIN_ROWS = env_int("REFERENCE_MIN_ROWS", 50)
+# A reference upload over this many bytes is refused before it is read (parsing holds a few times the file).
+REFERENCE_UPLOAD_MAX_BYTES = env_int("REFERENCE_UPLOAD_MAX_BYTES", 20 * 1024 * 1024)
 # Drift tasks: a lock per model keeps two runs of one model from overlapping (seconds; longer than the hard limit).
 DRIFT_TASK_SOFT_TIME_LIMIT = env_int("DRIFT_TASK_SOFT_TIME_LIMIT", 240)
 DRIFT_TASK_TIME_LIMIT = env_int("DRIFT_TASK_TIME_LIMIT", 300)
@@ -232,6 +258,9 @@ DRIFT_TASK_TIME_LIMIT = env_int("DRIFT_TASK_TIME_LIMIT", 300)
 SUGGESTED_THRESHOLD_QUANTILE = env_float("SUGGESTED_THRESHOLD_QUANTILE", 0.99)
 SUGGESTED_THRESHOLD_RESAMPLES = env_int("SUGGESTED_THRESHOLD_RESAMPLES", 500)
 SUGGESTED_THRESHOLDS_ON_UPLOAD = env_bool("SUGGESTED_THRESHOLDS_ON_UPLOAD", True)
+# The per-model drift lock's TTL (s), renewed every third of it while its task runs: a killed worker blocks the
+# model's next runs for at most this long.
+DRIFT_LOCK_TTL_SECONDS = env_int("DRIFT_LOCK_TTL_SECONDS", 60)
 # Retention (days; 0 keeps forever): predictions, drift runs (the latest run of each model is always kept) and alert
 # events (by when Alertmanager last posted them) older than this are removed by the beat task
 # predictions.tasks.history_prune and `manage.py prune_history`, in batches of PRUNE_BATCH_SIZE rows, each its own
@@ -264,6 +293,13 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": ["mlmonitor.throttling.SettingsScopedRateThrottle"],
+}
+# Requests per client (user, else address) and period (s, min, hour, day) of the API's writes: labels (`feedback`)
+# and other token-authenticated writes (`writes`: drift runs); over it, 429 with Retry-After. Empty: no limit.
+API_THROTTLE_RATES = {
+    "feedback": env_str("API_THROTTLE_FEEDBACK_RATE", "600/min"),
+    "writes": env_str("API_THROTTLE_WRITE_RATE", "60/min"),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "mlmonitor API",
@@ -282,8 +318,23 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = False  # opted into per task, only for idempotent ones
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+# An acks_late message whose worker vanished (the whole worker killed, not only a pool process) is delivered again
+# after this many seconds: longer than the longest acks_late task (history_prune: 1900 s), or a running task would be
+# delivered twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 2000)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A web request that queues a task (POST .../drift/run) must answer a fast 503 when Redis is down, not wait out the
+# default retries (4 s connect timeout, 20 result-backend reconnects: a 500 after 19 s). Workers use these too.
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-connection-timeout
+CELERY_BROKER_CONNECTION_TIMEOUT = env_float("CELERY_CONNECT_TIMEOUT_SECONDS", 2.0)
+CELERY_BROKER_TRANSPORT_OPTIONS["socket_connect_timeout"] = CELERY_BROKER_CONNECTION_TIMEOUT
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = CELERY_BROKER_CONNECTION_TIMEOUT
+CELERY_REDIS_SOCKET_TIMEOUT = env_float("CELERY_REDIS_SOCKET_TIMEOUT_SECONDS", 10.0)
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+    "retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+}
+# Publishing from a request: one retry, then the error (the API answers 503 broker_unavailable).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_RESULT_EXPIRES = 3600
 
@@ -297,8 +348,16 @@ LOGGING = {
 }
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
-SESSION_COOKIE_SECURE = env_bool("BEHIND_TLS_PROXY", False)
-CSRF_COOKIE_SECURE = env_bool("BEHIND_TLS_PROXY", False)
+# HTTPS hardening for `manage.py check --deploy` (README, "Production settings"): off by default so plain-HTTP
+# development and `make run` work. https://docs.djangoproject.com/en/5.2/ref/middleware/#http-strict-transport-security
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", env_bool("BEHIND_TLS_PROXY", False))
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", env_bool("BEHIND_TLS_PROXY", False))
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Probes and Prometheus reach the service over plain HTTP inside the network: never redirected.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 
 # Alerting ---------------------------------------------------------------------------------------------------------
 # alerts_config renders thresholds and notification channels into these files, validates them with promtool and

@@ -225,3 +225,38 @@ def test_rows_the_model_scores_as_nan_are_refused_naming_them(iris_version: Any)
     message = " ".join(caught.value.messages)
     assert "non-finite probabilities for 1 reference rows (rows 60)" in message
     assert not ReferenceDataset.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_upload_over_the_size_limit_is_refused_before_it_is_read(
+    admin_client: Any, iris_version: Any, settings: Any
+) -> None:
+    """REFERENCE_UPLOAD_MAX_BYTES: a larger file is a form error naming the limit, and nothing is stored; the service
+    refuses the same bytes; a file within the limit is stored."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    # given
+    content = csv_rows(60).encode()
+    settings.REFERENCE_UPLOAD_MAX_BYTES = len(content) - 1
+    # when
+    response = admin_client.post(
+        "/admin/drift/referencedataset/add/",
+        {"model_version": iris_version.pk, "name": "r", "file": SimpleUploadedFile("big.csv", content)},
+    )
+    # then
+    assert response.status_code == 200
+    assert f"the limit is {len(content) - 1:,} bytes" in response.content.decode()
+    assert not ReferenceDataset.objects.exists()
+    with pytest.raises(ValidationError, match="limit") as caught:
+        reference_dataset_upload(model_version=iris_version, file=io.BytesIO(content), filename="big.csv")
+    assert caught.value.code == "file_too_large"
+    # given: the limit at the file's size
+    settings.REFERENCE_UPLOAD_MAX_BYTES = len(content)
+    # when
+    response = admin_client.post(
+        "/admin/drift/referencedataset/add/",
+        {"model_version": iris_version.pk, "name": "r", "file": SimpleUploadedFile("ok.csv", content)},
+    )
+    # then
+    assert response.status_code == 302
+    assert ReferenceDataset.objects.get().row_count == 60

@@ -413,9 +413,19 @@ def test_compose_environment_names_are_read_by_the_app() -> None:
 
 # ----------------------------------------------------------------------------------------------- promtool/amtool
 def test_prometheus_config_passes_promtool(tmp_path: Path) -> None:
-    """The compose prometheus.yml is valid for Debian's promtool (2.42)."""
+    """The compose prometheus.yml is valid for Debian's promtool (2.42); promtool also opens the files it names, so
+    the metrics token file, which the prometheus container writes at start, is pointed at one here."""
+    # given
+    config = prometheus_config()
+    (tmp_path / "metrics_token").write_text("")
+    for job in config["scrape_configs"]:
+        if "authorization" in job:
+            job["authorization"]["credentials_file"] = str(tmp_path / "metrics_token")
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     # when
-    done = subprocess.run([tool("promtool"), "check", "config", str(PROMETHEUS_CONFIG)], capture_output=True, text=True)
+    done = subprocess.run(
+        [tool("promtool"), "check", "config", str(tmp_path / "prometheus.yml")], capture_output=True, text=True
+    )
     # then
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -461,6 +471,43 @@ def test_loopback_render_for_make_run_maps_every_target_and_drops_missing_pieces
         [tool("promtool"), "check", "config", str(tmp_path / "prometheus.yml")], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_loopback_render_sends_the_metrics_token_only_when_given(tmp_path: Path) -> None:
+    """With --metrics-token-file the service's job sends that file as a bearer token (and passes promtool); without
+    it the compose token path is dropped, so `make run` without METRICS_AUTH_TOKEN scrapes as before."""
+    # given
+    render = render_module()
+    targets = {"web:8000": "127.0.0.1:8001", "prometheus:9090": "127.0.0.1:9091"}
+    token_file = tmp_path / "metrics_token"
+    token_file.write_text("a-token")
+    # when
+    with_token = render.prometheus_config_render(
+        prometheus_config(), targets=targets, rules_dir=tmp_path / "rules", metrics_token_file=token_file
+    )
+    without = render.prometheus_config_render(prometheus_config(), targets=targets, rules_dir=tmp_path / "rules")
+    # then
+    jobs = {job["job_name"]: job for job in with_token["scrape_configs"]}
+    assert jobs["mlmonitor"]["authorization"] == {"type": "Bearer", "credentials_file": str(token_file)}
+    assert "authorization" not in jobs["prometheus"]
+    assert all("authorization" not in job for job in without["scrape_configs"])
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(with_token))
+    done = subprocess.run(
+        [tool("promtool"), "check", "config", str(tmp_path / "prometheus.yml")], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_compose_passes_the_metrics_token_to_web_and_prometheus() -> None:
+    """METRICS_AUTH_TOKEN from .env reaches web, and Prometheus' entrypoint writes the file its job reads."""
+    # given
+    found = services()
+    job = next(job for job in prometheus_config()["scrape_configs"] if job["job_name"] == "mlmonitor")
+    # then
+    assert "METRICS_AUTH_TOKEN" in found["web"]["environment"]
+    assert "METRICS_AUTH_TOKEN" in found["prometheus"]["environment"]
+    token_path = job["authorization"]["credentials_file"]
+    assert token_path in " ".join(found["prometheus"]["entrypoint"])
 
 
 def test_bootstrap_alertmanager_config_passes_amtool(tmp_path: Path) -> None:
