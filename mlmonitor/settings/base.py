@@ -163,9 +163,16 @@ if METRICS_ENABLED:
         DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"]
     )
 if "sqlite3" in DATABASES["default"]["ENGINE"]:
-    # WAL lets gunicorn workers read while one writes; the busy timeout queues writers instead of failing.
+    # WAL lets gunicorn workers read while one writes; the busy timeout queues writers instead of failing. IMMEDIATE
+    # transactions take the write lock when they begin, where the busy timeout is honoured: a DEFERRED one that read
+    # first fails at once with "database is locked" when it upgrades to write while another connection writes
+    # (Django docs, "SQLite notes": "Transactions behavior").
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {
+            "timeout": env_float("SQLITE_BUSY_TIMEOUT_SECONDS", 20.0),
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # SQLite cannot enforce Threshold's unique-with-NULL constraint (models.W047); alerts_config.services checks it.
