@@ -31,7 +31,9 @@ TRANSIENT_ERRORS = (OperationalError, InterfaceError, BrokerOperationalError, re
 def _lock(model_id: int) -> Lock:
     """A Redis lock per model that expires after the hard time limit, so a killed worker cannot wedge it."""
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    return Lock(client, f"mlmonitor:drift-lock:{model_id}", timeout=settings.DRIFT_TASK_TIME_LIMIT + 30)
+    return Lock(
+        client, f"{settings.REDIS_KEY_PREFIX}drift-lock:{model_id}", timeout=settings.DRIFT_TASK_TIME_LIMIT + 30
+    )
 
 
 @shared_task(

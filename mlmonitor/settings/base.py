@@ -282,7 +282,16 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = False  # opted into per task, only for idempotent ones
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+# Keys and the queue of this deployment, apart from other programs on the same Redis: every broker and result key
+# and the drift locks start with REDIS_KEY_PREFIX, and tasks go to CELERY_QUEUE (not Celery's shared "celery").
+# `make run` gives each checkout its own of both (scripts/run.sh).
+REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "mlmonitor:")
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "mlmonitor")
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+    "global_keyprefix": REDIS_KEY_PREFIX,
+}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": REDIS_KEY_PREFIX}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_RESULT_EXPIRES = 3600
