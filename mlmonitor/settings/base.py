@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served by the app: /api/docs/ works offline
     "django_prometheus",
     "django_celery_beat",
     "predictions",
@@ -270,6 +271,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Serve scikit-learn predictions and watch them: latency, errors, confidence, accuracy, drift.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc from the pinned drf-spectacular-sidecar package, not a CDN at @latest.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Celery: https://docs.celeryq.dev/en/stable/django/first-steps-with-django.html
