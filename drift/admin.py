@@ -182,6 +182,29 @@ class FeatureDriftResultInline(admin.TabularInline[FeatureDriftResult, DriftRun]
 
 
 DRIFTED_PREFETCH = "drifted_results"
+RUN_FIELDS = [
+    "report_link",
+    "model",
+    "model_version",
+    "reference",
+    "status",
+    "message",
+    "computed_at",
+    "duration_shown",
+    "window_size",
+    "feature_count",
+    "drifted_features",
+    "failed_count",
+    "dataset_drift",
+    "prediction_status",
+    "prediction_score_shown",
+    "prediction_p_value_shown",
+    "prediction_threshold_shown",
+    "prediction_drifted",
+    "prediction_reference_shown",
+    "prediction_current_shown",
+    "settings_snapshot",
+]
 
 
 @admin.register(DriftRun)
@@ -202,30 +225,8 @@ class DriftRunAdmin(admin.ModelAdmin[DriftRun]):
     list_filter = ["model", "status", "dataset_drift"]
     list_select_related = ["model", "model_version__model"]
     inlines = [FeatureDriftResultInline]
-    fields = [
-        "report_link",
-        "model",
-        "model_version",
-        "reference",
-        "status",
-        "message",
-        "computed_at",
-        "duration_shown",
-        "window_size",
-        "feature_count",
-        "drifted_features",
-        "failed_count",
-        "dataset_drift",
-        "prediction_status",
-        "prediction_score_shown",
-        "prediction_p_value_shown",
-        "prediction_threshold_shown",
-        "prediction_drifted",
-        "prediction_reference_shown",
-        "prediction_current_shown",
-        "settings_snapshot",
-    ]
-    readonly_fields = fields
+    fields = RUN_FIELDS
+    readonly_fields = RUN_FIELDS
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[DriftRun]:
         """Runs with their drifted features' names (one more query for the whole page)."""
