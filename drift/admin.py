@@ -182,7 +182,7 @@ class FeatureDriftResultInline(admin.TabularInline[FeatureDriftResult, DriftRun]
 
 
 DRIFTED_PREFETCH = "drifted_results"
-RUN_FIELDS = [
+RUN_FIELDS = (
     "report_link",
     "model",
     "model_version",
@@ -204,7 +204,7 @@ RUN_FIELDS = [
     "prediction_reference_shown",
     "prediction_current_shown",
     "settings_snapshot",
-]
+)
 
 
 @admin.register(DriftRun)
