@@ -15,6 +15,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from mlmonitor.admin import ChecksOutsideTransactionAdmin
+
 from . import advice, selectors, services
 from .models import AlertEvent, NotificationChannel, PublishState, Threshold
 
@@ -95,7 +97,7 @@ def _suggestion(threshold: Threshold) -> advice.Suggestion | None:
 
 
 @admin.register(Threshold)
-class ThresholdAdmin(admin.ModelAdmin[Threshold]):
+class ThresholdAdmin(ChecksOutsideTransactionAdmin[Threshold]):
     """Thresholds; feature-drift rows also set the drift engine's "drifted" flag."""
 
     form = ThresholdAdminForm
@@ -214,7 +216,7 @@ class NotificationChannelAdminForm(forms.ModelForm[NotificationChannel]):
 
 
 @admin.register(NotificationChannel)
-class NotificationChannelAdmin(admin.ModelAdmin[NotificationChannel]):
+class NotificationChannelAdmin(ChecksOutsideTransactionAdmin[NotificationChannel]):
     """Slack, email and webhook receivers, routed by minimum severity and optionally by model."""
 
     form = NotificationChannelAdminForm

@@ -32,7 +32,7 @@ import yaml
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from mlmonitor.files import atomic_write, file_write_atomic
@@ -272,6 +272,14 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _publish_transaction() -> contextlib.AbstractContextManager[Any]:
+    """The transaction a publish runs in: on a database with row locks (PostgreSQL) one that holds PublishState's
+    row, serializing publishes across hosts; on SQLite none, since a transaction there would hold the whole
+    database's write lock through promtool, amtool and the reloads (every prediction would wait): one host, so the
+    file lock already serializes, and the state is saved in its own short write."""
+    return transaction.atomic() if connection.features.has_select_for_update else contextlib.nullcontext()
+
+
 def _state_locked() -> PublishState:
     PublishState.objects.get_or_create(pk=PublishState.SINGLETON_ID)
     return PublishState.objects.select_for_update().get(pk=PublishState.SINGLETON_ID)
@@ -454,7 +462,7 @@ def alerting_publish(*, check_only: bool = False, reload: bool = True) -> Publis
     result = PublishResult(check_only=check_only)
     rules_path = Path(settings.ALERT_RULES_DIR) / RULES_FILENAME
     config_path = Path(settings.ALERTMANAGER_CONFIG_PATH)
-    with _file_lock(Path(settings.ALERT_RULES_DIR) / LOCK_FILENAME), transaction.atomic():
+    with _file_lock(Path(settings.ALERT_RULES_DIR) / LOCK_FILENAME), _publish_transaction():
         state = None if check_only else _state_locked()
         rules_text = alert_rules_render(threshold_specs_list(), service_job=settings.ALERT_SERVICE_JOB)
         channels = channel_specs_list()

@@ -7,7 +7,19 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from mlmonitor.formatting import (
+    NO_VALUE,
+    distribution_format,
+    number_format,
+    p_value_format,
+    percent_format,
+    summary_format,
+)
 
 from . import services
 from .models import DriftJobStats, DriftRun, DriftSettings, FeatureDriftResult, FeatureTest, ReferenceDataset
@@ -113,35 +125,102 @@ class DriftSettingsAdmin(admin.ModelAdmin[DriftSettings]):
 
 
 class FeatureDriftResultInline(admin.TabularInline[FeatureDriftResult, DriftRun]):
-    """Feature results of a run."""
+    """Feature results of a run, drifted features first and marked; numbers rounded for reading (the API and the
+    visual report carry the stored values)."""
 
     model = FeatureDriftResult
     fields = (
         "feature_name",
+        "drifted_mark",
         "test",
         "status",
-        "score",
-        "p_value",
-        "p_value_corrected",
-        "threshold",
-        "drifted",
-        "missing_share",
-        "out_of_range_share",
-        "unseen_category_share",
-        "window_size",
+        "score_shown",
+        "threshold_shown",
+        "p_value_shown",
+        "p_value_corrected_shown",
+        "shares_shown",
+        "reference_summary_shown",
+        "current_summary_shown",
         "message",
     )
     readonly_fields = fields
     extra = 0
     can_delete = False
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[FeatureDriftResult]:
+        """Drifted features first, then by name."""
+        return super().get_queryset(request).order_by("-drifted", "feature_name")
+
     def has_add_permission(self, request: HttpRequest, obj: DriftRun | None = None) -> bool:
         return False
+
+    @admin.display(description="drifted")
+    def drifted_mark(self, obj: FeatureDriftResult) -> str:
+        """ "DRIFTED" in bold red for a drifted feature, "no" otherwise."""
+        if obj.drifted:
+            return format_html('<strong class="drifted" style="color: var(--error-fg, #ba2121)">{}</strong>', "DRIFTED")
+        return "no"
+
+    @admin.display(description="score")
+    def score_shown(self, obj: FeatureDriftResult) -> str:
+        return number_format(obj.score)
+
+    @admin.display(description="threshold")
+    def threshold_shown(self, obj: FeatureDriftResult) -> str:
+        return number_format(obj.threshold)
+
+    @admin.display(description="p-value")
+    def p_value_shown(self, obj: FeatureDriftResult) -> str:
+        return p_value_format(obj.p_value)
+
+    @admin.display(description="p-value (corrected)")
+    def p_value_corrected_shown(self, obj: FeatureDriftResult) -> str:
+        return p_value_format(obj.p_value_corrected)
+
+    @admin.display(description="missing / out of range / unseen")
+    def shares_shown(self, obj: FeatureDriftResult) -> str:
+        return " / ".join(
+            percent_format(share) for share in (obj.missing_share, obj.out_of_range_share, obj.unseen_category_share)
+        )
+
+    @admin.display(description="reference")
+    def reference_summary_shown(self, obj: FeatureDriftResult) -> str:
+        return summary_format(obj.reference_summary)
+
+    @admin.display(description="current window")
+    def current_summary_shown(self, obj: FeatureDriftResult) -> str:
+        return summary_format(obj.current_summary)
+
+
+DRIFTED_PREFETCH = "drifted_results"
+RUN_FIELDS = (
+    "report_link",
+    "model",
+    "model_version",
+    "reference",
+    "status",
+    "message",
+    "computed_at",
+    "duration_shown",
+    "window_size",
+    "feature_count",
+    "drifted_features",
+    "failed_count",
+    "dataset_drift",
+    "prediction_status",
+    "prediction_score_shown",
+    "prediction_p_value_shown",
+    "prediction_threshold_shown",
+    "prediction_drifted",
+    "prediction_reference_shown",
+    "prediction_current_shown",
+    "settings_snapshot",
+)
 
 
 @admin.register(DriftRun)
 class DriftRunAdmin(admin.ModelAdmin[DriftRun]):
-    """Drift history, read-only."""
+    """Drift history, read-only; each run links to its visual report on the dashboard."""
 
     list_display = [
         "model",
@@ -149,19 +228,68 @@ class DriftRunAdmin(admin.ModelAdmin[DriftRun]):
         "computed_at",
         "status",
         "window_size",
-        "drifted_count",
+        "drifted_features",
         "dataset_drift",
-        "prediction_score",
-        "duration_seconds",
+        "prediction_score_shown",
+        "duration_shown",
     ]
     list_filter = ["model", "status", "dataset_drift"]
+    list_select_related = ["model", "model_version__model"]
     inlines = [FeatureDriftResultInline]
+    fields = RUN_FIELDS
+    readonly_fields = RUN_FIELDS
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[DriftRun]:
+        """Runs with their drifted features' names (one more query for the whole page)."""
+        drifted = (
+            FeatureDriftResult.objects.filter(drifted=True).only("run_id", "feature_name").order_by("feature_name")
+        )
+        return super().get_queryset(request).prefetch_related(Prefetch("features", drifted, to_attr=DRIFTED_PREFETCH))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: DriftRun | None = None) -> bool:
         return False
+
+    @admin.display(description="drifted features")
+    def drifted_features(self, obj: DriftRun) -> str:
+        """The names of the features that drifted (NO_VALUE when none)."""
+        names = [result.feature_name for result in getattr(obj, DRIFTED_PREFETCH, None) or []]
+        if not hasattr(obj, DRIFTED_PREFETCH):
+            names = list(
+                obj.features.filter(drifted=True).order_by("feature_name").values_list("feature_name", flat=True)
+            )
+        return ", ".join(names) or NO_VALUE
+
+    @admin.display(description="visual report")
+    def report_link(self, obj: DriftRun) -> str:
+        url = reverse("dashboard:drift-run", args=[obj.pk])
+        return format_html('<a href="{}">Open the drift report (charts per feature)</a>', url)
+
+    @admin.display(description="prediction drift score")
+    def prediction_score_shown(self, obj: DriftRun) -> str:
+        return number_format(obj.prediction_score)
+
+    @admin.display(description="prediction p-value")
+    def prediction_p_value_shown(self, obj: DriftRun) -> str:
+        return p_value_format(obj.prediction_p_value)
+
+    @admin.display(description="prediction threshold")
+    def prediction_threshold_shown(self, obj: DriftRun) -> str:
+        return number_format(obj.prediction_threshold)
+
+    @admin.display(description="predicted classes (reference)")
+    def prediction_reference_shown(self, obj: DriftRun) -> str:
+        return distribution_format(obj.prediction_reference_distribution)
+
+    @admin.display(description="predicted classes (window)")
+    def prediction_current_shown(self, obj: DriftRun) -> str:
+        return distribution_format(obj.prediction_current_distribution)
+
+    @admin.display(description="duration")
+    def duration_shown(self, obj: DriftRun) -> str:
+        return f"{obj.duration_seconds:.2f} s"
 
 
 @admin.register(DriftJobStats)

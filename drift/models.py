@@ -193,7 +193,8 @@ class FeatureDriftResult(models.Model):
         ordering = ["run", "id"]
 
     def __str__(self) -> str:
-        return f"{self.feature_name} ({self.test}) = {self.score}"
+        score = "n/a" if self.score is None else f"{self.score:.3g}"
+        return f"{self.feature_name} ({self.test}) = {score}"
 
 
 class DriftJobStats(models.Model):

@@ -56,16 +56,20 @@ def _lock(model_id: int) -> Lock:
     """The Redis lock of one model's drift runs: its value is the owning task's id, its TTL DRIFT_LOCK_TTL_SECONDS,
     renewed while the owner runs (drift_lock_held), so a killed owner blocks the model for at most that long."""
     # thread_local=False: the renewing thread uses the owner's token
-    return Lock(_redis(), f"{LOCK_PREFIX}{model_id}", timeout=settings.DRIFT_LOCK_TTL_SECONDS, thread_local=False)
+    return Lock(_redis(), _lock_key(model_id), timeout=settings.DRIFT_LOCK_TTL_SECONDS, thread_local=False)
 
 
-LOCK_PREFIX = "mlmonitor:drift-lock:"
-STARTED_PREFIX = "mlmonitor:drift-started:"
+def _lock_key(model_id: int) -> str:
+    return f"{settings.REDIS_KEY_PREFIX}drift-lock:{model_id}"
+
+
+def _started_key(owner: str) -> str:
+    return f"{settings.REDIS_KEY_PREFIX}drift-started:{owner}"
 
 
 def drift_run_running(*, model_id: int) -> str | None:
     """The id of the task computing this model's drift now (the lock's owner), or None; raises redis errors."""
-    owner = _redis().get(f"{LOCK_PREFIX}{model_id}")
+    owner = _redis().get(_lock_key(model_id))
     return owner.decode() if isinstance(owner, bytes) else None
 
 
@@ -109,7 +113,7 @@ def _attempt_started(*, owner: str) -> float | None:
     """Mark this task id as started (kept for the visibility timeout); the start time of an earlier attempt of the
     same task that never finished (its worker was killed), or None for a first attempt."""
     client = _redis()
-    key = f"{STARTED_PREFIX}{owner}"
+    key = _started_key(owner)
     now = time.time()
     earlier = client.set(
         key, repr(now), get=True, ex=settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] + 600
@@ -118,7 +122,7 @@ def _attempt_started(*, owner: str) -> float | None:
 
 
 def _attempt_finished(*, owner: str) -> None:
-    _redis().delete(f"{STARTED_PREFIX}{owner}")
+    _redis().delete(_started_key(owner))
 
 
 @shared_task(

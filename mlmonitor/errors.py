@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from drf_spectacular.utils import inline_serializer
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import serializers
@@ -167,21 +168,40 @@ def json_error_response(*, status: int, code: str, message: str) -> JsonResponse
     return JsonResponse(error_body(code=code, message=message), status=status)
 
 
-def handler400(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    """Django's 400 handler, in the JSON error shape."""
+# Paths whose clients are programs: their errors are the JSON shape. Everything else (the admin, the dashboard, the
+# Swagger page) is read by people in a browser and gets Django's HTML error pages.
+API_PATH_PREFIXES = ("/api/",)
+API_PATHS = frozenset({"/predict", "/drift", "/metrics", "/healthz", "/readyz"})
+
+
+def is_api_request(request: HttpRequest) -> bool:
+    """Whether a request is for the API (JSON errors) rather than a page people read (HTML errors)."""
+    return request.path.startswith(API_PATH_PREFIXES) or request.path.rstrip("/") in API_PATHS
+
+
+def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's 400 handler: the JSON error shape for the API, Django's HTML page elsewhere."""
+    if not is_api_request(request):
+        return defaults.bad_request(request, exception or Exception())
     return json_error_response(status=400, code="bad_request", message="Bad request.")
 
 
-def handler403(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    """Django's 403 handler, in the JSON error shape."""
+def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's 403 handler: the JSON error shape for the API, Django's HTML page elsewhere."""
+    if not is_api_request(request):
+        return defaults.permission_denied(request, exception or Exception())
     return json_error_response(status=403, code="permission_denied", message="Permission denied.")
 
 
-def handler404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    """Django's 404 handler, in the JSON error shape."""
+def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's 404 handler: the JSON error shape for the API, Django's HTML page elsewhere."""
+    if not is_api_request(request):
+        return defaults.page_not_found(request, exception or Exception())
     return json_error_response(status=404, code="not_found", message=f"No such path: {request.path}")
 
 
-def handler500(request: HttpRequest) -> JsonResponse:
-    """Django's 500 handler, in the JSON error shape."""
+def handler500(request: HttpRequest) -> HttpResponse:
+    """Django's 500 handler: the JSON error shape for the API, Django's HTML page elsewhere."""
+    if not is_api_request(request):
+        return defaults.server_error(request)
     return json_error_response(status=500, code="server_error", message="Internal server error.")

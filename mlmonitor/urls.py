@@ -29,6 +29,8 @@ urlpatterns = [
     path("metrics", views.metrics_view, name="metrics"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    # Uploaded artifacts and reference files, for staff (the admin links to them).
+    path("media/<path:path>", views.media_download, name="media-download"),
     # The monitoring pages; the root URL leads there (or to their login).
     path("dashboard/", include("dashboard.urls")),
     path("", RedirectView.as_view(pattern_name="dashboard:overview", permanent=False), name="root"),

@@ -5,11 +5,15 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import SuspiciousFileOperation
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils._os import safe_join
 
 from . import metrics
 from .errors import json_error_response
@@ -81,3 +85,16 @@ def readyz(request: HttpRequest) -> JsonResponse:
         "checks": {name: ("ok" if error is None else error) for name, error in checks.items()},
     }
     return JsonResponse(body, status=200 if ready else 503)
+
+
+@staff_member_required
+def media_download(request: HttpRequest, path: str) -> FileResponse:
+    """An uploaded file (a model artifact, a reference dataset) for a staff user: the admin's "Currently:" links lead
+    here. Paths outside MEDIA_ROOT, and missing files, are 404s."""
+    try:
+        full_path = Path(safe_join(settings.MEDIA_ROOT, path))
+    except SuspiciousFileOperation as exc:
+        raise Http404("No such file.") from exc
+    if not full_path.is_file():
+        raise Http404("No such file.")
+    return FileResponse(full_path.open("rb"), as_attachment=True, filename=full_path.name)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Create a user with an API token when missing, and write the token (and a new password) to files.
 
-`make run` creates the superuser `admin` (its generated password is printed once and kept in .run/admin_password)
+`make run` creates the superuser `admin` (its generated password is kept in .run/admin_password, never printed)
 and writes its API token to .run/api_token. (Alertmanager's own token is written by
 alerts_config.services.webhook_token_file_ensure, through `manage.py publish_alerting`.)
 
@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
             user = user_model.objects.create_superuser(username=args.username, email="", password=password)
             if args.password_file:
                 file_write_atomic(args.password_file, password + "\n", mode=0o600)
-            print(f"Created superuser {args.username!r} with password {password}")
+            where = f"in {args.password_file}" if args.password_file else "not kept: reset it with changepassword"
+            print(f"Created superuser {args.username!r}; its password is {where}")
         else:
             user = user_model.objects.create_user(username=args.username, password=None)
             print(f"Created user {args.username!r} (token only, no password)")

@@ -10,7 +10,7 @@ ROOT=$PWD
 VENV=${VENV:-.venv}
 case $VENV in /*) ;; *) VENV=$ROOT/$VENV ;; esac
 PY=$VENV/bin/python
-RUN_DIR=$ROOT/.run
+RUN_DIR=${MLMONITOR_RUN_DIR:-$ROOT/.run}
 LOG_DIR=$RUN_DIR/logs
 GENERATED_DIR=$ROOT/monitoring/generated
 
@@ -18,6 +18,18 @@ if [ ! -x "$PY" ]; then
   echo "No virtualenv at $VENV: run 'make run' (it creates it) or 'make venv' first." >&2
   exit 1
 fi
+# One stack per checkout: a second start would truncate the first one's logs, wipe its metrics directory, remove its
+# control socket and rewrite .run/env and the generated configs. The lock is taken before anything is touched and
+# held (also by the services, which inherit it) until the stack is gone.
+mkdir -p "$RUN_DIR"
+exec 9>>"$RUN_DIR/lock"
+if ! flock -n 9; then
+  other=$(cat "$RUN_DIR/run.pid" 2>/dev/null || echo "unknown")
+  echo "mlmonitor is already running in this checkout (pid $other, state in ${RUN_DIR#"$ROOT"/}/): nothing was" \
+    "changed. Stop it with Ctrl-C in its terminal (or: kill $other) before starting it again." >&2
+  exit 1
+fi
+echo $$ >"$RUN_DIR/run.pid"
 mkdir -p "$LOG_DIR"
 chmod 700 "$RUN_DIR"
 
@@ -69,8 +81,10 @@ stop_all() {
   echo "Stopped; logs are in ${LOG_DIR#"$ROOT"/}/."
 }
 
-trap 'stop_all; exit 130' INT
-trap 'stop_all; exit 143' TERM
+# Ctrl-C (or SIGTERM) is how the stack is meant to stop: after a clean stop that is success (exit 0, so make does not
+# report "Error 130").
+trap 'stop_all; exit 0' INT
+trap 'stop_all; exit 0' TERM
 trap 'stop_all; exit 129' HUP
 trap 'stop_all' EXIT
 
@@ -198,6 +212,10 @@ fi
 if [ -n "$broker" ]; then
   export REDIS_URL=${REDIS_URL:-$broker} CELERY_BROKER_URL=$broker
 fi
+# A Redis shared with other programs (or other checkouts) keeps this stack's queue, Celery keys and drift locks apart:
+# names of this checkout's own, unless given.
+checkout_id=$(printf '%s' "$ROOT" | sha256sum | cut -c1-8)
+export REDIS_KEY_PREFIX=${REDIS_KEY_PREFIX:-mlmonitor-$checkout_id:} CELERY_QUEUE=${CELERY_QUEUE:-mlmonitor-$checkout_id}
 
 # A file the user can source in another shell to run manage.py against this stack (simulate_traffic, shell, ...).
 (
@@ -208,6 +226,7 @@ fi
     printf 'export SECRET_KEY=%q\n' "$SECRET_KEY"
     [ -n "${DATABASE_URL:-}" ] && printf 'export DATABASE_URL=%q\n' "$DATABASE_URL"
     [ -n "$broker" ] && printf 'export REDIS_URL=%q CELERY_BROKER_URL=%q\n' "$REDIS_URL" "$CELERY_BROKER_URL"
+    printf 'export REDIS_KEY_PREFIX=%q CELERY_QUEUE=%q\n' "$REDIS_KEY_PREFIX" "$CELERY_QUEUE"
     printf 'export %s=%q\n' ALERT_RULES_DIR "$ALERT_RULES_DIR" ALERTMANAGER_CONFIG_PATH "$ALERTMANAGER_CONFIG_PATH" \
       PROMETHEUS_URL "$PROMETHEUS_URL" ALERTMANAGER_URL "$ALERTMANAGER_URL" ALERT_WEBHOOK_URL "$ALERT_WEBHOOK_URL" \
       ALERT_WEBHOOK_TOKEN_FILE "$ALERT_WEBHOOK_TOKEN_FILE" MLMONITOR_URL "$WEB_URL" \
@@ -224,7 +243,7 @@ admin_note=$("$PY" scripts/auth_bootstrap.py --username admin --superuser \
   --password-file "$RUN_DIR/admin_password" --token-file "$RUN_DIR/api_token")
 [ -n "$admin_note" ] && echo "$admin_note"
 if [ -s "$RUN_DIR/admin_password" ]; then
-  admin_hint="user admin, password in .run/admin_password"
+  admin_hint="user admin, password: cat ${RUN_DIR#"$ROOT"/}/admin_password"
 else
   admin_hint="user admin (created earlier; reset with: manage.py changepassword admin)"
 fi
@@ -264,7 +283,7 @@ fi
 start web env PROMETHEUS_MULTIPROC_DIR="$RUN_DIR/prometheus-multiproc" "$VENV/bin/gunicorn" -c mlmonitor/gunicorn.conf.py \
   --control-socket "$RUN_DIR/gunicorn.ctl"
 if [ -n "$broker" ]; then
-  start worker "$VENV/bin/celery" -A mlmonitor worker -l info --concurrency 1 -n "mlmonitor@%h"
+  start worker "$VENV/bin/celery" -A mlmonitor worker -l info --concurrency 1 -n "$CELERY_QUEUE@%h"
   start beat "$VENV/bin/celery" -A mlmonitor beat -l info -S django
 fi
 if [ "$have_prometheus" = 1 ]; then
@@ -315,7 +334,12 @@ echo "  Swagger UI    $WEB_URL/api/docs/"
 echo "  Metrics       $WEB_URL/metrics"
 echo "  API token     .run/api_token   (curl -H \"Authorization: Bearer \$(cat .run/api_token)\" ...)"
 [ "$have_prometheus" = 1 ] && echo "  Prometheus    http://127.0.0.1:$PROMETHEUS_PORT/"
-[ "$have_alertmanager" = 1 ] && echo "  Alertmanager  http://127.0.0.1:$ALERTMANAGER_PORT/   ($alerting_hint)"
+if [ "$have_alertmanager" = 1 ]; then
+  # Debian's prometheus-alertmanager ships without the web UI: its / is a placeholder page, its API works.
+  echo "  Alertmanager  http://127.0.0.1:$ALERTMANAGER_PORT/   (API only in the Debian package: firing alerts on" \
+    "$WEB_URL/dashboard/alerts/, or: amtool --alertmanager.url=http://127.0.0.1:$ALERTMANAGER_PORT alert query;" \
+    "$alerting_hint)"
+fi
 echo "  Grafana       only in 'docker compose up' (http://127.0.0.1:3000/)"
 echo "  Other shell   source .run/env && $VENV/bin/python manage.py ...   (same settings and database)"
 echo

@@ -7,9 +7,9 @@ from typing import Any
 from django import template
 from django.http import HttpRequest
 
-register = template.Library()
+from mlmonitor.formatting import number_format, p_value_format, percent_format
 
-NO_VALUE = "\u2013"
+register = template.Library()
 
 
 @register.simple_tag(takes_context=True)
@@ -32,23 +32,16 @@ def query_with(context: dict[str, Any], **changes: Any) -> str:
 @register.filter
 def percent(value: float | None, digits: int = 1) -> str:
     """0.1234 -> 12.3%."""
-    if value is None:
-        return NO_VALUE
-    return f"{float(value) * 100:.{digits}f}%"
+    return percent_format(value, digits)
 
 
 @register.filter
 def number(value: float | None, digits: int = 3) -> str:
     """A float with `digits` significant digits."""
-    if value is None:
-        return NO_VALUE
-    return f"{float(value):.{digits}g}"
+    return number_format(value, digits)
 
 
 @register.filter
 def p_value(value: float | None) -> str:
     """A p-value as people read it: four decimals, or scientific notation when tiny."""
-    if value is None:
-        return NO_VALUE
-    value = float(value)
-    return f"{value:.2e}" if 0 < value < 1e-4 else f"{value:.4f}"
+    return p_value_format(value)

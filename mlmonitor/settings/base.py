@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served by the app: /api/docs/ works offline
     "django_prometheus",
     "django_celery_beat",
     "axes",
@@ -176,9 +177,16 @@ if "postgresql" in DATABASES["default"]["ENGINE"]:
         "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT_SECONDS", 3)
     )
 if "sqlite3" in DATABASES["default"]["ENGINE"]:
-    # WAL lets gunicorn workers read while one writes; the busy timeout queues writers instead of failing.
+    # WAL lets gunicorn workers read while one writes; the busy timeout queues writers instead of failing. IMMEDIATE
+    # transactions take the write lock when they begin, where the busy timeout is honoured: a DEFERRED one that read
+    # first fails at once with "database is locked" when it upgrades to write while another connection writes
+    # (Django docs, "SQLite notes": "Transactions behavior").
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {
+            "timeout": env_float("SQLITE_BUSY_TIMEOUT_SECONDS", 20.0),
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # SQLite cannot enforce Threshold's unique-with-NULL constraint (models.W047); alerts_config.services checks it.
@@ -306,6 +314,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Serve scikit-learn predictions and watch them: latency, errors, confidence, accuracy, drift.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc from the pinned drf-spectacular-sidecar package, not a CDN at @latest.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Celery: https://docs.celeryq.dev/en/stable/django/first-steps-with-django.html
@@ -318,10 +330,18 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = False  # opted into per task, only for idempotent ones
+# Keys and the queue of this deployment, apart from other programs on the same Redis: every broker and result key
+# and the drift locks start with REDIS_KEY_PREFIX, and tasks go to CELERY_QUEUE (not Celery's shared "celery").
+# `make run` gives each checkout its own of both (scripts/run.sh).
+REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "mlmonitor:")
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "mlmonitor")
 # An acks_late message whose worker vanished (the whole worker killed, not only a pool process) is delivered again
 # after this many seconds: longer than the longest acks_late task (history_prune: 1900 s), or a running task would be
 # delivered twice.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 2000)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 2000),
+    "global_keyprefix": REDIS_KEY_PREFIX,
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A web request that queues a task (POST .../drift/run) must answer a fast 503 when Redis is down, not wait out the
 # default retries (4 s connect timeout, 20 result-backend reconnects: a 500 after 19 s). Workers use these too.
@@ -331,7 +351,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS["socket_connect_timeout"] = CELERY_BROKER_CONNEC
 CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = CELERY_BROKER_CONNECTION_TIMEOUT
 CELERY_REDIS_SOCKET_TIMEOUT = env_float("CELERY_REDIS_SOCKET_TIMEOUT_SECONDS", 10.0)
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
-    "retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+    "global_keyprefix": REDIS_KEY_PREFIX,
+    "retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
 }
 # Publishing from a request: one retry, then the error (the API answers 503 broker_unavailable).
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}

@@ -106,3 +106,21 @@ def test_a_model_without_reference_is_a_logged_noop(db: None, iris_version: Any)
     outcome = drift_run_compute(iris_version.model_id)
     assert "reference" in outcome["skipped"]
     assert not DriftRun.objects.exists()
+
+
+def test_the_drift_lock_key_carries_the_deployments_prefix(settings: Any) -> None:
+    """Two deployments on one Redis (different REDIS_KEY_PREFIX) never share a model's drift lock."""
+    settings.REDIS_KEY_PREFIX = "stack-a:"
+    first = _lock(7)
+    settings.REDIS_KEY_PREFIX = "stack-b:"
+    second = _lock(7)
+    assert first.name == "stack-a:drift-lock:7"
+    assert second.name == "stack-b:drift-lock:7"
+
+
+def test_tasks_are_routed_to_the_deployments_queue() -> None:
+    """A drift task goes to CELERY_QUEUE (settings), which the worker of the same settings consumes."""
+    from django.conf import settings as django_settings
+
+    route = app.amqp.router.route({}, COMPUTE_DRIFT)
+    assert route["queue"].name == django_settings.CELERY_TASK_DEFAULT_QUEUE != "celery"

@@ -201,4 +201,4 @@ def test_a_worker_killed_mid_run_loses_nothing(tmp_path: Path) -> None:
         finally:
             blocker.close()
             worker.stop()
-            redis_client().delete(f"mlmonitor:drift-lock:{model_id}")
+            redis_client().delete(_lock(model_id).name)

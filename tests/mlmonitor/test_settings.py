@@ -42,3 +42,27 @@ def test_a_malformed_number_fails_loudly() -> None:
     result = load_settings(SECRET_KEY="x", PREDICTION_MAX_BATCH_SIZE="lots")
     assert result.returncode != 0
     assert "PREDICTION_MAX_BATCH_SIZE must be an integer" in result.stderr
+
+
+def test_celery_keys_and_queue_are_the_deployments_own_by_default() -> None:
+    """On a shared Redis the stack neither consumes other programs' tasks (Celery's shared "celery" queue) nor
+    collides with their keys: every broker and result key starts with REDIS_KEY_PREFIX; both can be set."""
+    code = (
+        "import mlmonitor.settings.base as s; print(s.CELERY_TASK_DEFAULT_QUEUE, "
+        "s.CELERY_BROKER_TRANSPORT_OPTIONS['global_keyprefix'], "
+        "s.CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS['global_keyprefix'])"
+    )
+    for env, expected in (
+        ({}, "mlmonitor mlmonitor: mlmonitor:"),
+        ({"REDIS_KEY_PREFIX": "stack-b:", "CELERY_QUEUE": "stack-b"}, "stack-b stack-b: stack-b:"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env={"PATH": os.environ.get("PATH", ""), "SECRET_KEY": "x", **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split() == expected.split()

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import pytest
+from django.conf import settings
+from django.contrib.staticfiles import finders
 from django.core.management import call_command
 from django.test import Client
 from drf_spectacular.validation import validate_schema
@@ -66,3 +69,19 @@ def test_swagger_ui_answers(client: Client) -> None:
     # then
     assert response.status_code == 200
     assert b"swagger" in response.content.lower() and b"/api/schema/" in response.content
+
+
+@pytest.mark.django_db
+def test_swagger_ui_loads_only_assets_the_app_serves(client: Client) -> None:
+    """/api/docs/ references its scripts and styles on this server (no CDN), and each of them answers 200."""
+    # when
+    page = client.get("/api/docs/").content.decode()
+    # then
+    assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css|png))"', page)
+    assert assets, page[:2000]
+    for asset in assets:
+        assert not asset.startswith(("http:", "https:", "//")), asset
+    assert "cdn" not in page.lower()
+    for asset in assets:  # each is a file the app's static files hold (WhiteNoise serves them)
+        assert asset.startswith(settings.STATIC_URL) or asset.startswith("/" + settings.STATIC_URL), asset
+        assert finders.find(asset.split(settings.STATIC_URL, 1)[1]) is not None, asset

@@ -545,4 +545,4 @@ def test_make_run_uses_the_same_service_commands_as_compose() -> None:
     assert "--web.enable-lifecycle" in text and "--cluster.listen-address=" in text
     assert "PROMETHEUS_MULTIPROC_DIR=" in text
     assert not re.search(r"0\.0\.0\.0", text)
-    assert "trap 'stop_all; exit 130' INT" in text
+    assert "trap 'stop_all; exit 0' INT" in text
