@@ -154,6 +154,9 @@ class DriftRunAdmin(admin.ModelAdmin[DriftRun]):
         "drifted_count",
         "dataset_drift",
         "prediction_score",
+        "estimated_accuracy",
+        "estimated_f1",
+        "label_coverage",
         "duration_seconds",
     ]
     list_filter = ["model", "status", "dataset_drift"]
