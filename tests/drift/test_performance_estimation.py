@@ -298,3 +298,23 @@ def test_the_task_fits_the_suggestions_and_skips_a_deleted_reference(
     done = tasks.suggested_thresholds_compute(labelled_reference.pk)
     assert done == {"reference_id": labelled_reference.pk, "suggestions": 5}
     assert tasks.suggested_thresholds_compute(999_999)["skipped"].startswith("No reference dataset")
+
+
+@pytest.mark.django_db
+def test_a_parquet_reference_takes_its_label_column_too(iris_version: ModelVersion) -> None:
+    """The label column of a Parquet file is read like the CSV one; its labels are kept in row order."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    demo = iris_demo()
+    columns = {name: demo.x_train[:, i] for i, name in enumerate(IRIS)}
+    columns["truth"] = np.asarray([str(y) for y in demo.y_train])
+    buffer = io.BytesIO()
+    pq.write_table(pa.table(columns), buffer)
+    # when
+    reference = reference_dataset_upload(
+        model_version=iris_version, file=buffer.getvalue(), filename="ref.parquet", label_column="truth"
+    )
+    # then
+    _, labels = reference_scores_from_bytes(bytes(ReferenceDataset.objects.get(pk=reference.pk).reference_scores))
+    assert [demo.class_labels[i] for i in labels] == [str(y) for y in demo.y_train]
