@@ -52,10 +52,18 @@ def iris_demo_train(*, seed: int = 42) -> DemoModel:
     )
 
 
-def iris_reference_csv(rows: np.ndarray) -> bytes:
-    """Rows of the four iris features as CSV with a header of feature names (a reference dataset upload)."""
+IRIS_LABEL_COLUMN = "species"
+
+
+def iris_reference_csv(rows: np.ndarray, labels: np.ndarray | None = None) -> bytes:
+    """Rows of the four iris features as CSV with a header of feature names (a reference dataset upload), and with
+    `labels` a last column IRIS_LABEL_COLUMN of each row's true class (performance estimation without labels)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(IRIS_FEATURES)
-    writer.writerows(rows.tolist())
+    if labels is None:
+        writer.writerow(IRIS_FEATURES)
+        writer.writerows(rows.tolist())
+    else:
+        writer.writerow([*IRIS_FEATURES, IRIS_LABEL_COLUMN])
+        writer.writerows([*row, str(label)] for row, label in zip(rows.tolist(), labels, strict=True))
     return buffer.getvalue().encode()

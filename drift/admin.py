@@ -214,6 +214,9 @@ RUN_FIELDS = (
     "prediction_drifted",
     "prediction_reference_shown",
     "prediction_current_shown",
+    "estimated_accuracy_shown",
+    "estimated_f1_shown",
+    "label_coverage_shown",
     "settings_snapshot",
 )
 
@@ -231,6 +234,9 @@ class DriftRunAdmin(admin.ModelAdmin[DriftRun]):
         "drifted_features",
         "dataset_drift",
         "prediction_score_shown",
+        "estimated_accuracy_shown",
+        "estimated_f1_shown",
+        "label_coverage_shown",
         "duration_shown",
     ]
     list_filter = ["model", "status", "dataset_drift"]
@@ -290,6 +296,18 @@ class DriftRunAdmin(admin.ModelAdmin[DriftRun]):
     @admin.display(description="duration")
     def duration_shown(self, obj: DriftRun) -> str:
         return f"{obj.duration_seconds:.2f} s"
+
+    @admin.display(description="estimated accuracy (CBPE)")
+    def estimated_accuracy_shown(self, obj: DriftRun) -> str:
+        return number_format(obj.estimated_accuracy)
+
+    @admin.display(description="estimated macro F1 (CBPE)")
+    def estimated_f1_shown(self, obj: DriftRun) -> str:
+        return number_format(obj.estimated_f1)
+
+    @admin.display(description="label coverage")
+    def label_coverage_shown(self, obj: DriftRun) -> str:
+        return percent_format(obj.label_coverage)
 
 
 @admin.register(DriftJobStats)

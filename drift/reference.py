@@ -93,15 +93,18 @@ def _labels_encode(
     labels = np.full(len(cells), -1, dtype=np.int64)
     for row, cell in enumerate(cells):
         where = f"row {row + 1}, label column {label_column!r}"
-        text = None if cell is None or (isinstance(cell, float) and math.isnan(cell)) else str(cell).strip()
-        if isinstance(cell, bool) or (isinstance(cell, float) and cell.is_integer()):
-            text = str(int(cell)) if not isinstance(cell, bool) else str(cell)
-        if not text or text in _MISSING_TOKENS:
-            errors.add(f"{where}: missing label; every reference row needs its true class.")
-        elif text not in index:
-            errors.add(f"{where}: {cell!r} is not a class of the model (classes: {', '.join(allowed)}).")
+        if cell is None or (isinstance(cell, float) and math.isnan(cell)):
+            text = ""
+        elif isinstance(cell, float) and cell.is_integer():
+            text = str(int(cell))  # integer classes read back as floats (a Parquet column with nulls)
         else:
+            text = str(cell).strip()
+        if text in index:  # before the missing tokens: a class may be called "NA"
             labels[row] = index[text]
+        elif text in _MISSING_TOKENS:
+            errors.add(f"{where}: missing label; every reference row needs its true class.")
+        else:
+            errors.add(f"{where}: {cell!r} is not a class of the model (classes: {', '.join(allowed)}).")
     return labels
 
 

@@ -26,3 +26,15 @@ def test_load_demo_is_idempotent(api_client: Any) -> None:
     response = api_client.post("/predict", {"features": [5.1, 3.5, 1.4, 0.2]}, format="json")
     assert response.status_code == 200
     assert response.json()["prediction"] == "setosa"
+
+
+@pytest.mark.django_db
+def test_the_demo_reference_carries_its_labels_so_performance_is_estimated() -> None:
+    """The uploaded training split names its species column: the CBPE state is fitted at upload."""
+    from drift.models import ReferenceDataset
+
+    # when
+    call_command("load_demo", stdout=io.StringIO())
+    # then
+    reference = ReferenceDataset.objects.get(is_active=True)
+    assert reference.label_column == "species" and reference.cbpe_reference is not None

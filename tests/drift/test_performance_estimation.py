@@ -261,3 +261,60 @@ def test_estimates_of_runs_are_kept_per_run(labelled_reference: ReferenceDataset
     stored = dict(DriftRun.objects.values_list("pk", "estimated_accuracy"))
     assert stored[first.pk] == pytest.approx(first.estimated_accuracy)
     assert stored[second.pk] == pytest.approx(second.estimated_accuracy)
+
+
+@pytest.mark.django_db
+def test_an_upload_queues_the_suggested_threshold_fit_after_commit(
+    iris_version: ModelVersion, settings: Any, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    """With SUGGESTED_THRESHOLDS_ON_UPLOAD the task is queued once the upload commits, under its pinned name."""
+    from drift import tasks
+
+    settings.SUGGESTED_THRESHOLDS_ON_UPLOAD = True
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.suggested_thresholds_compute, "delay", queued.append)
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        reference = reference_dataset_upload(
+            model_version=iris_version,
+            file=labelled_csv(iris_demo().x_train, [str(y) for y in iris_demo().y_train]),
+            filename="r.csv",
+            label_column="species",
+        )
+    # then
+    assert queued == [reference.pk]
+    assert tasks.SUGGESTED_THRESHOLDS_COMPUTE == "drift.tasks.suggested_thresholds_compute"
+    assert tasks.suggested_thresholds_compute.name == tasks.SUGGESTED_THRESHOLDS_COMPUTE
+
+
+@pytest.mark.django_db
+def test_the_task_fits_the_suggestions_and_skips_a_deleted_reference(
+    labelled_reference: ReferenceDataset, settings: Any
+) -> None:
+    """Run in the worker's way (task body): rows stored; an unknown reference id is skipped with the reason."""
+    from drift import tasks
+
+    settings.SUGGESTED_THRESHOLD_RESAMPLES = 299
+    done = tasks.suggested_thresholds_compute(labelled_reference.pk)
+    assert done == {"reference_id": labelled_reference.pk, "suggestions": 5}
+    assert tasks.suggested_thresholds_compute(999_999)["skipped"].startswith("No reference dataset")
+
+
+@pytest.mark.django_db
+def test_a_parquet_reference_takes_its_label_column_too(iris_version: ModelVersion) -> None:
+    """The label column of a Parquet file is read like the CSV one; its labels are kept in row order."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    demo = iris_demo()
+    columns = {name: demo.x_train[:, i] for i, name in enumerate(IRIS)}
+    columns["truth"] = np.asarray([str(y) for y in demo.y_train])
+    buffer = io.BytesIO()
+    pq.write_table(pa.table(columns), buffer)
+    # when
+    reference = reference_dataset_upload(
+        model_version=iris_version, file=buffer.getvalue(), filename="ref.parquet", label_column="truth"
+    )
+    # then
+    _, labels = reference_scores_from_bytes(bytes(ReferenceDataset.objects.get(pk=reference.pk).reference_scores))
+    assert [demo.class_labels[i] for i in labels] == [str(y) for y in demo.y_train]

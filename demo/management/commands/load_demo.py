@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from demo.iris import IRIS_SCHEMA, iris_demo_train, iris_reference_csv
+from demo.iris import IRIS_LABEL_COLUMN, IRIS_SCHEMA, iris_demo_train, iris_reference_csv
 from drift.selectors import reference_dataset_active_get
 from drift.services import reference_dataset_upload
 from predictions import services
@@ -14,7 +14,10 @@ from predictions.selectors import model_version_get
 
 
 class Command(BaseCommand):
-    help = "Train the iris demo classifier, register it as model 'iris' v1 (default), upload its training split."
+    help = (
+        "Train the iris demo classifier, register it as model 'iris' v1 (default), upload its training split with "
+        "its labels."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         demo = iris_demo_train()
@@ -36,8 +39,9 @@ class Command(BaseCommand):
             return
         reference = reference_dataset_upload(
             model_version=version,
-            file=iris_reference_csv(demo.x_train),
+            file=iris_reference_csv(demo.x_train, demo.y_train),
             filename="iris-train.csv",
             name="iris training split",
+            label_column=IRIS_LABEL_COLUMN,  # with its true labels: accuracy and F1 are estimated per drift run
         )
         self.stdout.write(self.style.SUCCESS(f"Uploaded reference {reference.name} ({reference.row_count} rows)."))

@@ -67,7 +67,12 @@ class Command(BaseCommand):
         if reference is None:
             raise CommandError(f"Model {options['model']} v{version.version} has no reference dataset to sample.")
         with reference.file.open("rb") as handle:
-            table = reference_table_read(data=handle.read(), file_format=reference.file_format, model_version=version)
+            table = reference_table_read(
+                data=handle.read(),
+                file_format=reference.file_format,
+                model_version=version,
+                label_column=reference.label_column or None,
+            )
         schema = version.schema
         drift_features = [f for f in options["drift_features"].split(",") if f]
         unknown = [f for f in drift_features if f not in schema.names]
