@@ -21,7 +21,7 @@ import joblib
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from demo.iris import iris_demo_train  # noqa: E402
+from demo.iris import iris_demo_train
 
 
 def repository_write(directory: Path, *, http_port: int, grpc_port: int, metrics_port: int) -> None:
