@@ -67,6 +67,9 @@ def drive(handler: Any, requests: int, threads: int) -> tuple[float, float, int]
 
     pool = [threading.Thread(target=worker) for _ in range(threads)]
     wall, cpu = time.perf_counter(), time.process_time()
+    if threads == 1:  # in this thread (a profiler samples the thread that started it)
+        worker()
+        return time.perf_counter() - wall, time.process_time() - cpu, failures[0]
     for thread in pool:
         thread.start()
     for thread in pool:
@@ -94,8 +97,8 @@ def child(args: argparse.Namespace) -> None:
         from pyinstrument import Profiler
 
         profiler = Profiler(interval=0.0005)
-        profiler.start()
-        drive(handler, args.requests, args.threads)
+        profiler.start()  # pyinstrument samples the thread that started it: one thread, no dynamic batching
+        drive(handler, args.requests // 2, 1)
         profiler.stop()
         print(profiler.output_text(unicode=False, color=False, show_all=False))
 
@@ -117,7 +120,7 @@ def main() -> None:
         for command in (["migrate", "-v0"], ["load_demo"]):
             subprocess.run([PYTHON, "manage.py", *command], cwd=ROOT, env=env, check=True, capture_output=True)
         for metrics in args.metrics.split(","):
-            child_env = {**env, "METRICS_ENABLED": metrics, "PYTHONPATH": args.pyinstrument_path}
+            child_env = {**env, "METRICS_ENABLED": metrics, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), args.pyinstrument_path]))}
             before = count_rows(env)
             command = [PYTHON, __file__, "--child", "--requests", str(args.requests), "--threads", str(args.threads)]
             subprocess.run([*command, *(["--profile"] if args.profile else [])], cwd=ROOT, env=child_env, check=True)
