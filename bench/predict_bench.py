@@ -162,10 +162,16 @@ class Process:
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Process:
-        self.process = subprocess.Popen(self.command, cwd=self.cwd, env=self.env, start_new_session=True)
+        # The server's output goes to a file, shown only if it does not start (MLServer logs every start at INFO).
+        self.log = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(
+            self.command, cwd=self.cwd, env=self.env, start_new_session=True, stdout=self.log, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                self.log.seek(0)
+                sys.stderr.write(self.log.read().decode(errors="replace")[-4000:])
                 raise RuntimeError(f"{self.name} exited with {self.process.returncode}")
             try:
                 with urllib.request.urlopen(self.health_url, timeout=1) as response:
@@ -191,6 +197,8 @@ class Process:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+        if getattr(self, "log", None) is not None:
+            self.log.close()
 
 
 class Server(Process):
@@ -213,8 +221,28 @@ class Server(Process):
             "GUNICORN_THREADS": str(threads),
             "GUNICORN_LOGLEVEL": "warning",
         }
+        command = [PYTHON, "-m", "gunicorn", "-c", "mlmonitor/gunicorn.conf.py"]
+        if server_env.get("BENCH_SERVER") == "granian":  # the alternative WSGI server measured in docs/benchmarks.md
+            command = [
+                PYTHON,
+                "-m",
+                "granian",
+                "--interface",
+                "wsgi",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                server_env["GUNICORN_WORKERS"],
+                "--blocking-threads",
+                server_env["GUNICORN_THREADS"],
+                "--log-level",
+                "warning",
+                "mlmonitor.wsgi:application",
+            ]
         super().__init__(
-            [PYTHON, "-m", "gunicorn", "-c", "mlmonitor/gunicorn.conf.py"],
+            command,
             server_env,
             f"http://127.0.0.1:{self.port}/healthz",
         )
@@ -410,7 +438,8 @@ def main() -> None:
         action="append",
         default=[],
         help="another mlmonitor slot per round, monitoring on: `drf` (the DRF view behind the lean one) or "
-        "`NAME:KEY=VALUE,KEY=VALUE` (server environment, e.g. `t4:GUNICORN_THREADS=4`)",
+        "`NAME:KEY=VALUE,KEY=VALUE` (server environment, e.g. `t4:GUNICORN_THREADS=4`; BENCH_SERVER=granian runs "
+        "granian, if installed, with the same worker and thread counts)",
     )
     args = parser.parse_args()
     if args.quick:

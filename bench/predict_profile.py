@@ -120,7 +120,11 @@ def main() -> None:
         for command in (["migrate", "-v0"], ["load_demo"]):
             subprocess.run([PYTHON, "manage.py", *command], cwd=ROOT, env=env, check=True, capture_output=True)
         for metrics in args.metrics.split(","):
-            child_env = {**env, "METRICS_ENABLED": metrics, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), args.pyinstrument_path]))}
+            child_env = {
+                **env,
+                "METRICS_ENABLED": metrics,
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), args.pyinstrument_path])),
+            }
             before = count_rows(env)
             command = [PYTHON, __file__, "--child", "--requests", str(args.requests), "--threads", str(args.threads)]
             subprocess.run([*command, *(["--profile"] if args.profile else [])], cwd=ROOT, env=child_env, check=True)

@@ -1,4 +1,4 @@
-"""Linear pipelines evaluated in numpy: the same probabilities as scikit-learn's predict_proba without its per-call cost.
+"""Linear pipelines evaluated in numpy: the probabilities of scikit-learn's predict_proba without its per-call cost.
 
 A fitted `Pipeline(StandardScaler, LogisticRegression)` (the demo model, and the most common tabular baseline) costs,
 per predict_proba call, a few hundred microseconds to a millisecond of input checks, config handling and dataframe

@@ -1,4 +1,4 @@
-"""Linear pipelines evaluated in numpy (predictions/compiled.py): the same probabilities as predict_proba, or nothing."""
+"""Linear pipelines in numpy (predictions/compiled.py): the same probabilities as predict_proba, or nothing."""
 
 from __future__ import annotations
 
