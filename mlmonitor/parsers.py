@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import orjson
 from django.conf import settings
@@ -14,7 +14,15 @@ from rest_framework.parsers import JSONParser as DRFJSONParser
 from mlmonitor.errors import ApplicationError
 
 
-def json_body_read(stream: IO[bytes] | None) -> bytes:
+class Readable(Protocol):
+    """A request body: an HttpRequest or a file."""
+
+    def read(self, n: int, /) -> bytes:
+        """Read at most n bytes."""
+        ...
+
+
+def json_body_read(stream: Readable | None) -> bytes:
     """The raw body, at most DATA_UPLOAD_MAX_MEMORY_SIZE bytes; a longer one is a 413 `body_too_large`."""
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     raw = stream.read(limit + 1) if stream is not None else b""

@@ -16,7 +16,6 @@ as the DRF view. The view keeps the DRF class as `.cls`, so drf-spectacular docu
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -80,7 +79,8 @@ class LeanPostMixin:
     URL kwargs `name` and `version` (absent on the seed's /predict) select the model and version."""
 
     @classmethod
-    def as_view(cls, **initkwargs: Any) -> Callable[..., HttpResponse]:
+    def as_view(cls, **initkwargs: Any) -> Any:  # Any: DRF's stubs type it with a protocol of their own
+        """The lean view in front of `APIView.as_view(**initkwargs)`, with the DRF view's attributes."""
         drf_view = super().as_view(**initkwargs)  # type: ignore[misc]  # APIView.as_view, the class is an APIView
 
         def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
