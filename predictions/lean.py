@@ -5,7 +5,7 @@ permission classes, content negotiation, a parser, a renderer, and a Response th
 (docs/benchmarks.md, "Prediction service"). The predict endpoints take one shape of request almost always: a POST of
 an `application/json` body, no credentials, to an open endpoint, wanting JSON back. For that request the view here
 reads the body, parses it with orjson (mlmonitor.parsers.json_body_parse), calls the same service and writes the same
-JSON with orjson, with DRF's headers (`Allow`, `Vary: Accept`).
+JSON with orjson, with the DRF view's headers (`Allow`, `Vary: Cookie`).
 
 Every other request (another method or media type, an `Authorization` header, a session cookie, an `Accept` that is
 not JSON, or API_REQUIRE_TOKEN_FOR_READ on) goes to the DRF view unchanged, so authentication, CSRF, 405, 406 and
@@ -25,13 +25,14 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from mlmonitor.errors import api_exception_handler
-from mlmonitor.parsers import json_body_parse, json_body_read
+from mlmonitor.parsers import json_body_parse
 
 from . import services
 
 # Accept headers that DRF's negotiation answers with application/json (the API's only renderer).
 _JSON_ACCEPT = frozenset({"", "*/*", "application/json", "application/*"})
-_HEADERS = {"Allow": "POST, OPTIONS", "Vary": "Accept"}
+# The DRF view's headers: its methods, and Vary: Cookie (it reads the session; here the cookie picks the view).
+_HEADERS = {"Allow": "POST, OPTIONS", "Vary": "Cookie"}
 
 
 def hot_path_eligible(request: HttpRequest) -> bool:
@@ -53,7 +54,8 @@ def predict_answer(request: HttpRequest, *, model_name: str | None, version: str
     from .apis import prediction_payload
 
     try:
-        payload = json_body_parse(json_body_read(request)) if _content_length(request) else {}
+        # request.body: a Content-Length over DATA_UPLOAD_MAX_MEMORY_SIZE raises RequestDataTooBig (413), as under DRF
+        payload = json_body_parse(request.body) if _content_length(request) else {}
         result = services.prediction_create(model_name=model_name, version=version, payload=payload)
         body = orjson.dumps(prediction_payload(result))
         status = 200
