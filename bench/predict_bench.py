@@ -1,18 +1,34 @@
-"""Prediction throughput and latency under gunicorn, measured with wrk on 127.0.0.1.
+"""Prediction throughput, latency and worker CPU: mlmonitor against the seed's FastAPI sketch and MLServer, one run.
 
-Reports, in one run: single-row predictions per second and p50/p99 latency at 32 connections with monitoring on
-(METRICS_ENABLED=1: django-prometheus middleware + DB instrumentation + the ml_* metrics, the data-quality counters of
-predictions/data_quality.py included, checked against the demo's reference) and off, and batch rows per
-second for batches of 1000 rows. Every answered prediction is persisted: the script checks the row count against
-wrk's count of 2xx answers. Runs are interleaved (on, off, on, off, ...) and medians quoted, as the machine is noisy.
+Each round runs, one server at a time on the machine (the others stopped), `wrk -t2 -c32` single-row POSTs against:
 
-Run: `.venv/bin/python bench/predict_bench.py [--duration 10] [--repeats 3] [--workers 2 --threads 8]`
-Needs wrk (Debian package `wrk`) and PostgreSQL on 127.0.0.1:5432 (or BENCH_SQLITE=1 for SQLite).
+- mlmonitor under gunicorn (mlmonitor/gunicorn.conf.py), monitoring on (METRICS_ENABLED=1), every answer persisted
+  to the prediction log and committed before it is sent;
+- `seed`: bench/peers/seed_fastapi.py, a FastAPI + prometheus_client service behaving like the seed's sketch
+  (argmax of the first three features, a random confidence, its metrics, no model, no persistence), one uvicorn
+  worker;
+- `mlserver`: MLServer 1.7 + mlserver-sklearn serving the demo's iris pipeline (the same training code as
+  `load_demo`, saved as joblib by bench/peers/mlserver_model.py) through the V2 protocol, asking for predict_proba,
+  `parallel_workers: 0`;
+- mlmonitor again with monitoring off (METRICS_ENABLED=0), for the cost of monitoring.
+
+The peers live in their own virtualenvs under BENCH_PEER_CACHE (default ~/.cache/mlmonitor-bench/<peer>-venv),
+created on first use with pinned versions; nothing is installed into the project's .venv. For every run the script
+prints req/s, p50, p99 and the CPU milliseconds the server's processes spent per request (utime + stime of every
+process in the server's session, from /proc, before and after the measured wrk run), then the medians, the two
+ratios (mlmonitor / seed, mlmonitor / MLServer; median of the per-round ratios), the monitoring cost, and batch rows
+per second for batches of 1,000 and 5,000 rows. Every mlmonitor run counts the rows in the prediction log against
+wrk's 2xx answers (rows x rows per request for batches) and the script exits 1 if an answer was not persisted.
+
+Run: `.venv/bin/python bench/predict_bench.py [--duration 10] [--repeats 3] [--quick] [--peers seed,mlserver]`
+Needs wrk (Debian package `wrk`), PostgreSQL on 127.0.0.1:5432 (or BENCH_SQLITE=1 for SQLite) and, for the peers,
+pip access to PyPI on the first run.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -25,6 +41,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +49,46 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 ADMIN_URL = os.environ.get("BENCH_DATABASE_ADMIN_URL", "postgresql://root@127.0.0.1:5432/postgres")
 DB_NAME = f"mlmonitor_bench_predict_{os.getpid()}"  # per run: parallel runs never drop each other's database
+PEER_CACHE = Path(os.environ.get("BENCH_PEER_CACHE", Path.home() / ".cache" / "mlmonitor-bench"))
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
-SINGLE_LUA = """
+SINGLE_BODY = '{"features": [5.1, 3.5, 1.4, 0.2]}'
+SINGLE_LUA = f"""
 wrk.method = "POST"
-wrk.body = '{"features": [5.1, 3.5, 1.4, 0.2]}'
+wrk.body = '{SINGLE_BODY}'
 wrk.headers["Content-Type"] = "application/json"
 """
+# The same request answered by the DRF view behind the lean one (predictions/lean.py sends any Accept header it does
+# not list to DRF; this one still negotiates JSON): the A/B of `--variant drf`.
+SINGLE_LUA_DRF = SINGLE_LUA + 'wrk.headers["Accept"] = "application/json; q=0.9"\n'
+# The same row in the V2 inference protocol, asking the scikit-learn runtime for class probabilities.
+MLSERVER_LUA = """
+wrk.method = "POST"
+wrk.body = '{"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": [5.1, 3.5, 1.4, 0.2]}], \
+"outputs": [{"name": "predict_proba"}]}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+def _requirement_pins(*names: str) -> list[str]:
+    """The project's own pins (requirements.txt) of some packages, so a peer runs the same library versions."""
+    pins = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        match = re.match(r"([A-Za-z0-9_.-]+)(?:\[[^]]*\])?==(\S+)", line.strip())
+        if match:
+            pins[match.group(1).lower()] = f"{match.group(1)}=={match.group(2)}"
+    return [pins[name] for name in names]
+
+
+# Peer virtualenvs: pinned requirements. uvicorn[standard] brings uvloop and httptools, uvicorn's fast path.
+PEER_REQUIREMENTS: dict[str, Callable[[], list[str]]] = {
+    "seed": lambda: [
+        "fastapi==0.163.2",
+        "uvicorn[standard]==0.54.0",
+        *_requirement_pins("prometheus-client", "numpy"),
+    ],
+    "mlserver": lambda: ["mlserver==1.7.1", "mlserver-sklearn==1.7.1", *_requirement_pins("scikit-learn")],
+}
 
 
 def free_port() -> int:
@@ -78,17 +129,91 @@ def parse_wrk(output: str) -> dict[str, float]:
     result["requests"] = float(total.group(1)) if total else 0.0
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     result["non2xx"] = float(non2xx.group(1)) if non2xx else 0.0
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    result["socket_errors"] = float(sum(int(g) for g in errors.groups())) if errors else 0.0
     return result
 
 
-class Server:
+def session_cpu_seconds(session: int) -> float:
+    """User + system CPU seconds of every live process in a session (the server and its workers), from /proc."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()  # after "pid (comm) ": state is fields[0]
+        if int(fields[3]) == session:
+            total += int(fields[11]) + int(fields[12])  # utime, stime (proc(5) fields 14 and 15)
+    return total / CLOCK_TICKS
+
+
+class Process:
+    """A server started in its own session on loopback, ready once `health_url` answers 200; stopped with SIGTERM
+    to the whole session."""
+
+    name = "server"
+
+    def __init__(self, command: list[str], env: dict[str, str], health_url: str, cwd: Path = ROOT) -> None:
+        self.command, self.env, self.health_url, self.cwd = command, env, health_url, cwd
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Process:
+        # The server's output goes to a file, shown only if it does not start (MLServer logs every start at INFO).
+        self.log = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(
+            self.command, cwd=self.cwd, env=self.env, start_new_session=True, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.log.seek(0)
+                sys.stderr.write(self.log.read().decode(errors="replace")[-4000:])
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}")
+            try:
+                with urllib.request.urlopen(self.health_url, timeout=1) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.2)
+        self.__exit__()
+        raise RuntimeError(f"{self.name} did not start")
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds its processes have used so far."""
+        assert self.process is not None
+        return session_cpu_seconds(self.process.pid)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.wait(timeout=30)
+            except ProcessLookupError:
+                pass
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        if getattr(self, "log", None) is not None:
+            self.log.close()
+
+
+class Server(Process):
     """gunicorn on a free loopback port with its own multiprocess metrics directory."""
 
-    def __init__(self, env: dict[str, str], workers: int, threads: int, monitoring: bool) -> None:
+    name = "gunicorn"
+
+    def __init__(
+        self, env: dict[str, str], workers: int, threads: int, monitoring: bool, extra: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.metrics_dir = tempfile.mkdtemp(prefix="mlmonitor-bench-prom-")
-        self.env = {
+        server_env = {
             **env,
+            **(extra or {}),
             "METRICS_ENABLED": "1" if monitoring else "0",
             "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir,
             "GUNICORN_BIND": f"127.0.0.1:{self.port}",
@@ -96,30 +221,118 @@ class Server:
             "GUNICORN_THREADS": str(threads),
             "GUNICORN_LOGLEVEL": "warning",
         }
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> Server:
-        self.process = subprocess.Popen(
-            [PYTHON, "-m", "gunicorn", "-c", "mlmonitor/gunicorn.conf.py"],
-            cwd=ROOT,
-            env=self.env,
-            start_new_session=True,
+        command = [PYTHON, "-m", "gunicorn", "-c", "mlmonitor/gunicorn.conf.py"]
+        if server_env.get("BENCH_SERVER") == "granian":  # the alternative WSGI server measured in docs/benchmarks.md
+            command = [
+                PYTHON,
+                "-m",
+                "granian",
+                "--interface",
+                "wsgi",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                server_env["GUNICORN_WORKERS"],
+                "--blocking-threads",
+                server_env["GUNICORN_THREADS"],
+                "--log-level",
+                "warning",
+                "mlmonitor.wsgi:application",
+            ]
+        super().__init__(
+            command,
+            server_env,
+            f"http://127.0.0.1:{self.port}/healthz",
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as response:
-                    if response.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("gunicorn did not start")
+        self.url = f"http://127.0.0.1:{self.port}/predict"
 
     def __exit__(self, *exc: object) -> None:
-        if self.process is not None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=30)
+        super().__exit__()
         shutil.rmtree(self.metrics_dir, ignore_errors=True)
+
+
+def peer_python(peer: str) -> Path:
+    """The python of a peer's virtualenv, created (or re-created when its pins changed) with its pinned packages."""
+    requirements = PEER_REQUIREMENTS[peer]()
+    venv = PEER_CACHE / f"{peer}-venv"
+    python = venv / "bin" / "python"
+    stamp = hashlib.sha256("\n".join(requirements).encode()).hexdigest()
+    marker = venv / ".installed"
+    if marker.exists() and marker.read_text() == stamp and python.exists():
+        return python
+    print(f"creating {venv} with {' '.join(requirements)} (first run only)", flush=True)
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", *requirements], check=True)
+    marker.write_text(stamp)
+    return python
+
+
+class SeedPeer(Process):
+    """bench/peers/seed_fastapi.py under one uvicorn worker."""
+
+    name = "seed"
+
+    def __init__(self, python: Path) -> None:
+        self.port = free_port()
+        super().__init__(
+            [
+                str(python),
+                "-m",
+                "uvicorn",
+                "seed_fastapi:app",
+                "--app-dir",
+                str(ROOT / "bench" / "peers"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+            f"http://127.0.0.1:{self.port}/metrics",
+        )
+        self.url = f"http://127.0.0.1:{self.port}/predict"
+
+
+class MLServerPeer(Process):
+    """MLServer 1.7 serving the demo pipeline from a model repository written for this run."""
+
+    name = "mlserver"
+
+    def __init__(self, python: Path) -> None:
+        self.port = free_port()
+        self.repository = Path(tempfile.mkdtemp(prefix="mlmonitor-bench-mlserver-"))
+        subprocess.run(
+            [
+                PYTHON,
+                str(ROOT / "bench" / "peers" / "mlserver_model.py"),
+                str(self.repository),
+                str(self.port),
+                str(free_port()),
+                str(free_port()),
+            ],
+            check=True,
+            cwd=ROOT,
+        )
+        super().__init__(
+            [str(python.parent / "mlserver"), "start", str(self.repository)],
+            {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+            f"http://127.0.0.1:{self.port}/v2/models/iris/ready",
+            cwd=self.repository,
+        )
+        self.url = f"http://127.0.0.1:{self.port}/v2/models/iris/infer"
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__()
+        shutil.rmtree(self.repository, ignore_errors=True)
 
 
 def wrk(url: str, script: str, *, connections: int, duration: int) -> dict[str, float]:
@@ -138,33 +351,20 @@ def wrk(url: str, script: str, *, connections: int, duration: int) -> dict[str, 
     return parse_wrk(output)
 
 
-COUNT_ROWS = "from predictions.models import Prediction; print(Prediction.objects.count())"
-
-
-def data_quality_rows(port: int) -> float:
-    """ml_data_quality_rows_total of the demo model on this server's /metrics (0 when absent: monitoring off)."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
-        text = response.read().decode()
-    match = re.search(r'^ml_data_quality_rows_total\{model_name="iris"\} (\S+)$', text, re.MULTILINE)
-    return float(match.group(1)) if match else 0.0
-
-
 def count_rows(env: dict[str, str]) -> int:
-    out = subprocess.run(
-        [
-            PYTHON,
-            "manage.py",
-            "shell",
-            "-c",
-            "from predictions.models import Prediction; print(Prediction.objects.count())",
-        ],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return int(out.strip().splitlines()[-1])
+    """Rows in the prediction log."""
+    url = env["DATABASE_URL"]
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        with sqlite3.connect(url.split(":///", 1)[1]) as conn:
+            return int(conn.execute("SELECT count(*) FROM predictions_prediction").fetchone()[0])
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM predictions_prediction").fetchone()
+        assert row is not None
+        return int(row[0])
 
 
 def database_env(name: str = DB_NAME) -> tuple[dict[str, str], Any]:
@@ -193,97 +393,187 @@ def database_env(name: str = DB_NAME) -> tuple[dict[str, str], Any]:
     return env, drop
 
 
+def measured(
+    server: Process, url: str, script: str, *, connections: int, duration: int, warmup: int
+) -> dict[str, float]:
+    """A warm-up run (`warmup` seconds, 0 for none), then the measured run with the CPU its server spent per request
+    (ms)."""
+    if warmup:
+        wrk(url, script, connections=connections, duration=warmup)
+    cpu_before = server.cpu_seconds()
+    result = wrk(url, script, connections=connections, duration=duration)
+    result["cpu_s"] = server.cpu_seconds() - cpu_before
+    result["cpu_ms_per_request"] = 1000.0 * result["cpu_s"] / max(1.0, result["requests"])
+    return result
+
+
+def persisted_check(result: dict[str, float], rows_per_request: int) -> str:
+    """Compare the rows logged during a run with the rows wrk saw answered with 2xx; records a shortfall."""
+    answered = (result["requests"] - result["non2xx"]) * rows_per_request
+    # Requests cut off when wrk stops may have been committed without being counted: more rows is fine, fewer is not.
+    result["lost"] = max(0.0, answered - result["persisted"])
+    return f"persisted {result['persisted']:.0f} rows for {answered:.0f} answered"
+
+
+def line(label: str, result: dict[str, float]) -> str:
+    return (
+        f"{label:<16} {result['rps']:8.0f} req/s  p50 {result['p50_ms']:6.1f} ms  p99 {result['p99_ms']:6.1f} ms  "
+        f"CPU {result['cpu_ms_per_request']:.3f} ms/req  non-2xx {result['non2xx']:.0f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=10, help="seconds of each measured wrk run")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--quick", action="store_true", help="one round of 4 s runs, batches of 1,000 only")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("GUNICORN_WORKERS", "2")))
     parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", "8")))
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--batch-rows", type=int, default=1000)
+    parser.add_argument("--batch-rows", default="1000,5000", help="comma-separated batch sizes")
+    parser.add_argument("--peers", default="seed,mlserver", help="comma-separated: seed, mlserver; empty for none")
+    parser.add_argument("--no-off", action="store_true", help="skip the monitoring-off runs")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="another mlmonitor slot per round, monitoring on: `drf` (the DRF view behind the lean one) or "
+        "`NAME:KEY=VALUE,KEY=VALUE` (server environment, e.g. `t4:GUNICORN_THREADS=4`; BENCH_SERVER=granian runs "
+        "granian, if installed, with the same worker and thread counts)",
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.duration, args.repeats, args.batch_rows = 4, 1, "1000"
+    warmup = 2
+    peers = [p for p in args.peers.split(",") if p]
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
+    pythons = {peer: peer_python(peer) for peer in peers}
     env, cleanup = database_env()
+    runs: dict[str, list[dict[str, float]]] = {"mlmonitor": [], "mlmonitor-off": [], **{p: [] for p in peers}}
+    batch: dict[int, list[dict[str, float]]] = {}
     try:
         for command in (["migrate", "-v0"], ["load_demo"]):
             subprocess.run([PYTHON, "manage.py", *command], cwd=ROOT, env=env, check=True, capture_output=True)
         print(
-            f"gunicorn gthread workers={args.workers} threads={args.threads}, wrk -t2 -c{args.connections} "
-            f"-d{args.duration}s, database={env['DATABASE_URL'].split(':')[0]}"
+            f"mlmonitor: gunicorn {os.environ.get('GUNICORN_WORKER_CLASS', 'gthread')} workers={args.workers} "
+            f"threads={args.threads}; wrk -t2 -c{args.connections} -d{args.duration}s after a {warmup} s warm-up; "
+            f"database={env['DATABASE_URL'].split(':')[0]}; peers: {', '.join(peers) or 'none'}",
+            flush=True,
         )
-        single: dict[bool, list[dict[str, float]]] = {True: [], False: []}
-        floors: dict[bool, float] = {}
-        for repeat in range(args.repeats):
-            for monitoring in (True, False):
-                with Server(env, args.workers, args.threads, monitoring) as server:
-                    url = f"http://127.0.0.1:{server.port}/predict"
-                    wrk(url, SINGLE_LUA, connections=args.connections, duration=2)  # warm-up: load the model
-                    before = count_rows(env)
-                    result = wrk(url, SINGLE_LUA, connections=args.connections, duration=args.duration)
-                    result["persisted"] = count_rows(env) - before
-                    result["quality_rows"] = data_quality_rows(server.port)
-                    if repeat == 0:  # the same stack answering a view that does nothing: Django's own ceiling here
-                        floor = wrk(
-                            f"http://127.0.0.1:{server.port}/healthz",
-                            "",
-                            connections=args.connections,
-                            duration=max(3, args.duration // 2),
-                        )
-                        floors[monitoring] = floor["rps"]
-                single[monitoring].append(result)
-                print(
-                    f"  run {repeat + 1} monitoring={'on ' if monitoring else 'off'}: {result['rps']:.0f} req/s, "
-                    f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, non-2xx {result['non2xx']:.0f}, "
-                    f"persisted {result['persisted']:.0f} of {result['requests']:.0f} answered, "
-                    f"data-quality rows counted {result['quality_rows']:.0f}"
-                )
-        batch: list[dict[str, float]] = []
-        with Server(env, args.workers, args.threads, True) as server:
-            url = f"http://127.0.0.1:{server.port}/predict"
-            script = batch_lua(args.batch_rows)
-            wrk(url, script, connections=4, duration=2)
-            for _ in range(args.repeats):
+
+        variants: dict[str, tuple[dict[str, str], str]] = {}
+        for spec in args.variant:
+            if spec == "drf":
+                variants["mlmonitor-drf"] = ({}, SINGLE_LUA_DRF)
+            else:
+                name, _, assignments = spec.partition(":")
+                pairs = dict(item.split("=", 1) for item in assignments.split(",") if item)
+                variants[f"mlmonitor-{name}"] = (pairs, SINGLE_LUA)
+        runs.update({name: [] for name in variants})
+
+        def mlmonitor_run(
+            monitoring: bool, extra: dict[str, str] | None = None, script: str = SINGLE_LUA
+        ) -> dict[str, float]:
+            with Server(env, args.workers, args.threads, monitoring, extra) as server:
+                wrk(server.url, script, connections=args.connections, duration=warmup)
                 before = count_rows(env)
-                result = wrk(url, script, connections=4, duration=args.duration)
+                result = measured(
+                    server, server.url, script, connections=args.connections, duration=args.duration, warmup=0
+                )
                 result["persisted"] = count_rows(env) - before
-                batch.append(result)
-                print(
-                    f"  batch of {args.batch_rows}: {result['rps'] * args.batch_rows:.0f} rows/s, "
-                    f"p99 {result['p99_ms']:.0f} ms, persisted {result['persisted']:.0f} rows"
+            return result
+
+        def peer_run(peer: str) -> dict[str, float]:
+            server: Process = SeedPeer(pythons[peer]) if peer == "seed" else MLServerPeer(pythons[peer])
+            script = SINGLE_LUA if peer == "seed" else MLSERVER_LUA
+            with server:
+                return measured(
+                    server,
+                    server.url,  # type: ignore[attr-defined]
+                    script,
+                    connections=args.connections,
+                    duration=args.duration,
+                    warmup=warmup,
                 )
 
-        def median(runs: list[dict[str, float]], key: str) -> float:
-            return statistics.median(run[key] for run in runs)
+        for repeat in range(args.repeats):
+            order = ["mlmonitor", *peers, *variants] + ([] if args.no_off else ["mlmonitor-off"])
+            for slot in order:
+                if slot in variants:
+                    result = mlmonitor_run(True, *variants[slot])
+                elif slot == "mlmonitor":
+                    result = mlmonitor_run(True)
+                elif slot == "mlmonitor-off":
+                    result = mlmonitor_run(False)
+                else:
+                    result = peer_run(slot)
+                runs[slot].append(result)
+                check = f"  {persisted_check(result, 1)}" if slot.startswith("mlmonitor") else ""
+                print(f"  round {repeat + 1} {line(slot, result)}{check}", flush=True)
 
-        on, off = median(single[True], "rps"), median(single[False], "rps")
-        print()
-        print(
-            f"single-row, monitoring on : {on:.0f} req/s, p50 {median(single[True], 'p50_ms'):.1f} ms, "
-            f"p99 {median(single[True], 'p99_ms'):.1f} ms (median of {args.repeats})"
-        )
-        print(
-            f"single-row, monitoring off: {off:.0f} req/s, p50 {median(single[False], 'p50_ms'):.1f} ms, "
-            f"p99 {median(single[False], 'p99_ms'):.1f} ms"
-        )
-        print(f"monitoring cost: {100 * (1 - on / off):.1f}% of throughput (on/off = {on / off:.3f})")
-        counted = sum(r["quality_rows"] for r in single[True])
-        print(
-            f"monitoring on includes the data-quality counters: {counted:.0f} rows counted in the on runs "
-            f"(warm-ups included); off: {sum(r['quality_rows'] for r in single[False]):.0f}"
-        )
-        print(
-            f"ceiling of the same stack on GET /healthz (a view that does nothing): monitoring on "
-            f"{floors[True]:.0f} req/s, off {floors[False]:.0f} req/s"
-        )
-        print(
-            f"batch rows/s (batches of {args.batch_rows}, 4 connections): {median(batch, 'rps') * args.batch_rows:.0f}"
-        )
-        # wrk counts completed answers; rows committed for requests cut off at the end may exceed them, never fall short
-        lost = sum(max(0.0, r["requests"] - r["non2xx"] - r["persisted"]) for runs in single.values() for r in runs)
-        print(f"answered but not persisted: {lost:.0f}")
+        sizes = [int(s) for s in args.batch_rows.split(",") if s]
+        if sizes:
+            with Server(env, args.workers, args.threads, True) as server:
+                for size in sizes:
+                    script = batch_lua(size)
+                    wrk(server.url, script, connections=4, duration=warmup)
+                    batch[size] = []
+                    for _ in range(args.repeats):
+                        before = count_rows(env)
+                        result = measured(server, server.url, script, connections=4, duration=args.duration, warmup=0)
+                        result["persisted"] = count_rows(env) - before
+                        result["rows_per_s"] = result["rps"] * size
+                        batch[size].append(result)
+                        print(
+                            f"  batch of {size}: {result['rows_per_s']:.0f} rows/s, p99 {result['p99_ms']:.0f} ms, "
+                            f"CPU {1000 * result['cpu_s'] / max(1.0, result['requests'] * size):.4f} ms/row, "
+                            f"non-2xx {result['non2xx']:.0f}, {persisted_check(result, size)}",
+                            flush=True,
+                        )
     finally:
         cleanup()
+
+    def median(slot_runs: list[dict[str, float]], key: str) -> float:
+        return statistics.median(run[key] for run in slot_runs)
+
+    print()
+    print(f"medians of {args.repeats} interleaved round(s):")
+    for slot, slot_runs in runs.items():
+        if slot_runs:
+            summary = {key: median(slot_runs, key) for key in ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request")}
+            print("  " + line(slot, {**summary, "non2xx": sum(r["non2xx"] for r in slot_runs)}))
+    for peer in peers:
+        ratios = [ours["rps"] / theirs["rps"] for ours, theirs in zip(runs["mlmonitor"], runs[peer], strict=True)]
+        print(
+            f"ratio mlmonitor / {peer}: {statistics.median(ratios):.2f}x req/s "
+            f"(per round {', '.join(f'{r:.2f}' for r in ratios)}); CPU per request "
+            f"{median(runs['mlmonitor'], 'cpu_ms_per_request') / median(runs[peer], 'cpu_ms_per_request'):.2f}x theirs"
+        )
+    if runs["mlmonitor-off"]:
+        pairs = [on["rps"] / off["rps"] for on, off in zip(runs["mlmonitor"], runs["mlmonitor-off"], strict=True)]
+        print(
+            f"monitoring cost: {100 * (1 - statistics.median(pairs)):.1f}% of throughput "
+            f"(on/off per round {', '.join(f'{p:.3f}' for p in pairs)}); CPU per request on/off "
+            f"{median(runs['mlmonitor'], 'cpu_ms_per_request'):.3f} / "
+            f"{median(runs['mlmonitor-off'], 'cpu_ms_per_request'):.3f} ms"
+        )
+    for size, size_runs in batch.items():
+        print(f"batch rows/s, batches of {size} (4 connections): {median(size_runs, 'rows_per_s'):.0f}")
+    for name in variants:
+        pairs = [ours["rps"] / other["rps"] for ours, other in zip(runs["mlmonitor"], runs[name], strict=True)]
+        print(
+            f"mlmonitor / {name}: {statistics.median(pairs):.3f}x req/s (per round "
+            f"{', '.join(f'{p:.3f}' for p in pairs)}); CPU per request "
+            f"{median(runs['mlmonitor'], 'cpu_ms_per_request'):.3f} / {median(runs[name], 'cpu_ms_per_request'):.3f} ms"
+        )
+    checked = [r for slot in ("mlmonitor", "mlmonitor-off", *variants) for r in runs[slot]] + [
+        r for size_runs in batch.values() for r in size_runs
+    ]
+    lost = sum(r["lost"] for r in checked)
+    print(f"answered but not persisted: {lost:.0f} (over {len(checked)} checked runs)")
+    if lost:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

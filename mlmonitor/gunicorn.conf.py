@@ -16,7 +16,7 @@ bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 # gthread: keep-alive connections and a thread pool that overlaps database waits; see docs/benchmarks.md.
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))  # 8 measured 1.35x the req/s of 4 (docs/benchmarks.md)
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 20

@@ -2,7 +2,8 @@
 
 Input is validated once, by the service's parse functions (prediction_request_parse, feedback_payload_parse,
 feedback_items_parse), which give the error codes and messages of docs/api.md; the input serializers here only
-document the bodies in the OpenAPI schema."""
+document the bodies in the OpenAPI schema. The predict views answer their common request through a plain Django view
+in front of DRF (predictions/lean.py); these classes document them and answer everything else."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from mlmonitor.auth import ReadAccess
 from mlmonitor.errors import ERROR_SCHEMA
 
 from . import selectors, services
+from .lean import LeanPostMixin
 from .models import MLModel, ModelVersion
 from .services import PredictionResult
 
@@ -158,7 +160,7 @@ class ModelListApi(APIView):
         return Response(self.OutputSerializer(models, many=True).data)  # type: ignore[arg-type]  # stubs: one instance
 
 
-class PredictApi(APIView):
+class PredictApi(LeanPostMixin, APIView):
     """POST /api/v1/models/{name}/predict: score with the active version."""
 
     permission_classes = [ReadAccess]
@@ -171,7 +173,7 @@ class PredictApi(APIView):
         )
 
 
-class VersionPredictApi(APIView):
+class VersionPredictApi(LeanPostMixin, APIView):
     """POST /api/v1/models/{name}/versions/{version}/predict: score with a named version."""
 
     permission_classes = [ReadAccess]
@@ -183,7 +185,7 @@ class VersionPredictApi(APIView):
         return Response(prediction_payload(result))
 
 
-class DefaultPredictApi(APIView):
+class DefaultPredictApi(LeanPostMixin, APIView):
     """POST /predict: the seed's path, scored by the default model."""
 
     permission_classes = [ReadAccess]

@@ -10,6 +10,8 @@ import time
 import uuid
 from datetime import datetime
 
+import numpy as np
+
 
 def uuid7() -> uuid.UUID:
     """A new version-7 UUID: 48 bits of Unix milliseconds, then random bits."""
@@ -24,11 +26,23 @@ def uuid7() -> uuid.UUID:
 
 
 def uuid7_batch(count: int) -> list[uuid.UUID]:
-    """`count` version-7 UUIDs sharing one timestamp, in increasing order."""
+    """`count` version-7 UUIDs sharing one timestamp, in increasing order: 12 + 62 random bits each (RFC 9562,
+    `rand_a` and `rand_b`), drawn with one os.urandom call and put in order with numpy (one random draw and one
+    integer per id cost ~7 us per id on a 1,000-row batch; this ~1.5 us)."""
     millis = (time.time_ns() // 1_000_000) & ((1 << 48) - 1)
-    head = (millis << 80) | (0x7 << 76) | (0b10 << 62)
-    randoms = sorted(int.from_bytes(os.urandom(9), "big") for _ in range(count))
-    return [uuid.UUID(int=head | (((r >> 62) & 0xFFF) << 64) | (r & ((1 << 62) - 1))) for r in randoms]
+    if count < 64:  # numpy's fixed cost is more than the loop's for a few ids (the dynamic batches of single rows)
+        head = (millis << 80) | (0x7 << 76) | (0b10 << 62)
+        pool = os.urandom(10 * count)
+        draws = sorted(int.from_bytes(pool[i : i + 10], "big") >> 6 for i in range(0, 10 * count, 10))  # 74 bits
+        return [uuid.UUID(int=head | (((r >> 62) & 0xFFF) << 64) | (r & ((1 << 62) - 1))) for r in draws]
+    randoms = np.frombuffer(os.urandom(16 * count), dtype=np.uint64).reshape(count, 2)
+    high = np.uint64((millis << 16) | (0x7 << 12)) | (randoms[:, 0] & np.uint64(0xFFF))  # unix_ts_ms, ver, rand_a
+    low = np.uint64(0b10 << 62) | (randoms[:, 1] & np.uint64((1 << 62) - 1))  # var, rand_b
+    order = np.lexsort((low, high))
+    packed = np.empty((count, 2), dtype=">u8")
+    packed[:, 0], packed[:, 1] = high[order], low[order]
+    raw = packed.tobytes()
+    return [uuid.UUID(bytes=raw[offset : offset + 16]) for offset in range(0, 16 * count, 16)]
 
 
 def uuid7_floor(moment: datetime) -> uuid.UUID:
