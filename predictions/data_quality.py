@@ -17,8 +17,9 @@ sum over those features and can exceed 1).
 
 The expected ranges and categories are cached per model version in this process (a `DataQualityProfile`); the
 active reference's id is looked up again at most every MODEL_REGISTRY_CACHE_SECONDS (one small query), and its
-prepared statistics are read only when it changed (`drift.selectors.reference_statistics_get`, cached per
-process). An upload in this process forgets at once (`data_quality_forget`).
+prepared statistics are read only when it changed (the drift app's reader, registered as a `ReferenceSource`, reads
+them through `drift.selectors.reference_statistics_get`, cached per process). An upload in this process forgets at
+once (`data_quality_forget`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ logger = logging.getLogger(__name__)
 
 OTHER_FEATURE = "__other__"
 SIDES = ("below", "above")
+ReferenceKey = tuple[int, datetime]  # (reference id, upload time): a reference's identity, never reused
+# (ranges per numeric feature, whether each category occurs per categorical feature), see data_quality_profile_build
+ReferenceExpectations = tuple[Mapping[str, tuple[float, float]], Mapping[str, Sequence[bool]]]
 
 FEATURE_MISSING = Counter(
     "ml_feature_missing_total",
@@ -79,7 +83,7 @@ class DataQualityProfile:
     slot (missing: nullable features; below, above: a finite bound on that side; unseen: categorical features with
     a reference)."""
 
-    reference_key: tuple[int, datetime] | None
+    reference_key: ReferenceKey | None
     lower: np.ndarray
     upper: np.ndarray
     categorical_columns: np.ndarray
@@ -101,7 +105,7 @@ def data_quality_profile_build(
     max_features: int,
     reference_ranges: Mapping[str, tuple[float, float]] | None = None,
     reference_categories: Mapping[str, Sequence[bool]] | None = None,
-    reference_key: tuple[int, datetime] | None = None,
+    reference_key: ReferenceKey | None = None,
 ) -> DataQualityProfile:
     """Build the profile of a schema. `reference_ranges`: feature name -> (observed min, observed max) of the active
     reference; `reference_categories`: feature name -> for each schema category (in schema order) whether the
@@ -199,20 +203,33 @@ def data_quality_forget() -> None:
         _profiles.clear()
 
 
-def _reference_key(version_id: int) -> tuple[int, datetime] | None:
-    from drift.selectors import reference_dataset_active_key
+@dataclass(frozen=True)
+class ReferenceSource:
+    """Where the active reference of a model version is read. Reference datasets belong to the drift app, which sits
+    above this one (docs/architecture.md): it registers its selectors here when Django starts (drift/apps.py), so
+    this module never imports it. `active_key(version id)`: the active reference's key or None (one small query);
+    `expectations(key)`: its ranges and categories."""
 
-    return reference_dataset_active_key(model_version_id=version_id)
+    active_key: Callable[[int], ReferenceKey | None]
+    expectations: Callable[[ReferenceKey], ReferenceExpectations]
 
 
-def _profile_load(*, version_id: int, schema: FeatureSchema, key: tuple[int, datetime] | None) -> DataQualityProfile:
-    """The profile of a version against the reference `key` (None: no active reference)."""
+_source: ReferenceSource | None = None
+
+
+def reference_source_register(source: ReferenceSource | None) -> None:
+    """Set the reader of active references (None: none; only schema bounds and missing values are checked)."""
+    global _source
+    _source = source
+    data_quality_forget()
+
+
+def _profile_load(*, schema: FeatureSchema, key: ReferenceKey | None) -> DataQualityProfile:
+    """The profile of a schema against the reference `key` (None: no active reference)."""
     ranges: Mapping[str, tuple[float, float]] = {}
     categories: Mapping[str, Sequence[bool]] = {}
-    if key is not None:
-        from drift.selectors import reference_data_quality_get
-
-        ranges, categories = reference_data_quality_get(reference_id=key[0], uploaded_at=key[1])
+    if key is not None and _source is not None:
+        ranges, categories = _source.expectations(key)
     return data_quality_profile_build(
         schema=schema,
         max_features=settings.DATA_QUALITY_MAX_FEATURES,
@@ -233,11 +250,11 @@ def data_quality_profile_get(*, version_id: int, schema: FeatureSchema, model_na
         and now - cached.checked_at < settings.MODEL_REGISTRY_CACHE_SECONDS
     ):
         return cached.profile
-    key = _reference_key(version_id)
+    key = _source.active_key(version_id) if _source is not None else None
     if cached is not None and cached.schema is schema and cached.profile.reference_key == key:
         cached.checked_at = now
         return cached.profile
-    profile = _profile_load(version_id=version_id, schema=schema, key=key)
+    profile = _profile_load(schema=schema, key=key)
     _series_create(profile, model_name)
     with _lock:
         _profiles[version_id] = _Cached(checked_at=now, schema=schema, profile=profile)
