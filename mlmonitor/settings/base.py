@@ -338,8 +338,9 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "mlmonitor")
 # An acks_late message whose worker vanished (the whole worker killed, not only a pool process) is delivered again
 # after this many seconds: longer than the longest acks_late task (history_prune: 1900 s), or a running task would be
 # delivered twice.
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 2000),
+BROKER_VISIBILITY_TIMEOUT_SECONDS = env_int("CELERY_VISIBILITY_TIMEOUT", 2000)
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+    "visibility_timeout": BROKER_VISIBILITY_TIMEOUT_SECONDS,
     "global_keyprefix": REDIS_KEY_PREFIX,
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
