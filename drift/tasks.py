@@ -115,9 +115,7 @@ def _attempt_started(*, owner: str) -> float | None:
     client = _redis()
     key = _started_key(owner)
     now = time.time()
-    earlier = client.set(
-        key, repr(now), get=True, ex=settings.BROKER_VISIBILITY_TIMEOUT_SECONDS + 600
-    )
+    earlier = client.set(key, repr(now), get=True, ex=settings.BROKER_VISIBILITY_TIMEOUT_SECONDS + 600)
     return float(earlier) if earlier is not None else None
 
 
