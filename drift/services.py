@@ -6,7 +6,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import IO, Any
 
@@ -408,6 +408,55 @@ def drift_run_queue(*, model_name: str) -> DriftRunQueued:
             status=503,
         ) from exc
     return DriftRunQueued(task_id=task_id, model_name=model.name)
+
+
+@dataclass(frozen=True)
+class DriftRunTaskStatus:
+    """Where a queued drift run is: `state` queued (or not known to the result backend), running, done, skipped (the
+    task found nothing to compute, or a run of the model in progress) or failed; the run once done."""
+
+    task_id: str
+    model_name: str
+    state: str
+    run_id: int | None = None
+    run_status: str = ""
+    message: str = ""
+
+
+_TASK_STATES = {"PENDING": "queued", "RECEIVED": "queued", "STARTED": "running", "RETRY": "running"}
+
+
+def drift_run_task_status_get(*, model_name: str, task_id: str) -> DriftRunTaskStatus:
+    """The state of a drift run queued by drift_run_queue, read from Celery's result backend (results expire after
+    CELERY_RESULT_EXPIRES seconds; an expired or unknown id reads as queued, as Celery cannot tell them apart).
+    400 for a malformed id, 404 for an unknown model, 503 when the backend cannot be reached."""
+    from celery.result import AsyncResult
+
+    from . import tasks  # the tasks module imports this one
+
+    try:
+        task_id = str(uuid.UUID(task_id))
+    except ValueError as exc:
+        raise ApplicationError(f"{task_id!r} is not a task id (a UUID).", code="invalid_parameter", status=400) from exc
+    model = model_get(name=model_name)
+    result: AsyncResult[Any] = AsyncResult(task_id, app=tasks.drift_run_compute.app)
+    try:
+        state, outcome = result.state, result.result
+    except tasks.TRANSIENT_ERRORS as exc:
+        raise ApplicationError(
+            f"The task results are unavailable, try again later: {type(exc).__name__}",
+            code="broker_unavailable",
+            status=503,
+        ) from exc
+    status = DriftRunTaskStatus(task_id=task_id, model_name=model.name, state=_TASK_STATES.get(state, "failed"))
+    if state == "SUCCESS":
+        outcome = outcome if isinstance(outcome, dict) else {}
+        if "run_id" in outcome:
+            return replace(status, state="done", run_id=int(outcome["run_id"]), run_status=str(outcome.get("status")))
+        return replace(status, state="skipped", message=str(outcome.get("skipped", "")))
+    if status.state == "failed":
+        return replace(status, message=f"{type(outcome).__name__}: {outcome}" if outcome is not None else state)
+    return status
 
 
 def drift_runs_queue_due() -> list[int]:
