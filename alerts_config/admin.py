@@ -7,6 +7,7 @@ after commit; the outcome of that publish is shown as a message on the same save
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -62,6 +63,21 @@ class ThresholdAdminForm(forms.ModelForm[Threshold]):
             "description",
             "enabled",
         ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["feature_name"].widget = forms.Select(choices=self._feature_choices())
+
+    def _feature_choices(self) -> list[tuple[str, Any]]:
+        """ "Every feature", then each model's features under its name (the model's own check refuses a feature the
+        chosen model lacks); a stored name no model has any more stays listed, so that the check says so."""
+        features = selectors.model_feature_names()
+        choices: list[tuple[str, Any]] = [("", "every feature (or not a feature-drift threshold)")]
+        choices += [(model, [(name, name) for name in names]) for model, names in features.items()]
+        current = self.initial.get("feature_name") or self.data.get("feature_name")
+        if current and not any(current in names for names in features.values()):
+            choices.append((str(current), f"{current} (no model has it)"))
+        return choices
 
     def _post_clean(self) -> None:
         super()._post_clean()  # type: ignore[misc]  # see _service_check
