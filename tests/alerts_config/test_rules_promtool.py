@@ -36,10 +36,13 @@ def state_seed(make: Callable[[str], MLModel]) -> None:
 def state_all_kinds(make: Callable[[str], MLModel]) -> None:
     """The seed plus every other kind, a per-model and a per-feature override (see rules-tests/README.md)."""
     iris, big = make("iris"), make("big")
-    services.threshold_create(kind="accuracy_below", value=0.8, for_duration="5m")
+    # The seeded rows of the other kinds (0006_seed_remaining_kinds), set to the values the committed test uses; the
+    # seeded all-models F1 row goes: there only iris has an F1 threshold.
+    services.threshold_update(threshold=seed_threshold("accuracy_below"), value=0.8, for_duration="5m")
+    services.threshold_delete(thresholds=[seed_threshold("f1_below")])
     services.threshold_create(kind="f1_below", value=0.7, for_duration="5m", model=iris)
-    services.threshold_create(kind="drift_stale", value=600, for_duration="0s")
-    services.threshold_create(kind="service_down", value=0, for_duration="1m", severity="critical")
+    services.threshold_update(threshold=seed_threshold("drift_stale"), value=600, for_duration="0s")
+    services.threshold_update(threshold=seed_threshold("service_down"), value=0, for_duration="1m", severity="critical")
     services.threshold_create(kind="latency_p95", value=2.0, for_duration="5m", model=big)
     # Stored directly: `iris` here is a bare model name without versions, so the service would refuse a feature it
     # does not know (alerts_config.selectors.threshold_feature_error).
