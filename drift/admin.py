@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import json
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
-from django.http import HttpRequest
-from django.urls import reverse
-from django.utils.html import format_html
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
 
 from mlmonitor.files import upload_read
 from mlmonitor.formatting import (
@@ -22,7 +25,7 @@ from mlmonitor.formatting import (
     summary_format,
 )
 
-from . import services
+from . import selectors, services
 from .models import DriftJobStats, DriftRun, DriftSettings, FeatureDriftResult, FeatureTest, ReferenceDataset
 
 
@@ -36,6 +39,20 @@ class ReferenceDatasetForm(forms.ModelForm[ReferenceDataset]):
     class Meta:
         model = ReferenceDataset
         fields = ["model_version", "name", "file"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["file"].help_text = format_html(
+            "A CSV file (UTF-8, a header row of column names, comma-separated) or a Parquet file (.parquet), with "
+            "one column per feature of the model version, named as in its feature schema (any order; a column the "
+            "schema does not name is refused), and at least {} rows. Numbers for numeric features, one of the "
+            "schema's categories for categorical ones; an empty cell (or NaN, NA, null) is a missing value where the "
+            "feature allows it. Typically the model's training or validation split. The upload <strong>replaces the "
+            "version's active reference</strong> for drift: the previous one stays in this list, inactive, and the "
+            'action "Make the selected reference active" brings it back.',
+            settings.REFERENCE_MIN_ROWS,
+        )
+        self.fields["model_version"].help_text = "The model version whose drift this reference is compared with."
 
     def clean(self) -> dict[str, Any]:
         """Parse the upload against the version's schema; its errors (column and row) go to the file field."""
@@ -53,14 +70,24 @@ class ReferenceDatasetForm(forms.ModelForm[ReferenceDataset]):
         return cleaned
 
 
+def _replaced_text(replaced: list[ReferenceDataset]) -> str:
+    return ", ".join(reference.name for reference in replaced)
+
+
 @admin.register(ReferenceDataset)
 class ReferenceDatasetAdmin(admin.ModelAdmin[ReferenceDataset]):
-    """Reference datasets; adding one goes through services.reference_dataset_upload."""
+    """Reference datasets; adding one goes through services.reference_dataset_upload. Each reference's page shows
+    its per-feature statistics (and a CSV of them); an action makes an earlier reference active again."""
 
     form = ReferenceDatasetForm
     list_display = ["name", "model_version", "file_format", "row_count", "is_active", "uploaded_at"]
     list_filter = ["model_version__model", "is_active"]
     readonly_fields = ["row_count", "file_format", "class_counts", "uploaded_at"]
+    actions = ["activate"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ReferenceDataset | None = None) -> list[str]:
+        """The statistics on a stored reference's page only."""
+        return [*self.readonly_fields, "feature_statistics"] if obj is not None else list(self.readonly_fields)
 
     def get_form(
         self, request: HttpRequest, obj: ReferenceDataset | None = None, change: bool = False, **kwargs: Any
@@ -69,6 +96,55 @@ class ReferenceDatasetAdmin(admin.ModelAdmin[ReferenceDataset]):
             kwargs["fields"] = ["name", "is_active"]
             return forms.modelform_factory(ReferenceDataset, fields=["name", "is_active"])
         return super().get_form(request, obj, change, **kwargs)
+
+    def get_urls(self) -> list[URLPattern]:
+        """Adds <id>/statistics.csv: the per-feature statistics of a reference."""
+        return [
+            path(
+                "<int:pk>/statistics.csv",
+                self.admin_site.admin_view(self.statistics_csv),
+                name="drift_referencedataset_statistics",
+            ),
+            *super().get_urls(),
+        ]
+
+    def statistics_csv(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The reference's per-feature statistics as CSV (one row per feature; categories as JSON)."""
+        reference = self.get_object(request, str(pk))
+        if reference is None or not self.has_view_permission(request, reference):
+            raise Http404("No such reference dataset.")
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="reference-{reference.pk}-statistics.csv"'
+        writer = csv.DictWriter(response, fieldnames=selectors.REFERENCE_STATISTICS_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in selectors.reference_feature_statistics(reference=reference):
+            if "categories" in row:
+                row = {**row, "categories": json.dumps(row["categories"])}
+            writer.writerow(row)
+        return response
+
+    @admin.display(description="per-feature statistics")
+    def feature_statistics(self, obj: ReferenceDataset) -> str:
+        """A table of each feature's summary, and the CSV link."""
+        rows = []
+        for row in selectors.reference_feature_statistics(reference=obj):
+            if row["type"] == "categorical":
+                shares = row["categories"]
+                assert isinstance(shares, dict)
+                detail = summary_format(
+                    {"count": row["count"], "shares": shares, "missing_share": row["missing_share"]}
+                )
+            else:
+                detail = summary_format({**row, "missing_share": row["missing_share"]})
+                detail += f"; p5 {number_format(row.get('p5'))}, p95 {number_format(row.get('p95'))}"  # type: ignore[arg-type]
+            rows.append((row["feature"], row["type"], detail))
+        url = reverse("admin:drift_referencedataset_statistics", args=[obj.pk])
+        return format_html(
+            "<table><thead><tr><th>feature</th><th>type</th><th>summary</th></tr></thead><tbody>{}</tbody></table>"
+            '<p><a href="{}">Download as CSV</a></p>',
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
+            url,
+        )
 
     def save_model(
         self, request: HttpRequest, obj: ReferenceDataset, form: forms.ModelForm[ReferenceDataset], change: bool
@@ -86,6 +162,27 @@ class ReferenceDatasetAdmin(admin.ModelAdmin[ReferenceDataset]):
         )
         obj.pk = saved.pk
         obj.__dict__.update(saved.__dict__)
+        replaced = list(
+            ReferenceDataset.objects.filter(model_version_id=saved.model_version_id, is_active=False)
+            .exclude(pk=saved.pk)
+            .order_by("-uploaded_at")
+            .defer("numeric_reference", "categorical_reference")[:1]
+        )
+        if replaced:
+            messages.info(
+                request,
+                f"{saved.name} ({saved.row_count} rows) replaces {_replaced_text(replaced)} as the active reference of "
+                f'{saved.model_version}. The earlier one is kept: select it and run "Make the selected reference '
+                'active" to go back.',
+            )
+
+    @admin.action(description="Make the selected reference active (for its model version)")
+    def activate(self, request: HttpRequest, queryset: QuerySet[ReferenceDataset]) -> None:
+        """Make each selected reference its version's active one (the last selected wins per version)."""
+        for reference in queryset.defer("numeric_reference", "categorical_reference"):
+            replaced = services.reference_dataset_activate(reference=reference)
+            note = f"; it replaces {_replaced_text(replaced)}" if replaced else ""
+            self.message_user(request, f"{reference.name} is the active reference of {reference.model_version}{note}.")
 
 
 class FeatureTestInline(admin.TabularInline[FeatureTest, DriftSettings]):

@@ -220,6 +220,39 @@ def drift_schedule_get() -> DriftSchedule | None:
     return DriftSchedule(periodic_task=task, description=description, next_run_at=next_run)
 
 
+REFERENCE_STATISTICS_COLUMNS = ("feature", "type", *statistics.NUMERIC_SUMMARY_KEYS, "categories")
+
+
+def reference_feature_statistics(*, reference: ReferenceDataset) -> list[dict[str, object]]:
+    """Per feature of a reference, in schema order: `feature`, `type` (numeric, categorical), the numeric summary
+    (count of non-missing values, missing_share, mean, std, min, p5 .. p95, max; None where undefined) or, for a
+    categorical feature, `categories` ({category: share}) with count and missing_share."""
+    numeric, categorical = reference_statistics_get(reference_id=reference.pk, uploaded_at=reference.uploaded_at)
+    rows: dict[str, dict[str, object]] = {}
+    for index, name in enumerate(numeric.names):
+        rows[name] = {"feature": name, "type": "numeric", **numeric.summary(index)}
+    for index, name in enumerate(categorical.names):
+        summary = categorical.summary(index)
+        rows[name] = {
+            "feature": name,
+            "type": "categorical",
+            "count": summary["count"],
+            "missing_share": summary["missing_share"],
+            "categories": summary["shares"],
+        }
+    order = reference.model_version.schema.names
+    return [rows[name] for name in order if name in rows]
+
+
+def reference_dataset_active_others(*, reference: ReferenceDataset) -> list[ReferenceDataset]:
+    """The other active references of the same version (the ones an upload or an activation replaces)."""
+    return list(
+        ReferenceDataset.objects.filter(model_version_id=reference.model_version_id, is_active=True)
+        .exclude(pk=reference.pk)
+        .defer("numeric_reference", "categorical_reference")
+    )
+
+
 def drift_run_latest_per_model() -> list[DriftRun]:
     """The latest run of every enabled model (one query for runs, one for their features)."""
     latest = DriftRun.objects.filter(model=OuterRef("model")).order_by("-computed_at", "-id").values("pk")[:1]

@@ -107,6 +107,16 @@ def reference_dataset_upload(
     return reference
 
 
+@transaction.atomic
+def reference_dataset_activate(*, reference: ReferenceDataset) -> list[ReferenceDataset]:
+    """Make a reference its version's active one again; returns the references it replaced (now inactive)."""
+    replaced = selectors.reference_dataset_active_others(reference=reference)
+    ReferenceDataset.objects.filter(pk__in=[other.pk for other in replaced]).update(is_active=False)
+    ReferenceDataset.objects.filter(pk=reference.pk).update(is_active=True)
+    reference.is_active = True
+    return replaced
+
+
 # --- drift runs -------------------------------------------------------------------------------------------------
 
 
