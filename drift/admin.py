@@ -14,6 +14,7 @@ from django.db.models import Prefetch, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
+from django_celery_beat.models import ClockedSchedule, SolarSchedule
 
 from mlmonitor.files import upload_read
 from mlmonitor.formatting import (
@@ -192,9 +193,75 @@ class FeatureTestInline(admin.TabularInline[FeatureTest, DriftSettings]):
     extra = 0
 
 
+class DriftSettingsForm(forms.ModelForm[DriftSettings]):
+    """A model's drift settings, and the drift schedule (one for every model), set here as every N minutes or a
+    cron expression and kept in django-celery-beat."""
+
+    schedule_every_minutes = forms.IntegerField(
+        required=False,
+        label="Run drift every (minutes)",
+        help_text="The drift schedule, for every model: compute every N minutes. Leave empty to use a cron expression.",
+    )
+    schedule_cron = forms.CharField(
+        required=False,
+        label="…or on a cron expression",
+        help_text='Five fields, UTC: minute hour day-of-month month day-of-week, e.g. "*/15 8-18 * * 1-5" (every '
+        "15 minutes, 08:00-18:59 on weekdays). Used when the minutes are empty.",
+    )
+
+    class Meta:
+        model = DriftSettings
+        fields = [
+            "model",
+            "enabled",
+            "window_size",
+            "window_span",
+            "min_samples",
+            "alpha",
+            "correction",
+            "use_threshold",
+            "use_p_value",
+            "dataset_drift_share",
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        task = selectors.drift_schedule_task()
+        if task is not None and task.interval is not None and task.interval.period == "minutes":
+            self.initial.setdefault("schedule_every_minutes", task.interval.every)
+        elif task is not None and task.crontab is not None:
+            cron = task.crontab
+            expression = f"{cron.minute} {cron.hour} {cron.day_of_month} {cron.month_of_year} {cron.day_of_week}"
+            self.initial.setdefault("schedule_cron", expression)
+
+    def clean(self) -> dict[str, Any]:
+        """Check the schedule as the service will (its error goes on the form); it is saved with the settings."""
+        cleaned = super().clean() or {}
+        every, cron = cleaned.get("schedule_every_minutes"), cleaned.get("schedule_cron") or ""
+        if (every is None) == (not cron.strip()):
+            self.add_error(None, "Give the schedule as every N minutes or as a cron expression (not both).")
+        elif every is not None and not 1 <= every <= services.DRIFT_SCHEDULE_MAX_MINUTES:
+            self.add_error("schedule_every_minutes", f"From 1 to {services.DRIFT_SCHEDULE_MAX_MINUTES} minutes.")
+        elif cron.strip():
+            from django_celery_beat.models import CrontabSchedule
+
+            fields = cron.split()
+            if len(fields) != 5:
+                self.add_error("schedule_cron", f"A cron expression has five fields, not {len(fields)}.")
+            else:
+                names = ["minute", "hour", "day_of_month", "month_of_year", "day_of_week"]
+                try:
+                    CrontabSchedule(**dict(zip(names, fields, strict=True)), timezone="UTC").full_clean()
+                except ValidationError as exc:
+                    self.add_error("schedule_cron", f"Not a valid cron expression: {'; '.join(exc.messages)}")
+        return cleaned
+
+
 @admin.register(DriftSettings)
 class DriftSettingsAdmin(admin.ModelAdmin[DriftSettings]):
-    """Window, minimum samples and decision rule per model."""
+    """Window, minimum samples and decision rule per model; the drift schedule (every model) on the same page."""
+
+    form = DriftSettingsForm
 
     list_display = [
         "model",
@@ -206,8 +273,42 @@ class DriftSettingsAdmin(admin.ModelAdmin[DriftSettings]):
         "correction",
         "use_threshold",
         "use_p_value",
+        "schedule",
     ]
+    list_display_links = ["model"]
     inlines = [FeatureTestInline]
+
+    def get_fieldsets(self, request: HttpRequest, obj: DriftSettings | None = None) -> Any:
+        """The model's settings, then the schedule (shared by every model)."""
+        return [
+            (None, {"fields": DriftSettingsForm.Meta.fields}),
+            ("Drift schedule (every model)", {"fields": ["schedule_every_minutes", "schedule_cron"]}),
+        ]
+
+    def save_model(
+        self, request: HttpRequest, obj: DriftSettings, form: forms.ModelForm[DriftSettings], change: bool
+    ) -> None:
+        """Save the settings and, when it changed, the schedule (through drift.services.drift_schedule_set)."""
+        super().save_model(request, obj, form, change)
+        if {"schedule_every_minutes", "schedule_cron"} & set(form.changed_data):
+            schedule = services.drift_schedule_set(
+                every_minutes=form.cleaned_data.get("schedule_every_minutes"),
+                cron=form.cleaned_data.get("schedule_cron") or "",
+            )
+            self.message_user(request, f"Drift schedule: {schedule.description}.")
+
+    @admin.display(description="schedule (every model)")
+    def schedule(self, obj: DriftSettings) -> str:
+        """The drift schedule's description."""
+        schedule = selectors.drift_schedule_get()
+        return schedule.description if schedule is not None else "none"
+
+
+# Operators set the drift schedule on the drift settings page: Celery beat's clocked and solar schedules, which nothing
+# here uses, are not offered (intervals, crontabs and periodic tasks stay for the curious).
+for _celery_internal in (ClockedSchedule, SolarSchedule):
+    if admin.site.is_registered(_celery_internal):
+        admin.site.unregister(_celery_internal)
 
 
 class FeatureDriftResultInline(admin.TabularInline[FeatureDriftResult, DriftRun]):

@@ -469,6 +469,58 @@ def drift_run_task_status_get(*, model_name: str, task_id: str) -> DriftRunTaskS
     return status
 
 
+DRIFT_SCHEDULE_MAX_MINUTES = 7 * 24 * 60
+
+
+def drift_schedule_set(*, every_minutes: int | None, cron: str) -> selectors.DriftSchedule:
+    """Set the drift schedule (one for every model: beat's drift.tasks.compute_all_drift entry) to every N minutes
+    (1 .. a week) or to a cron expression of five fields (minute hour day-of-month month day-of-week, UTC; Celery's
+    crontab syntax: https://docs.celeryq.dev/en/stable/userguide/periodic-tasks.html#crontab-schedules), stored in
+    django-celery-beat so a running beat picks it up. ValidationError when neither or both are given, or on a bad
+    value. Creates the entry when it is missing."""
+    from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+    from .tasks import COMPUTE_ALL_DRIFT  # the tasks module imports this one
+
+    cron = " ".join(cron.split())
+    if (every_minutes is None) == (not cron):
+        raise ValidationError("Give the schedule as every N minutes or as a cron expression (not both).")
+    interval = crontab = None
+    if every_minutes is not None:
+        if not 1 <= every_minutes <= DRIFT_SCHEDULE_MAX_MINUTES:
+            raise ValidationError(f"Every N minutes: N from 1 to {DRIFT_SCHEDULE_MAX_MINUTES}, not {every_minutes}.")
+        interval, _ = IntervalSchedule.objects.get_or_create(every=every_minutes, period=IntervalSchedule.MINUTES)
+    else:
+        fields = cron.split(" ")
+        if len(fields) != 5:
+            raise ValidationError(
+                f"A cron expression has five fields (minute hour day-of-month month day-of-week), not {len(fields)}."
+            )
+        minute, hour, day_of_month, month_of_year, day_of_week = fields
+        values = {
+            "minute": minute,
+            "hour": hour,
+            "day_of_month": day_of_month,
+            "month_of_year": month_of_year,
+            "day_of_week": day_of_week,
+            "timezone": "UTC",
+        }
+        candidate = CrontabSchedule(**values)
+        try:
+            candidate.full_clean()
+        except ValidationError as exc:
+            raise ValidationError(f"The cron expression {cron!r} is not valid: {'; '.join(exc.messages)}") from exc
+        crontab = CrontabSchedule.objects.filter(**values).first() or CrontabSchedule.objects.create(**values)
+    task = selectors.drift_schedule_task()
+    if task is None:
+        task = PeriodicTask(name="drift: recompute all models", task=COMPUTE_ALL_DRIFT, expire_seconds=240)
+    task.interval, task.crontab, task.enabled = interval, crontab, True
+    task.save()  # django-celery-beat's signal tells a running beat to reload its schedule
+    schedule = selectors.drift_schedule_get()
+    assert schedule is not None
+    return schedule
+
+
 def drift_runs_queue_due() -> list[int]:
     """Queue a drift run for every model that selectors.drift_due_models() lists; returns their ids. Each task
     expires after the hard time limit, so a backlog does not pile up while no worker runs."""
