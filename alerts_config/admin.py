@@ -7,6 +7,7 @@ after commit; the outcome of that publish is shown as a message on the same save
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -14,6 +15,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
 
 from mlmonitor.admin import ChecksOutsideTransactionAdmin
 
@@ -62,6 +66,21 @@ class ThresholdAdminForm(forms.ModelForm[Threshold]):
             "description",
             "enabled",
         ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["feature_name"].widget = forms.Select(choices=self._feature_choices())
+
+    def _feature_choices(self) -> list[tuple[str, Any]]:
+        """ "Every feature", then each model's features under its name (the model's own check refuses a feature the
+        chosen model lacks); a stored name no model has any more stays listed, so that the check says so."""
+        features = selectors.model_feature_names()
+        choices: list[tuple[str, Any]] = [("", "every feature (or not a feature-drift threshold)")]
+        choices += [(model, [(name, name) for name in names]) for model, names in features.items()]
+        current = self.initial.get("feature_name") or self.data.get("feature_name")
+        if current and not any(current in names for names in features.values()):
+            choices.append((str(current), f"{current} (no model has it)"))
+        return choices
 
     def _post_clean(self) -> None:
         super()._post_clean()  # type: ignore[misc]  # see _service_check
@@ -271,15 +290,43 @@ class PublishStateAdmin(admin.ModelAdmin[PublishState]):
             self.message_user(request, f"Publish failed: {result.summary()}. {RETRY_NOTE}", messages.ERROR)
 
 
+DRIFT_ALERTS = frozenset({"DataDriftDetected", "PredictionDriftDetected", "DriftJobStale"})
+
+
+def duration_text(seconds: float) -> str:
+    """A duration as people read it: "45 s", "20 min", "3 h 5 min", "2 d 4 h"."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
 @admin.register(AlertEvent)
 class AlertEventAdmin(admin.ModelAdmin[AlertEvent]):
-    """Alert history as Alertmanager reported it (read-only)."""
+    """Alert history as Alertmanager reported it (read-only), with the model's dashboard page and drift report."""
 
-    list_display = ["alertname", "model_name", "status", "severity", "starts_at", "ends_at", "notifications"]
+    list_display = [
+        "alertname",
+        "model_name",
+        "feature",
+        "severity",
+        "status",
+        "starts_at",
+        "duration",
+        "notifications",
+        "links",
+    ]
     list_filter = ["status", "alertname", "model_name", "severity"]
     search_fields = ["alertname", "model_name", "fingerprint"]
     date_hierarchy = "starts_at"
-    readonly_fields = [f.name for f in AlertEvent._meta.fields]
+    readonly_fields = ["links", "feature", "duration", *[f.name for f in AlertEvent._meta.fields]]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -289,3 +336,26 @@ class AlertEventAdmin(admin.ModelAdmin[AlertEvent]):
 
     def has_delete_permission(self, request: HttpRequest, obj: AlertEvent | None = None) -> bool:
         return False
+
+    @admin.display(description="feature")
+    def feature(self, obj: AlertEvent) -> str:
+        """The alert's feature_name label ("-" for alerts about a whole model or the service)."""
+        return str(obj.labels.get("feature_name", "")) or "-"
+
+    @admin.display(description="duration")
+    def duration(self, obj: AlertEvent) -> str:
+        """How long it fired: until it resolved, or until now while it fires."""
+        end = obj.ends_at if obj.status == AlertEvent.STATUS_RESOLVED and obj.ends_at else timezone.now()
+        text = duration_text((end - obj.starts_at).total_seconds())
+        return text if obj.status == AlertEvent.STATUS_RESOLVED else f"{text} (firing)"
+
+    @admin.display(description="links")
+    def links(self, obj: AlertEvent) -> str:
+        """The model's dashboard page, its drift report for drift alerts, the alerts page otherwise."""
+        if not obj.model_name:
+            return format_html('<a href="{}">alerts</a>', reverse("dashboard:alerts"))
+        model_url = reverse("dashboard:model", args=[obj.model_name])
+        if obj.alertname in DRIFT_ALERTS:
+            drift_url = reverse("dashboard:model-drift", args=[obj.model_name])
+            return format_html('<a href="{}">model</a> · <a href="{}">drift report</a>', model_url, drift_url)
+        return format_html('<a href="{}">model</a>', model_url)

@@ -136,7 +136,8 @@ class Threshold(models.Model):
         return "<" if self.kind in self.BELOW_KINDS else ">"
 
     def clean(self) -> None:
-        """Refuse values out of range for the kind, and a feature or model on a kind that has none."""
+        """Refuse values out of range for the kind, a feature or model on a kind that has none, and a feature the model
+        (with no model: every model) does not have."""
         errors: dict[str, str] = {}
         value = self.value
         if value is None or not math.isfinite(value):
@@ -147,6 +148,12 @@ class Threshold(models.Model):
             errors["value"] = f"A {self.get_kind_display()} threshold must be greater than 0, not {value}."
         if self.feature_name and self.kind not in self.FEATURE_KINDS:
             errors["feature_name"] = "Only feature-drift and data-quality thresholds name a feature."
+        elif self.feature_name:
+            from .selectors import threshold_feature_error  # the selectors import this module
+
+            unknown = threshold_feature_error(model=self.model, feature_name=self.feature_name)
+            if unknown:
+                errors["feature_name"] = unknown
         if self.model_id is not None and self.kind == self.Kind.SERVICE_DOWN:
             errors["model"] = (
                 "Service down watches the web service's scrape target, not a model: leave the model empty."

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import Q
 
-from predictions.models import MLModel
+from predictions.models import MLModel, ModelVersion
 
 from .models import NotificationChannel, PublishState, Threshold
 from .rendering import AlertmanagerOptions, ChannelSpec, ThresholdSpec, scope_rank
@@ -205,3 +205,31 @@ def publish_state_get() -> PublishState:
     return PublishState.objects.filter(pk=PublishState.SINGLETON_ID).first() or PublishState(
         pk=PublishState.SINGLETON_ID
     )
+
+
+# --- features a threshold may name ---------------------------------------------------------------------------------
+
+
+def model_feature_names() -> dict[str, list[str]]:
+    """Every registered model's feature names (of all its versions, the active version's order first), by model
+    name: the features a feature-drift threshold may name."""
+    names: dict[str, list[str]] = {}
+    versions = ModelVersion.objects.select_related("model").order_by("model__name", "-is_active", "-created_at")
+    for version in versions.only("model__name", "feature_schema", "is_active", "created_at"):
+        known = names.setdefault(version.model.name, [])
+        known.extend(name for name in version.schema.names if name not in known)
+    return names
+
+
+def threshold_feature_error(*, model: MLModel | None, feature_name: str) -> str:
+    """Why a feature-drift threshold may not name this feature ("" when it may): the named model (or, with no model,
+    every model) must have it."""
+    features = model_feature_names()
+    if model is not None:
+        known = features.get(model.name, [])
+        if feature_name in known:
+            return ""
+        return f"Model {model.name!r} has no feature {feature_name!r}; its features: {', '.join(known) or 'none'}."
+    if any(feature_name in known for known in features.values()):
+        return ""
+    return f"No registered model has a feature {feature_name!r}."

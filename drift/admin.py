@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import csv
+import json
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
-from django.http import HttpRequest
-from django.urls import reverse
-from django.utils.html import format_html
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
+from django_celery_beat.models import ClockedSchedule, SolarSchedule
 
 from mlmonitor.formatting import (
     NO_VALUE,
@@ -21,7 +25,7 @@ from mlmonitor.formatting import (
     summary_format,
 )
 
-from . import services
+from . import selectors, services
 from .models import DriftJobStats, DriftRun, DriftSettings, FeatureDriftResult, FeatureTest, ReferenceDataset
 
 
@@ -41,6 +45,20 @@ class ReferenceDatasetForm(forms.ModelForm[ReferenceDataset]):
     class Meta:
         model = ReferenceDataset
         fields = ["model_version", "name", "file"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["file"].help_text = format_html(
+            "A CSV file (UTF-8, a header row of column names, comma-separated) or a Parquet file (.parquet), with "
+            "one column per feature of the model version, named as in its feature schema (any order; a column the "
+            "schema does not name is refused), and at least {} rows. Numbers for numeric features, one of the "
+            "schema's categories for categorical ones; an empty cell (or NaN, NA, null) is a missing value where the "
+            "feature allows it. Typically the model's training or validation split. The upload <strong>replaces the "
+            "version's active reference</strong> for drift: the previous one stays in this list, inactive, and the "
+            'action "Make the selected reference active" brings it back.',
+            settings.REFERENCE_MIN_ROWS,
+        )
+        self.fields["model_version"].help_text = "The model version whose drift this reference is compared with."
 
     def clean(self) -> dict[str, Any]:
         """Parse the upload against the version's schema; its errors (column and row) go to the file field."""
@@ -63,14 +81,24 @@ class ReferenceDatasetForm(forms.ModelForm[ReferenceDataset]):
         return cleaned
 
 
+def _replaced_text(replaced: list[ReferenceDataset]) -> str:
+    return ", ".join(reference.name for reference in replaced)
+
+
 @admin.register(ReferenceDataset)
 class ReferenceDatasetAdmin(admin.ModelAdmin[ReferenceDataset]):
-    """Reference datasets; adding one goes through services.reference_dataset_upload."""
+    """Reference datasets; adding one goes through services.reference_dataset_upload. Each reference's page shows
+    its per-feature statistics (and a CSV of them); an action makes an earlier reference active again."""
 
     form = ReferenceDatasetForm
     list_display = ["name", "model_version", "file_format", "row_count", "label_column", "is_active", "uploaded_at"]
     list_filter = ["model_version__model", "is_active"]
     readonly_fields = ["row_count", "file_format", "label_column", "class_counts", "uploaded_at"]
+    actions = ["activate"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ReferenceDataset | None = None) -> list[str]:
+        """The statistics on a stored reference's page only."""
+        return [*self.readonly_fields, "feature_statistics"] if obj is not None else list(self.readonly_fields)
 
     def get_form(
         self, request: HttpRequest, obj: ReferenceDataset | None = None, change: bool = False, **kwargs: Any
@@ -79,6 +107,55 @@ class ReferenceDatasetAdmin(admin.ModelAdmin[ReferenceDataset]):
             kwargs["fields"] = ["name", "is_active"]
             return forms.modelform_factory(ReferenceDataset, fields=["name", "is_active"])
         return super().get_form(request, obj, change, **kwargs)
+
+    def get_urls(self) -> list[URLPattern]:
+        """Adds <id>/statistics.csv: the per-feature statistics of a reference."""
+        return [
+            path(
+                "<int:pk>/statistics.csv",
+                self.admin_site.admin_view(self.statistics_csv),
+                name="drift_referencedataset_statistics",
+            ),
+            *super().get_urls(),
+        ]
+
+    def statistics_csv(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The reference's per-feature statistics as CSV (one row per feature; categories as JSON)."""
+        reference = self.get_object(request, str(pk))
+        if reference is None or not self.has_view_permission(request, reference):
+            raise Http404("No such reference dataset.")
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="reference-{reference.pk}-statistics.csv"'
+        writer = csv.DictWriter(response, fieldnames=selectors.REFERENCE_STATISTICS_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in selectors.reference_feature_statistics(reference=reference):
+            if "categories" in row:
+                row = {**row, "categories": json.dumps(row["categories"])}
+            writer.writerow(row)
+        return response
+
+    @admin.display(description="per-feature statistics")
+    def feature_statistics(self, obj: ReferenceDataset) -> str:
+        """A table of each feature's summary, and the CSV link."""
+        rows = []
+        for row in selectors.reference_feature_statistics(reference=obj):
+            if row["type"] == "categorical":
+                shares = row["categories"]
+                assert isinstance(shares, dict)
+                detail = summary_format(
+                    {"count": row["count"], "shares": shares, "missing_share": row["missing_share"]}
+                )
+            else:
+                detail = summary_format({**row, "missing_share": row["missing_share"]})
+                detail += f"; p5 {number_format(row.get('p5'))}, p95 {number_format(row.get('p95'))}"  # type: ignore[arg-type]
+            rows.append((row["feature"], row["type"], detail))
+        url = reverse("admin:drift_referencedataset_statistics", args=[obj.pk])
+        return format_html(
+            "<table><thead><tr><th>feature</th><th>type</th><th>summary</th></tr></thead><tbody>{}</tbody></table>"
+            '<p><a href="{}">Download as CSV</a></p>',
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
+            url,
+        )
 
     def save_model(
         self, request: HttpRequest, obj: ReferenceDataset, form: forms.ModelForm[ReferenceDataset], change: bool
@@ -97,6 +174,27 @@ class ReferenceDatasetAdmin(admin.ModelAdmin[ReferenceDataset]):
         )
         obj.pk = saved.pk
         obj.__dict__.update(saved.__dict__)
+        replaced = list(
+            ReferenceDataset.objects.filter(model_version_id=saved.model_version_id, is_active=False)
+            .exclude(pk=saved.pk)
+            .order_by("-uploaded_at")
+            .defer("numeric_reference", "categorical_reference")[:1]
+        )
+        if replaced:
+            messages.info(
+                request,
+                f"{saved.name} ({saved.row_count} rows) replaces {_replaced_text(replaced)} as the active reference of "
+                f'{saved.model_version}. The earlier one is kept: select it and run "Make the selected reference '
+                'active" to go back.',
+            )
+
+    @admin.action(description="Make the selected reference active (for its model version)")
+    def activate(self, request: HttpRequest, queryset: QuerySet[ReferenceDataset]) -> None:
+        """Make each selected reference its version's active one (the last selected wins per version)."""
+        for reference in queryset.defer("numeric_reference", "categorical_reference"):
+            replaced = services.reference_dataset_activate(reference=reference)
+            note = f"; it replaces {_replaced_text(replaced)}" if replaced else ""
+            self.message_user(request, f"{reference.name} is the active reference of {reference.model_version}{note}.")
 
 
 class FeatureTestInline(admin.TabularInline[FeatureTest, DriftSettings]):
@@ -106,9 +204,75 @@ class FeatureTestInline(admin.TabularInline[FeatureTest, DriftSettings]):
     extra = 0
 
 
+class DriftSettingsForm(forms.ModelForm[DriftSettings]):
+    """A model's drift settings, and the drift schedule (one for every model), set here as every N minutes or a
+    cron expression and kept in django-celery-beat."""
+
+    schedule_every_minutes = forms.IntegerField(
+        required=False,
+        label="Run drift every (minutes)",
+        help_text="The drift schedule, for every model: compute every N minutes. Leave empty to use a cron expression.",
+    )
+    schedule_cron = forms.CharField(
+        required=False,
+        label="…or on a cron expression",
+        help_text='Five fields, UTC: minute hour day-of-month month day-of-week, e.g. "*/15 8-18 * * 1-5" (every '
+        "15 minutes, 08:00-18:59 on weekdays). Used when the minutes are empty.",
+    )
+
+    class Meta:
+        model = DriftSettings
+        fields = [
+            "model",
+            "enabled",
+            "window_size",
+            "window_span",
+            "min_samples",
+            "alpha",
+            "correction",
+            "use_threshold",
+            "use_p_value",
+            "dataset_drift_share",
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        task = selectors.drift_schedule_task()
+        if task is not None and task.interval is not None and task.interval.period == "minutes":
+            self.initial.setdefault("schedule_every_minutes", task.interval.every)
+        elif task is not None and task.crontab is not None:
+            cron = task.crontab
+            expression = f"{cron.minute} {cron.hour} {cron.day_of_month} {cron.month_of_year} {cron.day_of_week}"
+            self.initial.setdefault("schedule_cron", expression)
+
+    def clean(self) -> dict[str, Any]:
+        """Check the schedule as the service will (its error goes on the form); it is saved with the settings."""
+        cleaned = super().clean() or {}
+        every, cron = cleaned.get("schedule_every_minutes"), cleaned.get("schedule_cron") or ""
+        if (every is None) == (not cron.strip()):
+            self.add_error(None, "Give the schedule as every N minutes or as a cron expression (not both).")
+        elif every is not None and not 1 <= every <= services.DRIFT_SCHEDULE_MAX_MINUTES:
+            self.add_error("schedule_every_minutes", f"From 1 to {services.DRIFT_SCHEDULE_MAX_MINUTES} minutes.")
+        elif cron.strip():
+            from django_celery_beat.models import CrontabSchedule
+
+            fields = cron.split()
+            if len(fields) != 5:
+                self.add_error("schedule_cron", f"A cron expression has five fields, not {len(fields)}.")
+            else:
+                names = ["minute", "hour", "day_of_month", "month_of_year", "day_of_week"]
+                try:
+                    CrontabSchedule(**dict(zip(names, fields, strict=True)), timezone="UTC").full_clean()
+                except ValidationError as exc:
+                    self.add_error("schedule_cron", f"Not a valid cron expression: {'; '.join(exc.messages)}")
+        return cleaned
+
+
 @admin.register(DriftSettings)
 class DriftSettingsAdmin(admin.ModelAdmin[DriftSettings]):
-    """Window, minimum samples and decision rule per model."""
+    """Window, minimum samples and decision rule per model; the drift schedule (every model) on the same page."""
+
+    form = DriftSettingsForm
 
     list_display = [
         "model",
@@ -120,8 +284,42 @@ class DriftSettingsAdmin(admin.ModelAdmin[DriftSettings]):
         "correction",
         "use_threshold",
         "use_p_value",
+        "schedule",
     ]
+    list_display_links = ["model"]
     inlines = [FeatureTestInline]
+
+    def get_fieldsets(self, request: HttpRequest, obj: DriftSettings | None = None) -> Any:
+        """The model's settings, then the schedule (shared by every model)."""
+        return [
+            (None, {"fields": DriftSettingsForm.Meta.fields}),
+            ("Drift schedule (every model)", {"fields": ["schedule_every_minutes", "schedule_cron"]}),
+        ]
+
+    def save_model(
+        self, request: HttpRequest, obj: DriftSettings, form: forms.ModelForm[DriftSettings], change: bool
+    ) -> None:
+        """Save the settings and, when it changed, the schedule (through drift.services.drift_schedule_set)."""
+        super().save_model(request, obj, form, change)
+        if {"schedule_every_minutes", "schedule_cron"} & set(form.changed_data):
+            schedule = services.drift_schedule_set(
+                every_minutes=form.cleaned_data.get("schedule_every_minutes"),
+                cron=form.cleaned_data.get("schedule_cron") or "",
+            )
+            self.message_user(request, f"Drift schedule: {schedule.description}.")
+
+    @admin.display(description="schedule (every model)")
+    def schedule(self, obj: DriftSettings) -> str:
+        """The drift schedule's description."""
+        schedule = selectors.drift_schedule_get()
+        return schedule.description if schedule is not None else "none"
+
+
+# Operators set the drift schedule on the drift settings page: Celery beat's clocked and solar schedules, which nothing
+# here uses, are not offered (intervals, crontabs and periodic tasks stay for the curious).
+for _celery_internal in (ClockedSchedule, SolarSchedule):
+    if admin.site.is_registered(_celery_internal):
+        admin.site.unregister(_celery_internal)
 
 
 class FeatureDriftResultInline(admin.TabularInline[FeatureDriftResult, DriftRun]):

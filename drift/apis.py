@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
@@ -216,7 +217,12 @@ class DriftRunApi(APIView):
         request=None,
         responses={
             202: inline_serializer(
-                "DriftQueued", {"task_id": serializers.CharField(), "model": serializers.CharField()}
+                "DriftQueued",
+                {
+                    "task_id": serializers.CharField(),
+                    "model": serializers.CharField(),
+                    "status_url": serializers.CharField(help_text="GET it to follow the run (also the Location)."),
+                },
             ),
             404: ERROR_SCHEMA,
             409: ERROR_SCHEMA,
@@ -226,4 +232,35 @@ class DriftRunApi(APIView):
     def post(self, request: Request, name: str) -> Response:
         """Queue a drift run of the model."""
         queued = services.drift_run_queue(model_name=name)
-        return Response({"task_id": queued.task_id, "model": queued.model_name}, status=202)
+        status_url = reverse("drift-run-status", kwargs={"name": queued.model_name, "task_id": queued.task_id})
+        body = {"task_id": queued.task_id, "model": queued.model_name, "status_url": status_url}
+        return Response(body, status=202, headers={"Location": status_url})
+
+
+class DriftRunStatusOutputSerializer(serializers.Serializer[services.DriftRunTaskStatus]):
+    """Where a queued drift run is."""
+
+    task_id = serializers.CharField()
+    model = serializers.CharField(source="model_name")
+    state = serializers.ChoiceField(choices=["queued", "running", "done", "skipped", "failed"])
+    run_id = serializers.IntegerField(allow_null=True)
+    run_status = serializers.CharField(help_text="The run's status once done (ok, partial, insufficient_data).")
+    message = serializers.CharField(help_text="Why it was skipped or failed.")
+    report_url = serializers.SerializerMethodField(help_text="The run's visual report on the dashboard, once done.")
+
+    def get_report_url(self, status: services.DriftRunTaskStatus) -> str | None:
+        return reverse("dashboard:drift-run", args=[status.run_id]) if status.run_id is not None else None
+
+
+class DriftRunStatusApi(APIView):
+    """GET /api/v1/models/{name}/drift/run/{task_id}: the state of a run queued by POST .../drift/run (token)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        responses={200: DriftRunStatusOutputSerializer, 400: ERROR_SCHEMA, 404: ERROR_SCHEMA, 503: ERROR_SCHEMA}
+    )
+    def get(self, request: Request, name: str, task_id: str) -> Response:
+        """The queued run's state, and the run once it is done."""
+        status = services.drift_run_task_status_get(model_name=name, task_id=task_id)
+        return Response(DriftRunStatusOutputSerializer(status).data)

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+from django.urls import reverse
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
 from mlmonitor.errors import ApplicationError
 from predictions.models import MLModel, ModelVersion
@@ -193,8 +196,107 @@ def drift_run_latest_get(*, model_name: str | None, charts: bool = True) -> Drif
             hint = ""
         except ApplicationError as exc:
             hint = f" {exc.message}"
-        raise ApplicationError(f"No drift run for model {model.name!r} yet.{hint}", code="not_found", status=404)
+        raise _no_run_yet_error(model=model, hint=hint)
     return run
+
+
+def _no_run_yet_error(*, model: MLModel, hint: str) -> ApplicationError:
+    """The 404 of a model without a run: why (when it is not due), when the schedule runs next, how to start one."""
+    run_url = reverse("drift-run", kwargs={"name": model.name})
+    schedule = drift_schedule_get()
+    next_run = schedule.next_run_at if schedule is not None else None
+    if hint:
+        guidance = hint
+    elif next_run is not None and schedule is not None:
+        guidance = (
+            f" The next scheduled run is at {next_run.isoformat(timespec='seconds')} ({schedule.description}); "
+            f"start one now with POST {run_url} (token required)."
+        )
+    else:
+        guidance = f" The drift schedule is off; start a run with POST {run_url} (token required)."
+    return ApplicationError(
+        f"No drift run for model {model.name!r} yet.{guidance}",
+        code="not_found",
+        status=404,
+        details={
+            "next_scheduled_run": next_run.isoformat() if next_run is not None else None,
+            "schedule": schedule.description if schedule is not None else None,
+            "start_run": {"method": "POST", "url": run_url},
+        },
+    )
+
+
+# --- the drift schedule (django-celery-beat) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DriftSchedule:
+    """Beat's entry that queues the due models' drift runs: what it is and when it next runs (None when off)."""
+
+    periodic_task: PeriodicTask
+    description: str
+    next_run_at: datetime | None
+
+
+def drift_schedule_task() -> PeriodicTask | None:
+    """The django-celery-beat entry of the drift schedule (drift.tasks.compute_all_drift), None when missing."""
+    from .tasks import COMPUTE_ALL_DRIFT  # the tasks module imports the services, which import this one
+
+    return PeriodicTask.objects.select_related("interval", "crontab").filter(task=COMPUTE_ALL_DRIFT).first()
+
+
+def drift_schedule_get() -> DriftSchedule | None:
+    """The drift schedule and its next run: the entry's schedule from its last run (or now, when it never ran: beat
+    runs a new entry at once). Times are UTC."""
+    task = drift_schedule_task()
+    if task is None:
+        return None
+    if task.interval is not None:
+        description = f"every {task.interval.every} {task.interval.period}"
+    elif task.crontab is not None:
+        cron = task.crontab
+        description = f"cron {cron.minute} {cron.hour} {cron.day_of_month} {cron.month_of_year} {cron.day_of_week} UTC"
+    else:
+        description = "a custom schedule (see Periodic tasks)"
+    now = timezone.now()
+    next_run = None
+    if task.enabled:
+        last = task.last_run_at
+        next_run = now if last is None else max(now, now + task.schedule.remaining_estimate(last))
+    return DriftSchedule(periodic_task=task, description=description, next_run_at=next_run)
+
+
+REFERENCE_STATISTICS_COLUMNS = ("feature", "type", *statistics.NUMERIC_SUMMARY_KEYS, "categories")
+
+
+def reference_feature_statistics(*, reference: ReferenceDataset) -> list[dict[str, object]]:
+    """Per feature of a reference, in schema order: `feature`, `type` (numeric, categorical), the numeric summary
+    (count of non-missing values, missing_share, mean, std, min, p5 .. p95, max; None where undefined) or, for a
+    categorical feature, `categories` ({category: share}) with count and missing_share."""
+    numeric, categorical = reference_statistics_get(reference_id=reference.pk, uploaded_at=reference.uploaded_at)
+    rows: dict[str, dict[str, object]] = {}
+    for index, name in enumerate(numeric.names):
+        rows[name] = {"feature": name, "type": "numeric", **numeric.summary(index)}
+    for index, name in enumerate(categorical.names):
+        summary = categorical.summary(index)
+        rows[name] = {
+            "feature": name,
+            "type": "categorical",
+            "count": summary["count"],
+            "missing_share": summary["missing_share"],
+            "categories": summary["shares"],
+        }
+    order = reference.model_version.schema.names
+    return [rows[name] for name in order if name in rows]
+
+
+def reference_dataset_active_others(*, reference: ReferenceDataset) -> list[ReferenceDataset]:
+    """The other active references of the same version (the ones an upload or an activation replaces)."""
+    return list(
+        ReferenceDataset.objects.filter(model_version_id=reference.model_version_id, is_active=True)
+        .exclude(pk=reference.pk)
+        .defer("numeric_reference", "categorical_reference")
+    )
 
 
 def drift_run_latest_per_model() -> list[DriftRun]:

@@ -8,7 +8,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import IO, Any
 
@@ -269,6 +269,16 @@ def suggested_thresholds_compute(*, reference_id: int) -> list[SuggestedThreshol
         SuggestedThreshold.objects.filter(reference=reference, window_size=drift_settings.window_size).delete()
         SuggestedThreshold.objects.bulk_create(rows)
     return rows
+
+
+@transaction.atomic
+def reference_dataset_activate(*, reference: ReferenceDataset) -> list[ReferenceDataset]:
+    """Make a reference its version's active one again; returns the references it replaced (now inactive)."""
+    replaced = selectors.reference_dataset_active_others(reference=reference)
+    ReferenceDataset.objects.filter(pk__in=[other.pk for other in replaced]).update(is_active=False)
+    ReferenceDataset.objects.filter(pk=reference.pk).update(is_active=True)
+    reference.is_active = True
+    return replaced
 
 
 # --- drift runs -------------------------------------------------------------------------------------------------
@@ -637,6 +647,107 @@ def drift_run_queue(*, model_name: str) -> DriftRunQueued:
             details={"skipped": "already running", "running_task_id": running},
         )
     return DriftRunQueued(task_id=task_id, model_name=model.name)
+
+
+@dataclass(frozen=True)
+class DriftRunTaskStatus:
+    """Where a queued drift run is: `state` queued (or not known to the result backend), running, done, skipped (the
+    task found nothing to compute, or a run of the model in progress) or failed; the run once done."""
+
+    task_id: str
+    model_name: str
+    state: str
+    run_id: int | None = None
+    run_status: str = ""
+    message: str = ""
+
+
+_TASK_STATES = {"PENDING": "queued", "RECEIVED": "queued", "STARTED": "running", "RETRY": "running"}
+
+
+def drift_run_task_status_get(*, model_name: str, task_id: str) -> DriftRunTaskStatus:
+    """The state of a drift run queued by drift_run_queue, read from Celery's result backend (results expire after
+    CELERY_RESULT_EXPIRES seconds; an expired or unknown id reads as queued, as Celery cannot tell them apart).
+    400 for a malformed id, 404 for an unknown model, 503 when the backend cannot be reached."""
+    from celery.result import AsyncResult
+
+    from . import tasks  # the tasks module imports this one
+
+    try:
+        task_id = str(uuid.UUID(task_id))
+    except ValueError as exc:
+        raise ApplicationError(f"{task_id!r} is not a task id (a UUID).", code="invalid_parameter", status=400) from exc
+    model = model_get(name=model_name)
+    result: AsyncResult[Any] = AsyncResult(task_id, app=tasks.drift_run_compute.app)
+    try:
+        state, outcome = result.state, result.result
+    except tasks.TRANSIENT_ERRORS as exc:
+        raise ApplicationError(
+            f"The task results are unavailable, try again later: {type(exc).__name__}",
+            code="broker_unavailable",
+            status=503,
+        ) from exc
+    status = DriftRunTaskStatus(task_id=task_id, model_name=model.name, state=_TASK_STATES.get(state, "failed"))
+    if state == "SUCCESS":
+        outcome = outcome if isinstance(outcome, dict) else {}
+        if "run_id" in outcome:
+            return replace(status, state="done", run_id=int(outcome["run_id"]), run_status=str(outcome.get("status")))
+        return replace(status, state="skipped", message=str(outcome.get("skipped", "")))
+    if status.state == "failed":
+        return replace(status, message=f"{type(outcome).__name__}: {outcome}" if outcome is not None else state)
+    return status
+
+
+DRIFT_SCHEDULE_MAX_MINUTES = 7 * 24 * 60
+
+
+def drift_schedule_set(*, every_minutes: int | None, cron: str) -> selectors.DriftSchedule:
+    """Set the drift schedule (one for every model: beat's drift.tasks.compute_all_drift entry) to every N minutes
+    (1 .. a week) or to a cron expression of five fields (minute hour day-of-month month day-of-week, UTC; Celery's
+    crontab syntax: https://docs.celeryq.dev/en/stable/userguide/periodic-tasks.html#crontab-schedules), stored in
+    django-celery-beat so a running beat picks it up. ValidationError when neither or both are given, or on a bad
+    value. Creates the entry when it is missing."""
+    from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+    from .tasks import COMPUTE_ALL_DRIFT  # the tasks module imports this one
+
+    cron = " ".join(cron.split())
+    if (every_minutes is None) == (not cron):
+        raise ValidationError("Give the schedule as every N minutes or as a cron expression (not both).")
+    interval = crontab = None
+    if every_minutes is not None:
+        if not 1 <= every_minutes <= DRIFT_SCHEDULE_MAX_MINUTES:
+            raise ValidationError(f"Every N minutes: N from 1 to {DRIFT_SCHEDULE_MAX_MINUTES}, not {every_minutes}.")
+        interval, _ = IntervalSchedule.objects.get_or_create(every=every_minutes, period=IntervalSchedule.MINUTES)
+    else:
+        fields = cron.split(" ")
+        if len(fields) != 5:
+            raise ValidationError(
+                f"A cron expression has five fields (minute hour day-of-month month day-of-week), not {len(fields)}."
+            )
+        minute, hour, day_of_month, month_of_year, day_of_week = fields
+        values = {
+            "minute": minute,
+            "hour": hour,
+            "day_of_month": day_of_month,
+            "month_of_year": month_of_year,
+            "day_of_week": day_of_week,
+            "timezone": "UTC",
+        }
+        candidate = CrontabSchedule(**values)
+        try:
+            candidate.full_clean()
+        except ValidationError as exc:
+            raise ValidationError(f"The cron expression {cron!r} is not valid: {'; '.join(exc.messages)}") from exc
+        crontab = CrontabSchedule.objects.filter(**values).first() or CrontabSchedule.objects.create(**values)
+    task = selectors.drift_schedule_task()
+    if task is None:
+        task = PeriodicTask(name="drift: recompute all models", task=COMPUTE_ALL_DRIFT, expire_seconds=240)
+    task.interval, task.crontab, task.enabled = interval, crontab, True
+    task.save()  # django-celery-beat's signal tells a running beat to reload its schedule
+    schedule = selectors.drift_schedule_get()
+    assert schedule is not None
+    return schedule
 
 
 def drift_runs_queue_due() -> list[int]:

@@ -10,4 +10,5 @@ urlpatterns = [
     path("models/<str:name>/drift", apis.DriftLatestApi.as_view(), name="drift-latest"),
     path("models/<str:name>/drift/history", apis.DriftHistoryApi.as_view(), name="drift-history"),
     path("models/<str:name>/drift/run", apis.DriftRunApi.as_view(), name="drift-run"),
+    path("models/<str:name>/drift/run/<str:task_id>", apis.DriftRunStatusApi.as_view(), name="drift-run-status"),
 ]

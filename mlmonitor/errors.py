@@ -168,15 +168,14 @@ def json_error_response(*, status: int, code: str, message: str) -> JsonResponse
     return JsonResponse(error_body(code=code, message=message), status=status)
 
 
-# Paths whose clients are programs: their errors are the JSON shape. Everything else (the admin, the dashboard, the
-# Swagger page) is read by people in a browser and gets Django's HTML error pages.
-API_PATH_PREFIXES = ("/api/",)
-API_PATHS = frozenset({"/predict", "/drift", "/metrics", "/healthz", "/readyz"})
+# Pages people read in a browser (the admin, the dashboard, the Swagger page) get Django's HTML error pages; every
+# other path (the API, the seed's paths, unknown paths) keeps the JSON error shape of docs/api.md.
+PAGE_PATH_PREFIXES = ("/admin/", "/dashboard/", "/api/docs/")
 
 
 def is_api_request(request: HttpRequest) -> bool:
-    """Whether a request is for the API (JSON errors) rather than a page people read (HTML errors)."""
-    return request.path.startswith(API_PATH_PREFIXES) or request.path.rstrip("/") in API_PATHS
+    """Whether a request's errors are the API's JSON shape (True) or an HTML page people read (False)."""
+    return not request.path.startswith(PAGE_PATH_PREFIXES)
 
 
 def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -161,6 +161,16 @@ def model_set_default(*, model: MLModel) -> MLModel:
     return model
 
 
+def model_memory_bytes(*, model_version: ModelVersion, loaded: LoadedModel | None = None) -> int:
+    """The one figure of a version's memory (bytes): the size of a loaded copy measured when its artifact was checked,
+    stored on the version and shown by the admin; ml_model_memory_bytes reports the same number. (A new measure in
+    each process would differ by a few bytes: Python's object sizes depend on the process' history.) A version stored
+    without a measure falls back on this load's."""
+    if model_version.memory_bytes > 0 or loaded is None:
+        return model_version.memory_bytes
+    return loaded.memory_bytes
+
+
 def model_load(*, model_version: ModelVersion) -> LoadedModel:
     """The loaded model of a version, from this process' cache or from its stored artifact."""
 
@@ -170,7 +180,8 @@ def model_load(*, model_version: ModelVersion) -> LoadedModel:
         loaded = artifact_load(
             data=data, schema=model_version.schema, class_labels=[str(c) for c in model_version.class_labels]
         )
-        metrics.model_memory_record(model_name=model_version.model.name, memory_bytes=loaded.memory_bytes)
+        memory = model_memory_bytes(model_version=model_version, loaded=loaded)
+        metrics.model_memory_record(model_name=model_version.model.name, memory_bytes=memory)
         return loaded
 
     try:

@@ -22,7 +22,7 @@ import yaml
 from alerts_config.models import Threshold
 from alerts_config.rendering import prometheus_duration_seconds
 from alerts_config.services import RULES_FILENAME
-from predictions.models import MLModel
+from predictions.models import MLModel, ModelVersion
 
 REPO = Path(__file__).resolve().parents[2]
 RULES_TESTS_DIR = REPO / "monitoring" / "rules-tests"
@@ -175,12 +175,20 @@ def tool_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str]
     return shim
 
 
+# The features the alerting tests' models have (thresholds may only name features a model has).
+TEST_FEATURES = ["a", "b", "c", 'a"{1}', "petal_length", "petal_width"]
+
+
 @pytest.fixture
 def model_factory(db: None) -> Callable[[str], MLModel]:
-    """Factory: a bare registered model name (thresholds only need the name)."""
+    """Factory: a registered model name with a stored version whose schema lists TEST_FEATURES (thresholds read
+    only the name and the feature names; nothing loads the artifact)."""
 
     def create(name: str) -> MLModel:
-        return MLModel.objects.create(name=name)
+        model = MLModel.objects.create(name=name)
+        schema = [{"name": feature, "type": "numeric", "nullable": False} for feature in TEST_FEATURES]
+        ModelVersion.objects.create(model=model, version="1", artifact="", feature_schema=schema, class_labels=["x"])
+        return model
 
     return create
 

@@ -37,12 +37,17 @@ def state_seed(make: Callable[[str], MLModel]) -> None:
 def state_all_kinds(make: Callable[[str], MLModel]) -> None:
     """The seed plus every other kind, a per-model and a per-feature override (see rules-tests/README.md)."""
     iris, big = make("iris"), make("big")
-    services.threshold_create(kind="accuracy_below", value=0.8, for_duration="5m")
+    # The seeded rows of the other kinds (0008_seed_remaining_kinds), set to the values the committed test uses; the
+    # seeded all-models F1 row goes: there only iris has an F1 threshold.
+    services.threshold_update(threshold=seed_threshold("accuracy_below"), value=0.8, for_duration="5m")
+    services.threshold_delete(thresholds=[seed_threshold("f1_below")])
     services.threshold_create(kind="f1_below", value=0.7, for_duration="5m", model=iris)
-    services.threshold_create(kind="drift_stale", value=600, for_duration="0s")
-    services.threshold_create(kind="service_down", value=0, for_duration="1m", severity="critical")
+    services.threshold_update(threshold=seed_threshold("drift_stale"), value=600, for_duration="0s")
+    services.threshold_update(threshold=seed_threshold("service_down"), value=0, for_duration="1m", severity="critical")
     services.threshold_create(kind="latency_p95", value=2.0, for_duration="5m", model=big)
-    services.threshold_create(
+    # Stored directly: `iris` here is a bare model name without versions, so the service would refuse a feature it
+    # does not know (alerts_config.selectors.threshold_feature_error).
+    Threshold.objects.create(
         kind="feature_drift", value=0.5, for_duration="10m", model=iris, feature_name="petal_width"
     )
 
@@ -68,8 +73,10 @@ def state_weird_names(make: Callable[[str], MLModel]) -> None:
     """Names with quotes, backslashes, braces, regex characters and a newline, at every scope."""
     weird, dotted = make(WEIRD), make("iris.*|x")
     services.threshold_create(kind="feature_drift", value=0.5, model=weird)
-    services.threshold_create(kind="feature_drift", value=0.6, feature_name='a"b\\c}')
-    services.threshold_create(kind="feature_drift", value=0.7, model=dotted, feature_name="line\nbreak")
+    # Stored directly: no registered model has these features (the service refuses such names); what is under test
+    # is how the rules file quotes whatever a schema may call a feature.
+    Threshold.objects.create(kind="feature_drift", value=0.6, feature_name='a"b\\c}')
+    Threshold.objects.create(kind="feature_drift", value=0.7, model=dotted, feature_name="line\nbreak")
     services.threshold_create(kind="error_rate", value=0.2, model=weird)
     services.threshold_create(kind="prediction_drift", value=0.3, model=dotted)
 

@@ -21,6 +21,13 @@ from .conftest import ReloadRecorder, needs_promtool, seed_threshold
 ADD_URL = "/admin/alerts_config/threshold/add/"
 
 
+@pytest.fixture(autouse=True)
+def _no_seeded_f1_threshold(db: None) -> None:
+    """These tests add an all-models F1 threshold through the admin: the seeded one (0008_seed_remaining_kinds) of
+    the same scope is removed first."""
+    Threshold.objects.filter(kind="f1_below", model=None, feature_name="").delete()
+
+
 def form(**fields: Any) -> dict[str, Any]:
     """An admin add-form body for a threshold."""
     data = {

@@ -303,9 +303,16 @@ def test_the_admin_shows_each_features_data_quality_shares(
     # when
     page = admin_client.get(f"/admin/drift/driftrun/{run.pk}/change/").content.decode()
     # then
-    assert "Out of range share" in page and "Unseen category share" in page
-    shares = re.findall(r'class="field-out_of_range_share">\s*<p>([^<]*)</p>', page)
-    assert shares == ["0.0", "0.0", "0.1", "0.0"]
+    assert "Missing / out of range / unseen" in page
+    rows = re.findall(
+        r'class="field-feature_name">\s*<p>([^<]*)</p>.*?class="field-shares_shown">\s*<p>([^<]*)</p>', page, re.S
+    )
+    assert dict(rows) == {
+        "sepal_length": "0.0% / 0.0% / 0.0%",
+        "sepal_width": "0.0% / 0.0% / 0.0%",
+        "petal_length": "0.0% / 10.0% / 0.0%",
+        "petal_width": "0.0% / 0.0% / 0.0%",
+    }
 
 
 @pytest.mark.django_db

@@ -33,11 +33,13 @@ def test_api_paths_keep_the_json_error_shape(client: Client) -> None:
 
 
 @pytest.mark.parametrize(
-    ("path", "json_expected"), [("/admin/x/", False), ("/dashboard/x/", False), ("/api/v1/x", True), ("/predict", True)]
+    ("path", "json_expected"),
+    [("/admin/x/", False), ("/dashboard/x/", False), ("/api/v1/x", True), ("/predict", True), ("/nowhere", True)],
 )
 @pytest.mark.parametrize("handler", ["handler400", "handler403", "handler404", "handler500"])
 def test_error_handlers_answer_html_outside_the_api(handler: str, path: str, json_expected: bool) -> None:
-    """Django's error handlers: JSON for the API and the seed's paths, an HTML page for the admin and dashboard."""
+    """Django's error handlers: an HTML page for the admin and dashboard; JSON for the API, the seed's paths and any
+    other path."""
     # given
     request = RequestFactory().get(path)
     # when

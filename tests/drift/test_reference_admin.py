@@ -1,0 +1,76 @@
+"""Reference datasets in the admin: the upload form says what a file must hold and what an upload replaces; the
+previous reference stays one click away (an action makes it active again); a reference's page shows per-feature
+statistics, downloadable as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from demo.iris import iris_reference_csv
+from drift.models import ReferenceDataset
+from tests.conftest import iris_demo
+
+ADD_URL = "/admin/drift/referencedataset/add/"
+
+
+def test_the_upload_form_explains_the_file(admin_client: Client, iris_version: Any, settings: Any) -> None:
+    """Formats, columns, minimum rows and what an upload replaces are on the form."""
+    page = admin_client.get(ADD_URL).content.decode()
+    for text in ("CSV", "Parquet", "header row", f"at least {settings.REFERENCE_MIN_ROWS} rows", "replaces"):
+        assert text in page, text
+
+
+def test_a_new_upload_says_what_it_replaces_and_the_old_one_comes_back_in_one_action(
+    admin_client: Client, iris_reference: ReferenceDataset
+) -> None:
+    """Uploading a second reference names the one it replaced; the activate action on the old one brings it back."""
+    # when
+    upload = SimpleUploadedFile("second.csv", iris_reference_csv(iris_demo().x_train[:80]), content_type="text/csv")
+    response = admin_client.post(
+        ADD_URL,
+        {"model_version": str(iris_reference.model_version_id), "name": "second", "file": upload, "_save": "Save"},
+        follow=True,
+    )
+    # then
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert f"replaces {iris_reference.name}" in page
+    second = ReferenceDataset.objects.get(name="second")
+    iris_reference.refresh_from_db()
+    assert second.is_active and not iris_reference.is_active
+    # when
+    response = admin_client.post(
+        "/admin/drift/referencedataset/",
+        {"action": "activate", "_selected_action": [str(iris_reference.pk)]},
+        follow=True,
+    )
+    # then
+    assert response.status_code == 200
+    iris_reference.refresh_from_db()
+    second.refresh_from_db()
+    assert iris_reference.is_active and not second.is_active
+
+
+def test_the_reference_page_shows_feature_statistics_and_a_csv(
+    admin_client: Client, iris_reference: ReferenceDataset
+) -> None:
+    """Each feature's count, mean, std and quantiles are on the page; the CSV holds one row per feature."""
+    # when
+    page = admin_client.get(f"/admin/drift/referencedataset/{iris_reference.pk}/change/").content.decode()
+    # then
+    assert "petal_length" in page and "mean" in page
+    csv_url = f"/admin/drift/referencedataset/{iris_reference.pk}/statistics.csv"
+    assert f'href="{csv_url}"' in page
+    response = admin_client.get(csv_url)
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert [row["feature"] for row in rows] == ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    expected = float(iris_demo().x_train[:, 2].mean())
+    assert float(rows[2]["mean"]) == pytest.approx(expected)
+    assert int(rows[2]["count"]) == len(iris_demo().x_train)
