@@ -67,6 +67,13 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY must be set when DJANGO_DEBUG is off (production).")
     SECRET_KEY = "insecure-debug-only-key"  # noqa: S105 - only ever used with DEBUG on
 
+# Old SECRET_KEYs still accepted for signatures and for decrypting stored secrets (comma-separated) after a rotation.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", "")
+# The key of the notification-channel secrets stored in the database (a Fernet key; empty: derived from SECRET_KEY),
+# and older ones that may still decrypt (mlmonitor/encryption.py).
+FIELD_ENCRYPTION_KEY = env_str("FIELD_ENCRYPTION_KEY")
+FIELD_ENCRYPTION_KEY_FALLBACKS = env_list("FIELD_ENCRYPTION_KEY_FALLBACKS", "")
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
@@ -314,7 +321,7 @@ CELERY_TASK_ACKS_LATE = False  # opted into per task, only for idempotent ones
 # An acks_late message whose worker vanished (the whole worker killed, not only a pool process) is delivered again
 # after this many seconds: longer than the longest acks_late task (history_prune: 1900 s), or a running task would be
 # delivered twice.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 2000)}
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, float] = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 2000)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A web request that queues a task (POST .../drift/run) must answer a fast 503 when Redis is down, not wait out the
 # default retries (4 s connect timeout, 20 result-backend reconnects: a 500 after 19 s). Workers use these too.
