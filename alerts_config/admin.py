@@ -201,6 +201,15 @@ class ThresholdAdmin(ChecksOutsideTransactionAdmin[Threshold]):
         transaction.on_commit(lambda: _publish_report(request))
 
 
+# A channel's secrets: write-only in the admin, encrypted in the database (mlmonitor/encryption.py).
+SECRET_FIELDS = ("slack_webhook_url", "webhook_url", "webhook_bearer_token")
+REMOVE_BOXES = ("remove_webhook_bearer_token",)
+
+
+def _secret_state(value: str) -> str:
+    return "set" if value else "not set"
+
+
 class NotificationChannelAdminForm(forms.ModelForm[NotificationChannel]):
     """Refuses a channel whose Alertmanager config would not pass amtool."""
 
@@ -219,10 +228,35 @@ class NotificationChannelAdminForm(forms.ModelForm[NotificationChannel]):
             "webhook_url",
             "webhook_bearer_token",
         ]
-        widgets = {
-            "slack_webhook_url": forms.PasswordInput(render_value=True),
-            "webhook_bearer_token": forms.PasswordInput(render_value=True),
-        }
+        widgets = {name: forms.PasswordInput(render_value=False) for name in SECRET_FIELDS}
+
+    remove_webhook_bearer_token = forms.BooleanField(
+        required=False, label="Remove the bearer token", help_text="The webhook is then called without one."
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Secrets are write-only: a stored one is shown as "set" and never sent back to the browser."""
+        super().__init__(*args, **kwargs)
+        for name in SECRET_FIELDS:
+            field = self.fields.get(name)
+            if field is None:  # view-only: the admin shows the "set / not set" displays instead
+                continue
+            if getattr(self.instance, name, ""):
+                field.widget.attrs["placeholder"] = "set (leave blank to keep it)"
+                field.help_text = f"Set, stored encrypted; leave blank to keep it. {field.help_text}"
+            else:
+                field.widget.attrs["placeholder"] = "not set"
+
+    def clean(self) -> dict[str, Any]:
+        """A blank secret keeps the stored one (the form never shows it, so blank means unchanged); the bearer
+        token goes only when its removal box is ticked."""
+        cleaned = super().clean() or {}
+        for name in SECRET_FIELDS:
+            if name in self.fields and not cleaned.get(name) and self.instance.pk is not None:
+                cleaned[name] = getattr(self.instance, name, "")
+        if cleaned.get("remove_webhook_bearer_token"):
+            cleaned["webhook_bearer_token"] = ""
+        return cleaned
 
     def _post_clean(self) -> None:
         super()._post_clean()  # type: ignore[misc]  # see _service_check
@@ -245,8 +279,35 @@ class NotificationChannelAdmin(ChecksOutsideTransactionAdmin[NotificationChannel
         (None, {"fields": ["name", "kind", "enabled", "min_severity", "model", "send_resolved"]}),
         ("Slack", {"fields": ["slack_webhook_url", "slack_channel"]}),
         ("Email (SMTP server from the environment)", {"fields": ["email_to"]}),
-        ("Webhook", {"fields": ["webhook_url", "webhook_bearer_token"]}),
+        ("Webhook", {"fields": ["webhook_url", "webhook_bearer_token", "remove_webhook_bearer_token"]}),
     ]
+
+    def get_fieldsets(self, request: HttpRequest, obj: NotificationChannel | None = None) -> Any:
+        """Staff who may only view channels see whether each secret is set, never the secret."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if self.has_change_permission(request, obj) or (obj is None and self.has_add_permission(request)):
+            return fieldsets
+        shown = {name: f"{name}_state" for name in SECRET_FIELDS}
+        return [
+            (title, {**options, "fields": [shown.get(str(f), f) for f in options["fields"] if f not in REMOVE_BOXES]})
+            for title, options in fieldsets
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: NotificationChannel | None = None) -> Any:
+        """The "set / not set" displays of the secrets, for view-only staff."""
+        return [*super().get_readonly_fields(request, obj), *(f"{name}_state" for name in SECRET_FIELDS)]
+
+    @admin.display(description="Slack webhook URL")
+    def slack_webhook_url_state(self, obj: NotificationChannel) -> str:
+        return _secret_state(obj.slack_webhook_url)
+
+    @admin.display(description="Webhook URL")
+    def webhook_url_state(self, obj: NotificationChannel) -> str:
+        return _secret_state(obj.webhook_url)
+
+    @admin.display(description="Webhook bearer token")
+    def webhook_bearer_token_state(self, obj: NotificationChannel) -> str:
+        return _secret_state(obj.webhook_bearer_token)
 
     def save_model(
         self, request: HttpRequest, obj: NotificationChannel, form: NotificationChannelAdminForm, change: bool

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -28,7 +28,10 @@ class AlertText(serializers.CharField):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> str:
-        """The string with characters no database stores replaced."""
+        """The string with characters no database stores replaced; a non-string (Alertmanager sends only strings)
+        is refused, as the schema says, rather than turned into one."""
+        if not isinstance(data, str):
+            self.fail("invalid")
         return services.alert_text_clean(super().to_internal_value(data))
 
 
@@ -55,6 +58,11 @@ class AlertmanagerAlertSerializer(serializers.Serializer[dict[str, Any]]):
         return services.alert_time_parse(value)
 
 
+@extend_schema_field({"type": "string", "enum": ["4"]})
+class WebhookVersionField(AlertText):
+    """The payload version: only "4" is understood (documented as that one value)."""
+
+
 class AlertWebhookApi(APIView):
     """POST /api/v1/alerts/webhook: Alertmanager's webhook (payload version 4), with a bearer token."""
 
@@ -63,10 +71,10 @@ class AlertWebhookApi(APIView):
     class InputSerializer(serializers.Serializer[dict[str, Any]]):
         """The payload: https://prometheus.io/docs/alerting/latest/configuration/#webhook_config"""
 
-        version = serializers.CharField()
+        version = WebhookVersionField()
         status = serializers.ChoiceField(choices=[AlertEvent.STATUS_FIRING, AlertEvent.STATUS_RESOLVED])
         receiver = AlertText(required=False, default="")
-        groupKey = serializers.CharField(allow_blank=True, required=False, default="")
+        groupKey = AlertText(required=False, default="")
         alerts = AlertmanagerAlertSerializer(many=True, allow_empty=True)
 
         def validate_version(self, value: str) -> str:

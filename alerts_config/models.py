@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
 from django.db import models
 
+from mlmonitor.encryption import EncryptedTextField
 from predictions.models import MLModel
 
 from .rendering import PROMETHEUS_DURATION, SERVICE_RECEIVER
@@ -188,17 +189,18 @@ class NotificationChannel(models.Model):
         MLModel, null=True, blank=True, on_delete=models.CASCADE, help_text="Empty: alerts of every model."
     )
     send_resolved = models.BooleanField(default=True)
-    slack_webhook_url = models.CharField(
+    # The secrets: encrypted at rest (mlmonitor/encryption.py), write-only in the admin.
+    slack_webhook_url = EncryptedTextField(
         "Slack webhook URL", max_length=500, blank=True, help_text="Secret: kept out of alertmanager.yml."
     )
     slack_channel = models.CharField(max_length=100, blank=True, help_text="e.g. #ml-alerts; empty: the hook's own.")
     email_to = models.CharField(
         max_length=500, blank=True, help_text="Comma-separated addresses; the SMTP server comes from the environment."
     )
-    webhook_url = models.CharField(
+    webhook_url = EncryptedTextField(
         max_length=500, blank=True, help_text="user:password@ in the URL becomes basic auth read from a file."
     )
-    webhook_bearer_token = models.CharField(
+    webhook_bearer_token = EncryptedTextField(
         max_length=500, blank=True, help_text="Optional; sent as 'Authorization: Bearer', read from a file."
     )
     created_at = models.DateTimeField(auto_now_add=True)

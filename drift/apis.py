@@ -192,7 +192,26 @@ class DriftHistoryApi(APIView):
 
     permission_classes = [ReadAccess]
 
-    @extend_schema(parameters=[CHARTS_PARAMETER], responses=DriftRunOutputSerializer(many=True))
+    @extend_schema(
+        parameters=[
+            CHARTS_PARAMETER,
+            OpenApiParameter(
+                "page", int, description="Page number, from 1 (PAGE_SIZE runs a page); past the end: 404."
+            ),
+        ],
+        responses={
+            200: inline_serializer(
+                "PaginatedDriftRunList",
+                {
+                    "count": serializers.IntegerField(help_text="Runs in all pages."),
+                    "next": serializers.URLField(allow_null=True),
+                    "previous": serializers.URLField(allow_null=True),
+                    "results": DriftRunOutputSerializer(many=True),
+                },
+            ),
+            404: ERROR_SCHEMA,
+        },
+    )
     def get(self, request: Request, name: str) -> Response:
         """A page of runs."""
         charts = _charts_requested(request)

@@ -34,13 +34,6 @@ from .services import PredictionResult
 ROW_DOC = "One row: a list of values in schema order, or an object {feature name: value}."
 
 
-class PredictInputSerializer(serializers.Serializer[dict[str, Any]]):
-    """Either `features` (one row) or `instances` (a batch of rows); documented here, checked by the service."""
-
-    features = serializers.JSONField(required=False, help_text=ROW_DOC)
-    instances = serializers.ListField(child=serializers.JSONField(), required=False, help_text="Rows, " + ROW_DOC)
-
-
 class ScoredRowSerializer(serializers.Serializer[dict[str, Any]]):
     """One scored row, as listed in a batch answer."""
 
@@ -67,8 +60,37 @@ class BatchPredictionOutputSerializer(serializers.Serializer[dict[str, Any]]):
     latency_ms = serializers.FloatField()
 
 
+# The body as exactly as services.prediction_request_parse takes it: one object with exactly one key, `features` (a row)
+# or `instances` (1 to PREDICTION_MAX_BATCH_SIZE rows). Whether a row fits the model's schema is checked per model.
+_ROW_SCHEMA = {"oneOf": [{"type": "array", "items": {}}, {"type": "object"}], "description": ROW_DOC}
+PREDICT_REQUEST_SCHEMA = {
+    "oneOf": [
+        {
+            "type": "object",
+            "title": "OneRow",
+            "properties": {"features": _ROW_SCHEMA},
+            "required": ["features"],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "title": "Batch",
+            "properties": {
+                "instances": {
+                    "type": "array",
+                    "items": _ROW_SCHEMA,
+                    "minItems": 1,
+                    "maxItems": settings.PREDICTION_MAX_BATCH_SIZE,
+                }
+            },
+            "required": ["instances"],
+            "additionalProperties": False,
+        },
+    ]
+}
+
 PREDICT_SCHEMA = extend_schema(
-    request=PredictInputSerializer,
+    request={"application/json": PREDICT_REQUEST_SCHEMA},
     responses={
         # One row answers a PredictionOutput, a batch a BatchPredictionOutput.
         200: PolymorphicProxySerializer(
@@ -198,6 +220,28 @@ class DefaultPredictApi(LeanPostMixin, APIView):
         )
 
 
+# The feedback bodies as exactly as services.feedback_payload_parse / feedback_items_parse take them.
+_LABEL_SCHEMA = {"oneOf": [{"type": "string"}, {"type": "integer"}], "description": "One of the model's classes."}
+FEEDBACK_ONE_SCHEMA = {
+    "type": "object",
+    "properties": {"label": _LABEL_SCHEMA},
+    "required": ["label"],
+    "additionalProperties": False,
+}
+FEEDBACK_BULK_SCHEMA = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {"prediction_id": {"type": "string", "format": "uuid"}, "label": _LABEL_SCHEMA},
+        "required": ["prediction_id", "label"],
+        "additionalProperties": False,
+    },
+    "minItems": 1,
+    "maxItems": settings.FEEDBACK_MAX_BULK,
+    "description": "Each prediction at most once; all or nothing.",
+}
+
+
 class FeedbackApi(APIView):
     """POST /api/v1/predictions/{prediction_id}/feedback: the true label of one prediction (token required)."""
 
@@ -206,7 +250,7 @@ class FeedbackApi(APIView):
 
     @extend_schema(
         # The body, for the OpenAPI schema only: services.feedback_payload_parse validates it.
-        request=inline_serializer("FeedbackInput", {"label": serializers.CharField()}),
+        request={"application/json": FEEDBACK_ONE_SCHEMA},
         responses={200: inline_serializer("FeedbackOne", {"updated": serializers.IntegerField()}), 400: ERROR_SCHEMA},
     )
     def post(self, request: Request, prediction_id: str) -> Response:
@@ -223,12 +267,12 @@ class FeedbackBulkApi(APIView):
 
     @extend_schema(
         # The body, for the OpenAPI schema only: services.feedback_items_parse validates it.
-        request=inline_serializer(
-            "FeedbackBulkItem",
-            {"prediction_id": serializers.UUIDField(), "label": serializers.CharField()},
-            many=True,
-        ),
-        responses={200: inline_serializer("FeedbackBulk", {"updated": serializers.IntegerField()}), 400: ERROR_SCHEMA},
+        request={"application/json": FEEDBACK_BULK_SCHEMA},
+        responses={
+            200: inline_serializer("FeedbackBulk", {"updated": serializers.IntegerField()}),
+            400: ERROR_SCHEMA,
+            404: ERROR_SCHEMA,  # a prediction id that is not logged
+        },
     )
     def post(self, request: Request) -> Response:
         """Record the labels."""

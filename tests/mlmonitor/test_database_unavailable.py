@@ -3,6 +3,7 @@ JSON 503 `database_unavailable` with Retry-After, counts the failed predict, and
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -108,3 +109,21 @@ def test_a_plain_django_view_answers_503(iris_version: ModelVersion) -> None:
         response = client.get("/dashboard/")
     # then
     assert_database_unavailable(response)
+
+
+def test_the_helper_for_plain_views_maps_database_errors_only() -> None:
+    """error_response_for: a database error (as Django raises it) is the JSON 503 with Retry-After; an
+    ApplicationError is its own answer; anything else is not ours to answer (None: it stays a 500)."""
+    from django.db import InterfaceError, OperationalError
+
+    from mlmonitor.errors import ApplicationError, error_response_for
+
+    for error in (OperationalError("connection refused"), InterfaceError("connection already closed")):
+        response = error_response_for(error)
+        assert response is not None
+        assert response.status_code == 503
+        assert json.loads(response.content)["error"]["code"] == "database_unavailable"
+        assert int(response["Retry-After"]) > 0
+    own = error_response_for(ApplicationError("gone", code="not_found", status=404))
+    assert own is not None and own.status_code == 404
+    assert error_response_for(ValueError("a bug")) is None

@@ -29,7 +29,8 @@ def resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.django_db
 def test_the_schema_is_valid_openapi_with_the_predict_operations(client: Client) -> None:
-    """GET /api/schema/?format=json validates as OpenAPI 3; each predict path takes PredictInput and answers a
+    """GET /api/schema/?format=json validates as OpenAPI 3; each predict path takes exactly one of `features` or
+    `instances` and answers a
     single-row or a batch answer, with the JSON error shape for 4xx."""
     # when
     response = client.get("/api/schema/", {"format": "json"})
@@ -41,7 +42,11 @@ def test_the_schema_is_valid_openapi_with_the_predict_operations(client: Client)
     for path in PREDICT_PATHS:
         operation = schema["paths"][path]["post"]
         request = operation["requestBody"]["content"]["application/json"]["schema"]
-        assert resolve(schema, request)["properties"].keys() == {"features", "instances"}
+        options = [resolve(schema, option) for option in resolve(schema, request)["oneOf"]]
+        assert [(set(o["properties"]), o["required"], o["additionalProperties"]) for o in options] == [
+            ({"features"}, ["features"], False),
+            ({"instances"}, ["instances"], False),
+        ]
         answer = operation["responses"]["200"]["content"]["application/json"]["schema"]
         shapes = [resolve(schema, option) for option in resolve(schema, answer)["oneOf"]]
         assert {frozenset(shape["properties"]) for shape in shapes} == {
