@@ -53,6 +53,7 @@ def predict_answer(request: HttpRequest, *, model_name: str | None, version: str
     unexpected exception propagates to Django's 500 handler, as under DRF."""
     from .apis import prediction_payload
 
+    headers = _HEADERS
     try:
         # request.body: a Content-Length over DATA_UPLOAD_MAX_MEMORY_SIZE raises RequestDataTooBig (413), as under DRF
         payload = json_body_parse(request.body) if _content_length(request) else {}
@@ -64,7 +65,8 @@ def predict_answer(request: HttpRequest, *, model_name: str | None, version: str
         if response is None:
             raise
         body, status = JSONRenderer().render(response.data), response.status_code
-    return HttpResponse(body, status=status, content_type="application/json", headers=_HEADERS)
+        headers = {**_HEADERS, **{k: v for k, v in response.items() if k.lower() != "content-type"}}  # Retry-After
+    return HttpResponse(body, status=status, content_type="application/json", headers=headers)
 
 
 def _content_length(request: HttpRequest) -> int:
