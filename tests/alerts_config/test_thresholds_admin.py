@@ -237,10 +237,14 @@ def test_a_refused_threshold_runs_promtool_once_and_shows_its_error(
 @pytest.mark.django_db
 @needs_promtool
 @pytest.mark.parametrize("kind", ["feature_missing_rate", "feature_out_of_range_rate", "unseen_category_rate"])
-def test_a_data_quality_threshold_may_name_a_feature(admin_client: Client, kind: str) -> None:
-    """The data-quality kinds are scoped per feature as feature drift is; the rule names the feature."""
+def test_a_data_quality_threshold_may_name_a_feature(admin_client: Client, kind: str, iris_version: Any) -> None:
+    """The data-quality kinds are scoped per feature as feature drift is (a feature some model has; a misspelt one
+    is refused as for feature drift); the rule names the feature."""
     # when
+    refused = admin_client.post(ADD_URL, form(kind=kind, value="0.3", feature_name="sepal_widht"))
     response = admin_client.post(ADD_URL, form(kind=kind, value="0.3", feature_name="sepal_width"))
     # then
+    assert refused.status_code == 200 and "No registered model has a feature" in refused.content.decode()
     assert response.status_code == 302, response.content.decode()[:2000]
     assert Threshold.objects.filter(kind=kind, feature_name="sepal_width", value=0.3).exists()
+    assert not Threshold.objects.filter(feature_name="sepal_widht").exists()
