@@ -17,6 +17,7 @@ import io
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from predict_bench import PYTHON, ROOT, SINGLE_BODY, count_rows, database_env
+from predict_bench import PYTHON, ROOT, SINGLE_BODY, batch_lua, count_rows, database_env
 
 
 def environ(body: bytes) -> dict[str, Any]:
@@ -50,9 +51,17 @@ def environ(body: bytes) -> dict[str, Any]:
     }
 
 
-def drive(handler: Any, requests: int, threads: int) -> tuple[float, float, int]:
+def request_body(rows: int) -> bytes:
+    """The single-row body, or for `rows` > 1 a batch of that many rows (the rows of bench/predict_bench.py)."""
+    if rows <= 1:
+        return SINGLE_BODY.encode()
+    script = batch_lua(rows)
+    return script[script.index("[==[") + 4 : script.index("]==]")].encode()
+
+
+def drive(handler: Any, requests: int, threads: int, rows: int = 1) -> tuple[float, float, int]:
     """Send `requests` requests from `threads` threads; (wall seconds, CPU seconds, non-200 answers)."""
-    body = SINGLE_BODY.encode()
+    body = request_body(rows)
     per_thread = requests // threads
     failures = [0]
 
@@ -85,14 +94,30 @@ def child(args: argparse.Namespace) -> None:
     from django.core.handlers.wsgi import WSGIHandler
 
     handler = WSGIHandler()
-    drive(handler, 200, args.threads)  # load the model, warm caches
-    wall, cpu, failures = drive(handler, args.requests, args.threads)
+    drive(handler, min(200, args.requests), args.threads, args.rows)  # load the model, warm caches
+    wall, cpu, failures = drive(handler, args.requests, args.threads, args.rows)
     done = (args.requests // args.threads) * args.threads
+    rows = (
+        f", {1e6 * cpu / (done * args.rows):.1f} us CPU/row, {done * args.rows / wall:.0f} rows/s"
+        if args.rows > 1
+        else ""
+    )
     print(
         f"METRICS_ENABLED={os.environ['METRICS_ENABLED']}: {done} requests, {1000 * cpu / done:.3f} ms CPU/request, "
-        f"{done / wall:.0f} req/s in-process, non-200 {failures}",
+        f"{done / wall:.0f} req/s in-process{rows}, non-200 {failures}",
         flush=True,
     )
+    if args.cprofile:
+        import cProfile
+        import pstats
+
+        # CPU time per function (time.process_time as the clock), one thread: where the CPU goes, not the waits
+        profile = cProfile.Profile(time.process_time)
+        profile.enable()
+        drive(handler, args.requests // 2, 1, args.rows)
+        profile.disable()
+        pstats.Stats(profile).sort_stats("cumulative").print_stats(45)
+        pstats.Stats(profile).sort_stats("tottime").print_stats(30)
     if args.profile:
         from pyinstrument import Profiler
 
@@ -107,7 +132,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--rows", type=int, default=1, help="rows per request (> 1: batches)")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--cprofile", action="store_true", help="cProfile with process CPU time as the clock")
     parser.add_argument("--pyinstrument-path", default="", help="site-packages holding pyinstrument")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--metrics", default="1,0", help="METRICS_ENABLED values to run, comma-separated")
@@ -122,12 +149,16 @@ def main() -> None:
         for metrics in args.metrics.split(","):
             child_env = {
                 **env,
+                # multiprocess metrics (mmap files), as under gunicorn: each increment costs what it costs there
+                "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="mlmonitor-profile-metrics-"),
                 "METRICS_ENABLED": metrics,
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), args.pyinstrument_path])),
             }
             before = count_rows(env)
             command = [PYTHON, __file__, "--child", "--requests", str(args.requests), "--threads", str(args.threads)]
-            subprocess.run([*command, *(["--profile"] if args.profile else [])], cwd=ROOT, env=child_env, check=True)
+            command += ["--rows", str(args.rows)]
+            flags = [*(["--profile"] if args.profile else []), *(["--cprofile"] if args.cprofile else [])]
+            subprocess.run([*command, *flags], cwd=ROOT, env=child_env, check=True)
             print(f"  rows logged: {count_rows(env) - before}")
     finally:
         cleanup()

@@ -125,7 +125,7 @@ def prediction_payload(result: PredictionResult) -> dict[str, Any]:
     labels = result.class_labels
     rows = [
         {
-            "prediction_id": str(prediction_id),
+            "prediction_id": prediction_id,  # a UUID: orjson and DRF's encoder write its string form
             "prediction": labels[index],
             "confidence": confidence,
             "probabilities": dict(zip(labels, probabilities, strict=True)),

@@ -41,8 +41,16 @@ def uuid7_batch(count: int) -> list[uuid.UUID]:
     order = np.lexsort((low, high))
     packed = np.empty((count, 2), dtype=">u8")
     packed[:, 0], packed[:, 1] = high[order], low[order]
-    raw = packed.tobytes()
-    return [uuid.UUID(bytes=raw[offset : offset + 16]) for offset in range(0, 16 * count, 16)]
+    # uuid.UUID(int=...) checks its argument and the version again per id (~2.6 us); the values are already valid
+    # version-7 UUIDs, so each is set the way UUID.__init__ sets it, without the checks (~0.9 us)
+    make, assign, unknown = object.__new__, object.__setattr__, uuid.SafeUUID.unknown
+    ids: list[uuid.UUID] = []
+    for high_bits, low_bits in zip(packed[:, 0].tolist(), packed[:, 1].tolist(), strict=True):
+        value = make(uuid.UUID)
+        assign(value, "int", (high_bits << 64) | low_bits)
+        assign(value, "is_safe", unknown)
+        ids.append(value)
+    return ids
 
 
 def uuid7_floor(moment: datetime) -> uuid.UUID:
