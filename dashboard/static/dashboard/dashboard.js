@@ -57,6 +57,15 @@
     if (element.classList.contains("chart-small")) {
       layout.height = 200;
     }
+    if (!sparkline && layout.showlegend !== false) {
+      // A horizontal legend above the plot wraps (long names: one entry a row); Plotly caps its height and scrolls
+      // it over the plot, so give each entry past the third a row of its own (the plot keeps its height).
+      var entries = (figure.data || []).filter(function (trace) { return trace.showlegend !== false; }).length;
+      var extraRows = Math.max(0, entries - 3);
+      layout.height += extraRows * 19;
+      layout.margin = merge({}, layout.margin);
+      layout.margin.t += extraRows * 19;
+    }
     var config = sparkline ? { staticPlot: true, responsive: true, displayModeBar: false } : CONFIG;
     element.dataset.plotted = "pending";
     return window.Plotly.newPlot(element, figure.data, layout, config).then(function () {
