@@ -30,6 +30,8 @@ def _setup_django(database_url: str) -> None:
     import tempfile
 
     os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="mlmonitor-bench-media-"))
+    # The 50,000 x 50 reference CSV is about 24 MB, over the default upload limit for the admin form.
+    os.environ.setdefault("REFERENCE_UPLOAD_MAX_BYTES", str(64 * 1024 * 1024))
     import django
 
     django.setup()
