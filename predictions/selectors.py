@@ -98,25 +98,6 @@ def model_version_active_list() -> QuerySet[ModelVersion]:
     return ModelVersion.objects.select_related("model").filter(is_active=True, model__is_enabled=True)
 
 
-def prediction_window_read(
-    *, version: ModelVersion, limit: int | None = None, since: datetime | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """The most recent predictions of a version: (features [n, k] float64, predicted class indices [n]).
-
-    One indexed query on (model_version, id); `since` bounds it by time through the time-ordered ids.
-    """
-    queryset = Prediction.objects.filter(model_version=version)
-    if since is not None:
-        queryset = queryset.filter(id__gte=uuid7_floor(since))
-    queryset = queryset.order_by("-id")
-    if limit is not None:
-        queryset = queryset[:limit]
-    rows = list(queryset.values_list("features", "predicted_index"))
-    features = matrix_from_bytes((r[0] for r in rows), rows=len(rows), width=len(version.feature_schema))
-    predicted = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
-    return features, predicted
-
-
 @dataclass(frozen=True)
 class PredictionWindow:
     """The most recent predictions of a version, newest first, with what a drift run and a performance estimate read."""
@@ -130,7 +111,10 @@ class PredictionWindow:
 def prediction_window_outcomes_read(
     *, version: ModelVersion, limit: int | None = None, since: datetime | None = None
 ) -> PredictionWindow:
-    """The rows prediction_window_read returns (same query and order), with their probabilities and true labels."""
+    """The most recent predictions of a version, newest first, with their probabilities and true labels.
+
+    One indexed query on (model_version, id); `since` bounds it by time through the time-ordered ids.
+    """
     queryset = Prediction.objects.filter(model_version=version)
     if since is not None:
         queryset = queryset.filter(id__gte=uuid7_floor(since))
