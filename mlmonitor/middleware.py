@@ -10,6 +10,8 @@ stock middleware.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 from django_prometheus.middleware import PrometheusAfterMiddleware, PrometheusBeforeMiddleware
 from django_prometheus.utils import Time, TimeSince
@@ -27,18 +29,37 @@ class LeanPrometheusBeforeMiddleware(PrometheusBeforeMiddleware):
 
 
 class LeanPrometheusAfterMiddleware(PrometheusAfterMiddleware):
-    """Requests by view, responses by status and view, and latency by view."""
+    """Requests by view, responses by status and view, and latency by view; each labelled child looked up once per
+    process (a labels() call costs more than the increment it precedes)."""
+
+    def __init__(self, get_response: Any) -> None:
+        super().__init__(get_response)
+        self._children: dict[tuple[object, ...], Any] = {}
+
+    def _labelled(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def process_request(self, request: HttpRequest) -> None:
         request.prometheus_after_middleware_event = Time()  # type: ignore[attr-defined]
 
+    def process_view(self, request: HttpRequest, view_func: Any, *view_args: Any, **view_kwargs: Any) -> None:
+        match = request.resolver_match
+        if match is not None:
+            view = match.view_name or "<unnamed view>"
+            # labels (view, transport, method), as django-prometheus' own process_view
+            self._labelled(
+                self.metrics.requests_by_view_transport_method, view, self._transport(request), self._method(request)
+            ).inc()
+
     def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         method = self._method(request)
         view = self._get_view_name(request)
-        self.metrics.responses_by_status_view_method.labels(
-            status=str(response.status_code), view=view, method=method
-        ).inc()
+        self._labelled(self.metrics.responses_by_status_view_method, str(response.status_code), view, method).inc()
         started = getattr(request, "prometheus_after_middleware_event", None)
         if started is not None:
-            self.metrics.requests_latency_by_view_method.labels(view=view, method=method).observe(TimeSince(started))
+            self._labelled(self.metrics.requests_latency_by_view_method, view, method).observe(TimeSince(started))
         return response

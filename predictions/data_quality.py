@@ -92,6 +92,10 @@ class DataQualityProfile:
     slot_names: tuple[str, ...]
     tracked: int
     applies: np.ndarray
+    # The same, as Python values for small batches (data_quality_counts_small): per column its label slot, bounds
+    # and the offset of its codes in `seen` (-1: not a categorical column with a reference).
+    column_checks: tuple[tuple[int, float, float, int], ...] = ()
+    seen_list: tuple[bool, ...] = ()
 
     @property
     def folds(self) -> bool:
@@ -146,16 +150,24 @@ def data_quality_profile_build(
     per_feature[_ABOVE] = np.isfinite(upper)
     per_feature[_UNSEEN, categorical_columns] = True
     applies = _fold(per_feature, tracked, np.any)
+    offsets = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.intp) if sizes else np.empty(0, dtype=np.intp)
+    category_offset = dict(zip(categorical_columns, offsets.tolist(), strict=True))
+    column_checks = tuple(
+        (min(column, tracked), float(lower[column]), float(upper[column]), category_offset.get(column, -1))
+        for column in range(width)
+    )
     return DataQualityProfile(
         reference_key=reference_key,
         lower=lower,
         upper=upper,
         categorical_columns=np.asarray(categorical_columns, dtype=np.intp),
-        category_offsets=np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.intp) if sizes else np.empty(0),
+        category_offsets=offsets,
         seen=np.concatenate(seen_parts) if seen_parts else np.empty(0, dtype=bool),
         slot_names=slot_names,
         tracked=tracked,
         applies=applies,
+        column_checks=column_checks,
+        seen_list=tuple(bool(flag) for part in seen_parts for flag in part.tolist()),
     )
 
 
@@ -174,6 +186,32 @@ def data_quality_counts(profile: DataQualityProfile, matrix: np.ndarray) -> np.n
         flags[_UNSEEN][:, profile.categorical_columns] = present & ~profile.seen[index]
     per_feature = np.count_nonzero(flags, axis=1)
     return _fold(per_feature, profile.tracked, np.sum) if profile.folds else per_feature
+
+
+# Up to this many cells (rows x features) a batch is counted in Python: numpy's per-call overhead (a dozen calls of
+# ~1-2 us) outweighs a loop over a few rows.
+_SMALL_CELLS = 64
+
+
+def data_quality_counts_small(profile: DataQualityProfile, rows: list[list[float]]) -> dict[tuple[int, int], int]:
+    """The non-zero counts of data_quality_counts as {(check, slot): count}, for a few logged rows given as lists:
+    the same checks in a Python loop (a value is missing, else below, else above, else an unseen category)."""
+    counts: dict[tuple[int, int], int] = {}
+    seen = profile.seen_list
+    for row in rows:
+        for value, (slot, lower, upper, offset) in zip(row, profile.column_checks, strict=True):
+            if value != value:  # NaN
+                check = _MISSING
+            elif value < lower:
+                check = _BELOW
+            elif value > upper:
+                check = _ABOVE
+            elif offset >= 0 and not seen[offset + int(value)]:
+                check = _UNSEEN
+            else:
+                continue
+            counts[check, slot] = counts.get((check, slot), 0) + 1
+    return counts
 
 
 def _fold(per_feature: np.ndarray, tracked: int, combine: Callable[..., np.ndarray]) -> np.ndarray:
@@ -281,14 +319,20 @@ def data_quality_batch_record(*, version_id: int, schema: FeatureSchema, model_n
     if not settings.METRICS_ENABLED or matrix.size == 0:
         return
     profile = data_quality_profile_get(version_id=version_id, schema=schema, model_name=model_name)
-    counts = data_quality_counts(profile, matrix)
+    if matrix.size <= _SMALL_CELLS:
+        nonzero = data_quality_counts_small(profile, matrix.tolist())
+    else:
+        counts = data_quality_counts(profile, matrix)
+        checks, slots = np.nonzero(counts)
+        nonzero = {
+            (check, slot): int(counts[check, slot]) for check, slot in zip(checks.tolist(), slots.tolist(), strict=True)
+        }
     _child(DATA_QUALITY_ROWS, model_name).inc(int(matrix.shape[0]))
-    rows, slots = np.nonzero(counts)
-    for row, slot in zip(rows.tolist(), slots.tolist(), strict=True):
-        name, value = profile.slot_names[slot], int(counts[row, slot])
-        if row == _MISSING:
+    for (check, slot), value in nonzero.items():
+        name = profile.slot_names[slot]
+        if check == _MISSING:
             _child(FEATURE_MISSING, model_name, name).inc(value)
-        elif row == _UNSEEN:
+        elif check == _UNSEEN:
             _child(FEATURE_UNSEEN_CATEGORY, model_name, name).inc(value)
         else:
-            _child(FEATURE_OUT_OF_RANGE, model_name, name, SIDES[row - _BELOW]).inc(value)
+            _child(FEATURE_OUT_OF_RANGE, model_name, name, SIDES[check - _BELOW]).inc(value)

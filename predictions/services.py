@@ -370,25 +370,26 @@ def _prediction_rows_copy(
 def _batch_metrics_record(scored: list[tuple[ScoringJob, np.ndarray]], now: float) -> None:
     """The request metrics of a committed batch, each series written once (a failure here never fails the batch)."""
     try:
-        probabilities = np.concatenate([probs for _, probs in scored])
-        predicted = probabilities.argmax(axis=1)
         first = scored[0][0]
         assert first.model is not None
+        if len(scored) == 1:  # the common case at low load: no concatenation
+            probabilities, matrix = scored[0][1], first.log_matrix
+        else:
+            probabilities = np.concatenate([probs for _, probs in scored])
+            matrix = np.concatenate([job.log_matrix for job, _ in scored])
+        predicted = probabilities.argmax(axis=1)
         model_name, model_version = first.metric_labels
         metrics.prediction_batch_record(
             model_name=model_name,
             model_version=model_version,
             class_labels=first.model.class_labels,
-            latencies=np.asarray([now - job.started for job, _ in scored]),
-            sizes=np.asarray([len(probs) for _, probs in scored]),
+            latencies=[now - job.started for job, _ in scored],
+            sizes=[len(probs) for _, probs in scored],
             predicted=predicted,
             confidences=probabilities[np.arange(len(predicted)), predicted],
         )
         data_quality_batch_record(
-            version_id=first.version_id,
-            schema=first.model.schema,
-            model_name=model_name,
-            matrix=np.concatenate([job.log_matrix for job, _ in scored]),
+            version_id=first.version_id, schema=first.model.schema, model_name=model_name, matrix=matrix
         )
     except Exception:
         logger.exception("recording prediction metrics failed")

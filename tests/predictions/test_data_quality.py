@@ -19,7 +19,12 @@ from django.test.utils import CaptureQueriesContext
 
 from drift.services import reference_dataset_upload
 from predictions import data_quality
-from predictions.data_quality import OTHER_FEATURE, data_quality_counts, data_quality_profile_build
+from predictions.data_quality import (
+    OTHER_FEATURE,
+    data_quality_counts,
+    data_quality_counts_small,
+    data_quality_profile_build,
+)
 from predictions.models import ModelVersion
 from predictions.schema import feature_schema_parse
 from tests.exposition import Exposition
@@ -96,6 +101,26 @@ def test_batch_counts_equal_a_row_by_row_count_on_random_batches() -> None:
     for case in range(40):
         matrix = random_matrix(rng, int(rng.integers(1, 300)))
         assert as_dict(profile, data_quality_counts(profile, matrix)) == expected_counts(matrix), case
+
+
+@pytest.mark.parametrize("max_features", [50, 2, 1])
+def test_the_small_batch_loop_counts_what_the_numpy_path_counts(max_features: int) -> None:
+    """data_quality_counts_small (a few rows, in Python) gives exactly the non-zero counts of data_quality_counts on
+    random batches of 1 to 12 rows, with and without a reference, folded or not."""
+    rng = np.random.default_rng(17)
+    with_reference = data_quality_profile_build(
+        schema=MIXED_SCHEMA, max_features=max_features, reference_ranges=RANGES, reference_categories=SEEN
+    )
+    without = data_quality_profile_build(schema=MIXED_SCHEMA, max_features=max_features)
+    for case in range(200):
+        profile = with_reference if case % 2 else without
+        matrix = random_matrix(rng, int(rng.integers(1, 13)))
+        names = ("missing", "below", "above", "unseen")
+        small = {
+            (names[check], profile.slot_names[slot]): count
+            for (check, slot), count in data_quality_counts_small(profile, matrix.tolist()).items()
+        }
+        assert small == as_dict(profile, data_quality_counts(profile, matrix)), case
 
 
 def test_features_past_the_cap_are_summed_under_other() -> None:
