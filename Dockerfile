@@ -1,4 +1,4 @@
-# The mlmonitor image: web (gunicorn), Celery worker and beat all run from it (scripts/docker-entrypoint.sh).
+# The mlmonitor image: web (granian), Celery worker and beat all run from it (scripts/docker-entrypoint.sh).
 FROM python:3.11.10-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

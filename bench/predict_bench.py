@@ -2,8 +2,8 @@
 
 Each round runs, one server at a time on the machine (the others stopped), `wrk -t2 -c32` single-row POSTs against:
 
-- mlmonitor under gunicorn (mlmonitor/gunicorn.conf.py), monitoring on (METRICS_ENABLED=1), every answer persisted
-  to the prediction log and committed before it is sent;
+- mlmonitor under its web server (mlmonitor/serve.py: granian), monitoring on (METRICS_ENABLED=1), every answer
+  persisted to the prediction log and committed before it is sent;
 - `seed`: bench/peers/seed_fastapi.py, a FastAPI + prometheus_client service behaving like the seed's sketch
   (argmax of the first three features, a random confidence, its metrics, no model, no persistence), one uvicorn
   worker;
@@ -202,9 +202,10 @@ class Process:
 
 
 class Server(Process):
-    """gunicorn on a free loopback port with its own multiprocess metrics directory."""
+    """The web server (mlmonitor/serve.py: granian, or gunicorn with WEB_SERVER=gunicorn) on a free loopback port with
+    its own multiprocess metrics directory."""
 
-    name = "gunicorn"
+    name = "web server"
 
     def __init__(
         self, env: dict[str, str], workers: int, threads: int, monitoring: bool, extra: dict[str, str] | None = None
@@ -213,34 +214,16 @@ class Server(Process):
         self.metrics_dir = tempfile.mkdtemp(prefix="mlmonitor-bench-prom-")
         server_env = {
             **env,
-            **(extra or {}),
             "METRICS_ENABLED": "1" if monitoring else "0",
             "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir,
-            "GUNICORN_BIND": f"127.0.0.1:{self.port}",
-            "GUNICORN_WORKERS": str(workers),
-            "GUNICORN_THREADS": str(threads),
-            "GUNICORN_LOGLEVEL": "warning",
+            "WEB_BIND": f"127.0.0.1:{self.port}",
+            "WEB_WORKERS": str(workers),
+            "WEB_THREADS": str(threads),
+            "WEB_LOGLEVEL": "warning",
+            **(extra or {}),  # a variant's settings win
         }
-        command = [PYTHON, "-m", "gunicorn", "-c", "mlmonitor/gunicorn.conf.py"]
-        if server_env.get("BENCH_SERVER") == "granian":  # the alternative WSGI server measured in docs/benchmarks.md
-            command = [
-                PYTHON,
-                "-m",
-                "granian",
-                "--interface",
-                "wsgi",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--workers",
-                server_env["GUNICORN_WORKERS"],
-                "--blocking-threads",
-                server_env["GUNICORN_THREADS"],
-                "--log-level",
-                "warning",
-                "mlmonitor.wsgi:application",
-            ]
+        # granian unless the environment (or a variant) sets WEB_SERVER=gunicorn, as `make run` starts it
+        command = [PYTHON, "-m", "mlmonitor.serve"]
         super().__init__(
             command,
             server_env,
@@ -427,8 +410,8 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds of each measured wrk run")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds")
     parser.add_argument("--quick", action="store_true", help="one round of 4 s runs, batches of 1,000 only")
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("GUNICORN_WORKERS", "2")))
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", "8")))
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_WORKERS", "2")))
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", "8")))
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--batch-rows", default="1000,5000", help="comma-separated batch sizes")
     parser.add_argument("--peers", default="seed,mlserver", help="comma-separated: seed, mlserver; empty for none")
@@ -438,8 +421,8 @@ def main() -> None:
         action="append",
         default=[],
         help="another mlmonitor slot per round, monitoring on: `drf` (the DRF view behind the lean one) or "
-        "`NAME:KEY=VALUE,KEY=VALUE` (server environment, e.g. `t4:GUNICORN_THREADS=4`; BENCH_SERVER=granian runs "
-        "granian, if installed, with the same worker and thread counts)",
+        "`NAME:KEY=VALUE,KEY=VALUE` (server environment, e.g. `t4:WEB_THREADS=4`; `gunicorn:WEB_SERVER=gunicorn` "
+        "runs gunicorn gthread with the same worker and thread counts)",
     )
     args = parser.parse_args()
     if args.quick:
@@ -456,7 +439,7 @@ def main() -> None:
         for command in (["migrate", "-v0"], ["load_demo"]):
             subprocess.run([PYTHON, "manage.py", *command], cwd=ROOT, env=env, check=True, capture_output=True)
         print(
-            f"mlmonitor: gunicorn {os.environ.get('GUNICORN_WORKER_CLASS', 'gthread')} workers={args.workers} "
+            f"mlmonitor: {os.environ.get('WEB_SERVER') or 'granian'} workers={args.workers} "
             f"threads={args.threads}; wrk -t2 -c{args.connections} -d{args.duration}s after a {warmup} s warm-up; "
             f"database={env['DATABASE_URL'].split(':')[0]}; peers: {', '.join(peers) or 'none'}",
             flush=True,

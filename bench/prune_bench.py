@@ -1,7 +1,7 @@
 """Pruning 10 million old predictions on PostgreSQL while predictions are served: p99 before and during.
 
 Fills the prediction log with N rows created 40 to 31 days ago (INSERT ... SELECT generate_series, ids built as
-UUIDv7 from their time, VACUUM ANALYZE after, as an aged table would be), starts gunicorn as configured for
+UUIDv7 from their time, VACUUM ANALYZE after, as an aged table would be), starts the web server as configured for
 production, measures single-row predictions with wrk for --seconds (before), then starts `manage.py prune_history`
 (retention 30 days: every generated row goes) and measures again for --seconds while it runs (during; the window
 must end before the prune does, else the script says so). Prints p50/p99 of both windows, the p99 ratio

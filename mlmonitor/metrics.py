@@ -8,9 +8,9 @@ It also holds the pieces every collector shares (`CachedCollector`, with its tim
 `database_time_bounded`), the collector that reports on the others (`CollectorHealthCollector`) and the one collector
 that belongs to no app, the GPU of the serving host (`GpuCollector`).
 
-Under gunicorn (several worker processes) every process writes its counters to PROMETHEUS_MULTIPROC_DIR and the
+Under the web server (several worker processes) every process writes its counters to PROMETHEUS_MULTIPROC_DIR and the
 scrape sums them with a fresh MultiProcessCollector per scrape, never on the default registry (which would
-duplicate them); see docs/architecture.md, "Metrics under gunicorn".
+duplicate them); see docs/architecture.md, "Metrics under several web workers".
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -233,12 +234,42 @@ class _DefaultRegistryProxy(Collector):
         yield from REGISTRY.collect()
 
 
+def process_alive(pid: int) -> bool:
+    """True when a process with this pid exists on this host (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
+def dead_processes_forget(directory: str) -> list[int]:
+    """Drop the live gauges (multiprocess_mode live*) of worker processes that no longer run, as client_python's
+    `mark_process_dead` asks a server to do when a worker exits; returns their pids. Done at scrape time, it works
+    under any WSGI server (granian has no child-exit hook) and after a worker was killed. Counters and histograms
+    of dead workers are kept: their counts happened."""
+    from prometheus_client import multiprocess
+
+    dead: set[int] = set()
+    for path in Path(directory).glob("gauge_live*_*.db"):
+        pid_text = path.stem.rpartition("_")[2]
+        if pid_text.isdigit() and not process_alive(int(pid_text)):
+            dead.add(int(pid_text))
+    for pid in sorted(dead):
+        multiprocess.mark_process_dead(pid, directory)
+    return sorted(dead)
+
+
 def metrics_registry() -> CollectorRegistry:
     """A fresh registry per scrape: every process' counters (multiprocess mode) plus the scrape-time collectors."""
     registry = CollectorRegistry(auto_describe=False)
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
         from prometheus_client import multiprocess
 
+        dead_processes_forget(directory)
         multiprocess.MultiProcessCollector(registry)
     else:
         registry.register(_DefaultRegistryProxy())

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Container entrypoint: `web` (web-setup under a lock, then gunicorn), `web-setup` (migrate, demo model, webhook
+# Container entrypoint: `web` (web-setup under a lock, then the web server), `web-setup` (migrate, demo model, webhook
 # token, alerting config), `worker` (one Celery worker), `beat` (the one Celery beat), or any other command as given.
 set -eu
 cd /app
@@ -15,7 +15,9 @@ case "${1:-web}" in
     # writes the alerting config, under a lock on the media volume they all mount.
     mkdir -p "$MEDIA_ROOT"
     flock "$MEDIA_ROOT/.web-setup.lock" "$0" web-setup  # flock(1): util-linux, in every Debian image
-    exec gunicorn -c mlmonitor/gunicorn.conf.py --control-socket /tmp/gunicorn.ctl
+    # granian, or gunicorn with WEB_SERVER=gunicorn (mlmonitor/serve.py empties PROMETHEUS_MULTIPROC_DIR first)
+    if [ "${WEB_SERVER:-granian}" = gunicorn ]; then exec python -m mlmonitor.serve --control-socket /tmp/gunicorn.ctl; fi
+    exec python -m mlmonitor.serve
     ;;
   web-setup)
     python manage.py migrate --noinput

@@ -166,17 +166,17 @@ export SECRET_KEY
 export DJANGO_DEBUG=${DJANGO_DEBUG:-0}
 export DJANGO_SETTINGS_MODULE=mlmonitor.settings.base
 
-if [ -z "${GUNICORN_BIND:-}" ]; then
-  GUNICORN_BIND=127.0.0.1:$(port_pick 8000)
-elif ! port_free "${GUNICORN_BIND##*:}"; then
-  echo "GUNICORN_BIND=$GUNICORN_BIND: that port is taken." >&2
+if [ -z "${WEB_BIND:-}" ]; then
+  WEB_BIND=127.0.0.1:$(port_pick 8000)
+elif ! port_free "${WEB_BIND##*:}"; then
+  echo "WEB_BIND=$WEB_BIND: that port is taken." >&2
   exit 1
 fi
-export GUNICORN_BIND GUNICORN_WORKERS=${GUNICORN_WORKERS:-2}
-WEB_URL=http://$GUNICORN_BIND
-PROMETHEUS_PORT=$(port_pick 9090 "${GUNICORN_BIND##*:}")
-ALERTMANAGER_PORT=$(port_pick 9093 "${GUNICORN_BIND##*:}" "$PROMETHEUS_PORT")
-for pair in "web 8000 ${GUNICORN_BIND##*:}" "Prometheus 9090 $PROMETHEUS_PORT" "Alertmanager 9093 $ALERTMANAGER_PORT"; do
+export WEB_BIND WEB_WORKERS=${WEB_WORKERS:-2}
+WEB_URL=http://$WEB_BIND
+PROMETHEUS_PORT=$(port_pick 9090 "${WEB_BIND##*:}")
+ALERTMANAGER_PORT=$(port_pick 9093 "${WEB_BIND##*:}" "$PROMETHEUS_PORT")
+for pair in "web 8000 ${WEB_BIND##*:}" "Prometheus 9090 $PROMETHEUS_PORT" "Alertmanager 9093 $ALERTMANAGER_PORT"; do
   read -r what wanted got <<<"$pair"
   [ "$wanted" != "$got" ] && echo "Port $wanted is taken: $what listens on 127.0.0.1:$got instead."
 done
@@ -203,7 +203,7 @@ elif redis_answers redis://127.0.0.1:6379/0; then
   broker=redis://127.0.0.1:6379/0
 elif command -v redis-server >/dev/null 2>&1; then
   own_redis=1
-  REDIS_PORT=$(port_pick 6379 "${GUNICORN_BIND##*:}" "$PROMETHEUS_PORT" "$ALERTMANAGER_PORT")
+  REDIS_PORT=$(port_pick 6379 "${WEB_BIND##*:}" "$PROMETHEUS_PORT" "$ALERTMANAGER_PORT")
   broker=redis://127.0.0.1:$REDIS_PORT/0
   mkdir -p "$RUN_DIR/redis"
 else
@@ -253,7 +253,7 @@ mkdir -p "$ALERT_RULES_DIR"
 have_prometheus=0 have_alertmanager=0
 command -v prometheus >/dev/null 2>&1 && have_prometheus=1
 command -v prometheus-alertmanager >/dev/null 2>&1 && have_alertmanager=1
-targets=(--target "web:8000=$GUNICORN_BIND" --target "prometheus:9090=127.0.0.1:$PROMETHEUS_PORT")
+targets=(--target "web:8000=$WEB_BIND" --target "prometheus:9090=127.0.0.1:$PROMETHEUS_PORT")
 [ "$have_alertmanager" = 1 ] && targets+=(--target "alertmanager:9093=127.0.0.1:$ALERTMANAGER_PORT")
 # /metrics behind a token (METRICS_AUTH_TOKEN): Prometheus sends it from a file (README, "Protecting /metrics").
 if [ -n "${METRICS_AUTH_TOKEN:-}" ]; then
@@ -278,10 +278,12 @@ fi
 if [ "$own_redis" = 1 ]; then
   start redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$RUN_DIR/redis" --save "" --appendonly no
 fi
-# A control socket of our own (gunicornc -s .run/gunicorn.ctl): the default one in ~/.gunicorn is shared by every
-# gunicorn of this user.
-start web env PROMETHEUS_MULTIPROC_DIR="$RUN_DIR/prometheus-multiproc" "$VENV/bin/gunicorn" -c mlmonitor/gunicorn.conf.py \
-  --control-socket "$RUN_DIR/gunicorn.ctl"
+# granian by default, gunicorn with WEB_SERVER=gunicorn (mlmonitor/serve.py); with gunicorn, a control socket of
+# our own (gunicornc -s .run/gunicorn.ctl): the default one in ~/.gunicorn is shared by every gunicorn of this user.
+web_arguments=()
+if [ "${WEB_SERVER:-granian}" = gunicorn ]; then web_arguments=(--control-socket "$RUN_DIR/gunicorn.ctl"); fi
+start web env PROMETHEUS_MULTIPROC_DIR="$RUN_DIR/prometheus-multiproc" "$VENV/bin/python" -m mlmonitor.serve \
+  "${web_arguments[@]}"
 if [ -n "$broker" ]; then
   start worker "$VENV/bin/celery" -A mlmonitor worker -l info --concurrency 1 -n "$CELERY_QUEUE@%h"
   start beat "$VENV/bin/celery" -A mlmonitor beat -l info -S django

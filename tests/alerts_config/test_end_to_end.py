@@ -92,8 +92,8 @@ class Stack:
             "ALERT_GROUP_INTERVAL": "1s",
             "ALERT_REPEAT_INTERVAL": "1h",
             "METRICS_COLLECTOR_CACHE_SECONDS": "0",
-            "GUNICORN_BIND": f"127.0.0.1:{self.app_port}",
-            "GUNICORN_WORKERS": "1",
+            "WEB_BIND": f"127.0.0.1:{self.app_port}",
+            "WEB_WORKERS": "1",
             "LOG_LEVEL": "WARNING",
         }
 

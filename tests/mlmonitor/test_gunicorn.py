@@ -42,7 +42,9 @@ def server_env(tmp_path: Path) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "GUNICORN_", "PROMETHEUS_", "DATABASE_", "API_", "METRICS_", "GPU_"))
+        if not key.startswith(
+            ("DJANGO_", "GUNICORN_", "WEB_", "GRANIAN_", "PROMETHEUS_", "DATABASE_", "API_", "METRICS_", "GPU_")
+        )
     }
     env.update(
         {
@@ -110,30 +112,29 @@ def predict_many(port: int, count: int, clients: int) -> list[str]:
 
 
 @pytest.mark.slow
-def test_counts_are_exact_across_four_gunicorn_workers(tmp_path: Path) -> None:
-    """200 predictions over 8 concurrent clients to 4 gunicorn workers: every scrape, whichever worker serves it,
-    reports exactly 200 successful requests and 200 latency observations, the model info, and passes promtool; the
-    prediction log holds exactly 200 rows."""
-    # given: a migrated SQLite database with the demo model, and gunicorn as configured for production
+@pytest.mark.parametrize("web_server", ["granian", "gunicorn"])
+def test_counts_are_exact_across_four_workers(tmp_path: Path, web_server: str) -> None:
+    """200 predictions over 8 concurrent clients to 4 workers of either server (`python -m mlmonitor.serve`): every
+    scrape, whichever worker serves it, reports exactly 200 successful requests and 200 latency observations, the
+    model info, and passes promtool; the prediction log holds exactly 200 rows."""
+    # given: a migrated SQLite database with the demo model, and the server as configured for production
     env = server_env(tmp_path)
     (tmp_path / "static").mkdir()  # whitenoise warns on every request about a missing STATIC_ROOT
     python = sys.executable
     command_run([python, "manage.py", "migrate", "--noinput", "-v", "0"], env=env, cwd=REPO)
     command_run([python, "manage.py", "load_demo"], env=env, cwd=REPO)
     port = free_port()
-    args = [
-        str(VENV_BIN / "gunicorn"),
-        "-c",
-        "mlmonitor/gunicorn.conf.py",
-        "--workers",
-        str(WORKERS),
-        "--bind",
-        f"{LOOPBACK}:{port}",
-    ]
-    # Only gunicorn gets the multiprocess directory (its on_starting hook creates it empty), as in scripts/run.sh.
-    server_environment = {**env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus")}
-    log_path = tmp_path / "gunicorn.log"
-    with running(args, name="gunicorn", log_path=log_path, env=server_environment, cwd=REPO) as server:
+    args = [python, "-m", "mlmonitor.serve"]
+    # Only the server gets the multiprocess directory (the launcher creates it empty), as in scripts/run.sh.
+    server_environment = {
+        **env,
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
+        "WEB_SERVER": web_server,
+        "WEB_WORKERS": str(WORKERS),
+        "WEB_BIND": f"{LOOPBACK}:{port}",
+    }
+    log_path = tmp_path / f"{web_server}.log"
+    with running(args, name=web_server, log_path=log_path, env=server_environment, cwd=REPO) as server:
         wait_for_http(port, "/healthz", timeout=60, server=server)
         workers_wait(tmp_path / "prometheus", server=server)
         # when

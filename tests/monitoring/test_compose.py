@@ -155,7 +155,7 @@ def test_every_prometheus_scrape_target_is_a_service_listening_on_that_port() ->
 
 
 def test_the_web_port_agrees_with_gunicorn_prometheus_and_allowed_hosts() -> None:
-    """GUNICORN_BIND, the published port and the scrape target use one port, and Django accepts the Host header
+    """WEB_BIND, the published port and the scrape target use one port, and Django accepts the Host header
     Prometheus sends (the service name), or every scrape would answer 400."""
     # given
     web = services()["web"]
@@ -165,7 +165,7 @@ def test_the_web_port_agrees_with_gunicorn_prometheus_and_allowed_hosts() -> Non
     ]
     (host,), port = sd["names"], sd["port"]
     # then
-    bind_host, bind_port = host_port(environment["GUNICORN_BIND"])
+    bind_host, bind_port = host_port(environment["WEB_BIND"])
     assert bind_host == "0.0.0.0" and bind_port == port
     assert web["ports"] == [f"127.0.0.1:{port}-{port + 9}:{port}"]
     assert host in environment["ALLOWED_HOSTS"].split(",")
@@ -317,8 +317,8 @@ def test_exactly_one_beat_with_the_database_scheduler() -> None:
 
 
 def test_multiprocess_metrics_directory_is_on_tmpfs_below_the_mount_point() -> None:
-    """PROMETHEUS_MULTIPROC_DIR lives on a tmpfs of web, one level below the mount point (gunicorn deletes and
-    recreates the directory itself on start, which a mount point cannot survive)."""
+    """PROMETHEUS_MULTIPROC_DIR lives on a tmpfs of web, one level below the mount point (the web server's
+    launcher, mlmonitor/serve.py, deletes and recreates the directory on start, which a mount point cannot survive)."""
     # given
     web = services()["web"]
     directory = Path(web["environment"]["PROMETHEUS_MULTIPROC_DIR"])
@@ -400,7 +400,7 @@ def test_compose_environment_names_are_read_by_the_app() -> None:
     """Every variable compose gives the app containers is read somewhere (settings, gunicorn config, entrypoint),
     so a misspelt name cannot silently fall back to a default."""
     # given
-    readers = [ROOT / "mlmonitor" / "settings" / "base.py", ROOT / "mlmonitor" / "gunicorn.conf.py"]
+    readers = [ROOT / "mlmonitor" / name for name in ("settings/base.py", "gunicorn.conf.py", "serve.py")]
     read = " ".join(path.read_text() for path in readers) + (ROOT / "scripts" / "docker-entrypoint.sh").read_text()
     known_elsewhere = {"DJANGO_SETTINGS_MODULE", "PROMETHEUS_MULTIPROC_DIR"}  # read by Django and prometheus_client
     # then
@@ -534,12 +534,13 @@ def test_start_scripts_parse(shell: str, script: str) -> None:
 
 
 def test_make_run_uses_the_same_service_commands_as_compose() -> None:
-    """`make run` starts gunicorn with the project config, one worker with concurrency 1, one beat with the database
-    scheduler, Prometheus with lifecycle reloads and Alertmanager without clustering, all on 127.0.0.1."""
+    """`make run` starts the web server through its launcher (granian, or gunicorn with the project config), one
+    worker with concurrency 1, one beat with the database scheduler, Prometheus with lifecycle reloads and
+    Alertmanager without clustering, all on 127.0.0.1."""
     # given
     text = (ROOT / "scripts" / "run.sh").read_text()
     # then
-    assert 'gunicorn" -c mlmonitor/gunicorn.conf.py' in text
+    assert '"$VENV/bin/python" -m mlmonitor.serve' in text
     assert re.search(r"celery\" -A mlmonitor worker -l info --concurrency 1", text)
     assert len(re.findall(r"celery\" -A mlmonitor beat -l info -S django", text)) == 1
     assert "--web.enable-lifecycle" in text and "--cluster.listen-address=" in text

@@ -352,7 +352,9 @@ def scraped_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("dashboards")
     app_port, prometheus_port = port_free(), port_free()
     env = {
-        key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "GUNICORN_", "PROMETHEUS_"))
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "GUNICORN_", "WEB_", "GRANIAN_", "PROMETHEUS_"))
     }
     env.update(
         DJANGO_SETTINGS_MODULE="mlmonitor.settings.base",
@@ -395,8 +397,8 @@ def scraped_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
     web_env = {
         **env,
-        "GUNICORN_BIND": f"127.0.0.1:{app_port}",
-        "GUNICORN_WORKERS": "2",
+        "WEB_BIND": f"127.0.0.1:{app_port}",
+        "WEB_WORKERS": "2",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp / "multiproc"),
     }
     with open(tmp / "web.log", "wb") as web_log, open(tmp / "prometheus.log", "wb") as prometheus_log:

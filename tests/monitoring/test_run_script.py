@@ -25,7 +25,9 @@ def run_env(tmp_path: Path) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "GUNICORN_", "PROMETHEUS_", "DATABASE_", "ALERT", "REDIS_KEY", "CELERY_Q"))
+        if not key.startswith(
+            ("DJANGO_", "GUNICORN_", "WEB_", "GRANIAN_", "PROMETHEUS_", "DATABASE_", "ALERT", "REDIS_KEY", "CELERY_Q")
+        )
     }
     env.update(
         {
@@ -38,7 +40,7 @@ def run_env(tmp_path: Path) -> dict[str, str]:
             "ALERTMANAGER_CONFIG_PATH": str(tmp_path / "generated" / "alertmanager.yml"),
             "ALERTMANAGER_SECRETS_DIR": str(tmp_path / "generated" / "secrets"),
             "ALERT_WEBHOOK_TOKEN_FILE": str(tmp_path / "generated" / "secrets" / "webhook_token"),
-            "GUNICORN_BIND": f"{LOOPBACK}:{free_port()}",
+            "WEB_BIND": f"{LOOPBACK}:{free_port()}",
             "GPU_METRICS_ENABLED": "0",
         }
     )

@@ -104,7 +104,9 @@ def several_hosts(tmp_path: Path) -> Iterator[dict[str, Any]]:
         env = {
             key: value
             for key, value in os.environ.items()
-            if not key.startswith(("DJANGO_", "GUNICORN_", "PROMETHEUS_", "DATABASE_", "ALERT", "METRICS_", "GPU_"))
+            if not key.startswith(
+                ("DJANGO_", "GUNICORN_", "WEB_", "GRANIAN_", "PROMETHEUS_", "DATABASE_", "ALERT", "METRICS_", "GPU_")
+            )
         }
         env.update(
             DJANGO_SETTINGS_MODULE="mlmonitor.settings.base",
@@ -149,8 +151,8 @@ def several_hosts(tmp_path: Path) -> Iterator[dict[str, Any]]:
             for name, port in ports.items():
                 web_env = {
                     **env,
-                    "GUNICORN_BIND": f"{LOOPBACK}:{port}",
-                    "GUNICORN_WORKERS": "1",
+                    "WEB_BIND": f"{LOOPBACK}:{port}",
+                    "WEB_WORKERS": "1",
                     "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / f"multiproc-{name}"),
                 }
                 servers.append(

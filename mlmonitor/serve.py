@@ -1,0 +1,94 @@
+"""The web server: `python -m mlmonitor.serve [server arguments]` runs the WSGI app (mlmonitor.wsgi) under granian,
+or under gunicorn with WEB_SERVER=gunicorn.
+
+granian is the default: its HTTP server is written in Rust and calls the app from a pool of Python threads per
+worker process; on the predict benchmark it spent 0.45 ms of CPU per request against gunicorn gthread's 0.77 ms, at
+1.6x the requests per second and a third of the p99 (docs/benchmarks.md, "WSGI server"). gunicorn stays supported
+(`mlmonitor/gunicorn.conf.py`), for its worker timeout and control socket.
+
+Both read the same variables: WEB_BIND (host:port, default 127.0.0.1:8000), WEB_WORKERS (processes, 2),
+WEB_THREADS (threads per process, 8), WEB_LOGLEVEL (info) and WEB_ACCESSLOG (granian: any value turns its access
+log on; gunicorn: a path, `-` for stdout). Arguments after the command go to the server as they are (granian's
+GRANIAN_* variables work too).
+
+Multiprocess metrics (client_python "multiprocess" docs): PROMETHEUS_MULTIPROC_DIR is emptied here before any
+worker starts, so a restart does not resurrect the counters of dead processes; the live gauges of a worker that
+died are dropped by the scrape (mlmonitor.metrics.dead_processes_forget), whichever server runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+SERVERS = ("granian", "gunicorn")
+WSGI_APP = "mlmonitor.wsgi:application"
+
+
+def multiprocess_directory_reset(environ: Mapping[str, str] = os.environ) -> None:
+    """Empty (or create) PROMETHEUS_MULTIPROC_DIR when it is set; nothing otherwise."""
+    directory = environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        path = Path(directory)
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir(parents=True, exist_ok=True)
+
+
+def bind_split(bind: str) -> tuple[str, str]:
+    """`host:port` (IPv6 hosts in brackets) -> (host, port); ValueError for anything else."""
+    host, separator, port = bind.rpartition(":")
+    if not separator or not host or not port.isdigit():
+        raise ValueError(f"WEB_BIND must be host:port, got {bind!r}")
+    return host.strip("[]"), port
+
+
+def server_command(environ: Mapping[str, str], arguments: Sequence[str] = ()) -> list[str]:
+    """The command line of the server WEB_SERVER names, from the WEB_* variables; ValueError for an unknown server
+    or a malformed WEB_BIND."""
+    server = environ.get("WEB_SERVER", "granian") or "granian"
+    if server not in SERVERS:
+        raise ValueError(f"WEB_SERVER must be one of {', '.join(SERVERS)}, got {server!r}")
+    if server == "gunicorn":  # mlmonitor/gunicorn.conf.py reads the WEB_* variables itself
+        return [sys.executable, "-m", "gunicorn", "-c", "mlmonitor/gunicorn.conf.py", *arguments]
+    host, port = bind_split(environ.get("WEB_BIND", "127.0.0.1:8000"))
+    command = [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "wsgi",
+        "--host",
+        host,
+        "--port",
+        port,
+        "--workers",
+        environ.get("WEB_WORKERS", "2"),
+        "--blocking-threads",
+        environ.get("WEB_THREADS", "8"),
+        "--no-ws",
+        "--log-level",
+        environ.get("WEB_LOGLEVEL", "info"),
+        "--respawn-failed-workers",
+    ]
+    if environ.get("WEB_ACCESSLOG"):
+        command.append("--access-log")
+    return [*command, *arguments, WSGI_APP]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Reset the metrics directory and replace this process with the server (signals then reach it directly)."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    try:
+        command = server_command(os.environ, arguments)
+    except ValueError as exc:
+        sys.exit(f"mlmonitor.serve: {exc}")
+    multiprocess_directory_reset()
+    os.execv(command[0], command)  # noqa: S606 - the arguments are a list, never a shell line
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+"""The web server launcher (mlmonitor/serve.py) and the scrape-time cleanup of dead workers' live gauges."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mlmonitor.metrics import dead_processes_forget
+from mlmonitor.serve import bind_split, multiprocess_directory_reset, server_command
+from tests.mlmonitor.test_gunicorn import REPO, server_env
+from tests.servers import LOOPBACK, command_run, free_port, http_get, wait_for_http
+
+
+def test_granian_is_the_default_and_reads_the_web_variables() -> None:
+    # when
+    command = server_command({"WEB_BIND": "0.0.0.0:8123", "WEB_WORKERS": "3", "WEB_THREADS": "5"}, ["--http", "1"])
+    # then
+    assert command[:3] == [sys.executable, "-m", "granian"]
+    options = dict(zip(command[3:-1:2], command[4:-1:2], strict=False))
+    assert options["--interface"] == "wsgi" and options["--host"] == "0.0.0.0" and options["--port"] == "8123"
+    assert options["--workers"] == "3" and options["--blocking-threads"] == "5"
+    assert "--respawn-failed-workers" in command and "--access-log" not in command
+    assert command[-3:] == ["--http", "1", "mlmonitor.wsgi:application"]
+
+
+def test_granian_defaults_and_access_log() -> None:
+    # when
+    command = server_command({"WEB_ACCESSLOG": "1"})
+    # then
+    assert command[command.index("--host") + 1] == "127.0.0.1" and command[command.index("--port") + 1] == "8000"
+    assert command[command.index("--workers") + 1] == "2" and command[command.index("--blocking-threads") + 1] == "8"
+    assert "--access-log" in command
+
+
+def test_gunicorn_runs_with_the_project_config() -> None:
+    # when
+    command = server_command({"WEB_SERVER": "gunicorn"}, ["--control-socket", "/tmp/x.ctl"])
+    # then
+    assert command == [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        "mlmonitor/gunicorn.conf.py",
+        "--control-socket",
+        "/tmp/x.ctl",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"WEB_SERVER": "uwsgi"}, "WEB_SERVER must be one of granian, gunicorn"),
+        ({"WEB_BIND": "8000"}, "WEB_BIND must be host:port"),
+        ({"WEB_BIND": "localhost:http"}, "WEB_BIND must be host:port"),
+        ({"WEB_BIND": ":8000"}, "WEB_BIND must be host:port"),
+    ],
+)
+def test_bad_settings_are_refused_with_their_name(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        server_command(environ)
+
+
+def test_ipv6_bind() -> None:
+    assert bind_split("[::1]:8000") == ("::1", "8000")
+
+
+def test_the_launcher_exits_with_the_reason_for_bad_settings() -> None:
+    # when
+    done = subprocess.run(
+        [sys.executable, "-m", "mlmonitor.serve"],
+        env={**os.environ, "WEB_SERVER": "nope"},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # then
+    assert done.returncode == 1
+    assert "WEB_SERVER must be one of granian, gunicorn, got 'nope'" in done.stderr
+
+
+def test_multiprocess_directory_is_emptied_or_created(tmp_path: Path) -> None:
+    # given
+    directory = tmp_path / "prom"
+    directory.mkdir()
+    (directory / "counter_123.db").write_bytes(b"old")
+    # when
+    multiprocess_directory_reset({"PROMETHEUS_MULTIPROC_DIR": str(directory)})
+    multiprocess_directory_reset({"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "new")})
+    multiprocess_directory_reset({})
+    # then
+    assert directory.is_dir() and list(directory.iterdir()) == []
+    assert (tmp_path / "new").is_dir()
+
+
+_LIVE_GAUGE = """
+import os, sys
+from prometheus_client import Gauge
+Gauge("test_live_bytes", "a live gauge", multiprocess_mode="livemax").set(float(sys.argv[1]))
+print(os.getpid())
+"""
+
+
+def test_a_dead_workers_live_gauges_are_dropped_at_scrape_and_a_live_ones_kept(tmp_path: Path) -> None:
+    # given: a process that wrote a live gauge and exited, and a live-gauge file of this (running) process
+    environment = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", _LIVE_GAUGE, "7"], env=environment, capture_output=True, text=True, check=True
+    )
+    dead_pid = int(done.stdout)
+    dead_file = tmp_path / f"gauge_livemax_{dead_pid}.db"
+    assert dead_file.exists()
+    own_file = tmp_path / f"gauge_livemax_{os.getpid()}.db"
+    own_file.write_bytes(dead_file.read_bytes())
+    counter_file = tmp_path / f"counter_{dead_pid}.db"
+    counter_file.write_bytes(b"")
+    # when
+    forgotten = dead_processes_forget(str(tmp_path))
+    # then
+    assert forgotten == [dead_pid]
+    assert not dead_file.exists() and own_file.exists()
+    assert counter_file.exists(), "a dead worker's counts happened: its counter file stays"
+
+
+@pytest.mark.slow
+def test_granian_worker_killed_is_respawned_its_gauge_dropped_and_sigterm_exits_cleanly(tmp_path: Path) -> None:
+    """Under granian (no child-exit hook): a worker killed with SIGKILL is replaced, the scrape drops its
+    ml_model_memory_bytes (a livemax gauge) and keeps its counts, and SIGTERM stops every process with status 0."""
+    # given: two granian workers that each served predictions (each loaded the model: a memory gauge per worker)
+    env = server_env(tmp_path)
+    (tmp_path / "static").mkdir()
+    command_run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], env=env, cwd=REPO)
+    command_run([sys.executable, "manage.py", "load_demo"], env=env, cwd=REPO)
+    port = free_port()
+    directory = tmp_path / "prometheus"
+    server_environment = {
+        **env,
+        "PROMETHEUS_MULTIPROC_DIR": str(directory),
+        "WEB_WORKERS": "2",
+        "WEB_BIND": f"{LOOPBACK}:{port}",
+    }
+    log = (tmp_path / "granian.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlmonitor.serve"],
+        env=server_environment,
+        cwd=REPO,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
+    try:
+        wait_for_http(port, "/healthz", timeout=60)
+        deadline = time.monotonic() + 60
+        while len(list(directory.glob("gauge_livemax_*.db"))) < 2 and time.monotonic() < deadline:
+            command_run(
+                [
+                    "curl", "-s", "-o", "/dev/null", "-X", "POST", "-H", "Content-Type: application/json",
+                    "-d", '{"features": [5.1, 3.5, 1.4, 0.2]}', f"http://{LOOPBACK}:{port}/predict",
+                ],
+                env=env,
+                cwd=REPO,
+            )  # fmt: skip
+        gauges = {int(path.stem.rpartition("_")[2]) for path in directory.glob("gauge_livemax_*.db")}
+        assert len(gauges) == 2, f"the predictions did not reach both workers: {gauges}"
+        status, before = http_get(port, "/metrics")
+        assert status == 200
+        served = float(_value(before, 'ml_prediction_requests_total{model_name="iris",model_version="1"'))
+        # when: one worker is killed
+        victim = sorted(gauges)[0]
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        after = b""
+        while time.monotonic() < deadline:
+            try:  # a connection the killed worker had accepted is reset
+                status, after = http_get(port, "/metrics")
+            except OSError:
+                continue
+            if status == 200 and not (directory / f"gauge_livemax_{victim}.db").exists():
+                break
+            time.sleep(0.2)
+        # then
+        assert not (directory / f"gauge_livemax_{victim}.db").exists(), "the dead worker's live gauge was kept"
+        assert after.count(b'ml_model_memory_bytes{model_name="iris"}') == 1
+        assert float(_value(after, 'ml_prediction_requests_total{model_name="iris",model_version="1"')) == served
+        assert server.poll() is None
+        # when: SIGTERM, once the replacement worker has imported the app (its own counter file)
+        deadline = time.monotonic() + 60
+        while len(list(directory.glob("counter_*.db"))) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        wait_for_http(port, "/healthz", timeout=30)
+        server.send_signal(signal.SIGTERM)
+        # then
+        assert server.wait(timeout=30) == 0
+        assert not [pid for pid in gauges - {victim} if _alive(pid)], "a worker outlived the server"
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)  # the server and its workers
+            server.wait()
+        log.close()
+
+
+def _value(exposition: bytes, prefix: str) -> str:
+    """The value of the first sample line starting with `prefix`."""
+    for line in exposition.decode().splitlines():
+        if line.startswith(prefix):
+            return line.rsplit(" ", 1)[1]
+    raise AssertionError(f"no sample {prefix!r}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
