@@ -1,6 +1,7 @@
 """Drift gauges, read at scrape time from the latest persisted run of each model: values computed in Celery are
-stored in the database and exported by a collector in the web process, so they are right under any number of gunicorn
-workers, unchanged after a restart, and carry no timestamps (docs/architecture.md, "Metrics under several web workers")."""
+stored in the database and exported by a collector in the web process, so they are right under any number of web
+workers, unchanged after a restart, and carry no timestamps (docs/architecture.md, "Metrics under several web
+workers")."""
 
 from __future__ import annotations
 
