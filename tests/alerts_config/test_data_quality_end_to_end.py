@@ -1,4 +1,4 @@
-"""The data-quality alerts with the real servers (the stack of test_end_to_end.py: gunicorn, Prometheus,
+"""The data-quality alerts with the real servers (the stack of test_end_to_end.py: granian, Prometheus,
 Alertmanager on loopback, 1 s scrape and evaluation): traffic with 20% missing values in one nullable feature and 10%
 out-of-range values in another fires FeatureMissingRateHigh for the first and FeatureOutOfRangeRateHigh for the
 second (the global defaults of migration 0006, `for` shortened to 2s), and no other data-quality alert."""

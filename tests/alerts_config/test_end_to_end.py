@@ -1,4 +1,4 @@
-"""The whole alerting loop with the real servers: the app under gunicorn (its own SQLite database), Debian's
+"""The whole alerting loop with the real servers: the app under granian (its own SQLite database), Debian's
 prometheus and prometheus-alertmanager, all on free loopback ports with 1 s scrape/evaluation/grouping.
 
 Drifted traffic -> drift run -> DataDriftDetected fires -> Alertmanager posts it to the app's webhook -> the alert
@@ -126,7 +126,7 @@ class Stack:
         wait_until(ready, timeout=30, what=f"{name} at {ready_url}", logs=self.logs)
 
     def servers_start(self) -> None:
-        """Start gunicorn (the app), Alertmanager and Prometheus (1 s scrape and evaluation, the published rules)."""
+        """Start the app (granian), Alertmanager and Prometheus (1 s scrape and evaluation, the published rules)."""
         prometheus_config = self.root / "prometheus.yml"
         prometheus_config.write_text(
             yaml.safe_dump(
@@ -143,8 +143,8 @@ class Stack:
             )
         )
         self.start(
-            "gunicorn",
-            [GUNICORN, "-c", "mlmonitor/gunicorn.conf.py", "--no-control-socket"],
+            "web",  # the default web server (granian), as make run starts it
+            [sys.executable, "-m", "mlmonitor.serve"],
             f"http://127.0.0.1:{self.app_port}/healthz",
         )
         self.start(

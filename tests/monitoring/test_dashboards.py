@@ -1,6 +1,6 @@
 """Grafana dashboards: their structure, and every panel query run against a real Prometheus that scraped the app.
 
-The slow test starts gunicorn (two workers, a temporary SQLite database with the demo model) and Debian's
+The slow test starts the web server (granian, two workers, a temporary SQLite database with the demo model) and Debian's
 `prometheus` on free loopback ports, sends demo traffic and labels, computes drift twice, lets Prometheus scrape
 every second, then evaluates each panel's PromQL with the template variables filled in.
 """
@@ -345,7 +345,7 @@ def traffic_send(stack: Stack, rows: list[list[float]], *, shift_petal_length: f
 
 @pytest.fixture(scope="module")
 def scraped_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """gunicorn + Prometheus (scraping every second) after two rounds of traffic and two drift runs."""
+    """The web server + Prometheus (scraping every second) after two rounds of traffic and two drift runs."""
     prometheus_binary = shutil.which("prometheus")
     if prometheus_binary is None:
         pytest.skip("Debian's prometheus is not installed (scripts/ensure_system.sh installs it)")
@@ -403,7 +403,7 @@ def scraped_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     }
     with open(tmp / "web.log", "wb") as web_log, open(tmp / "prometheus.log", "wb") as prometheus_log:
         web = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "mlmonitor/gunicorn.conf.py", "--no-control-socket"],
+            [sys.executable, "-m", "mlmonitor.serve"],  # granian, as make run starts it
             cwd=ROOT,
             env=web_env,
             stdout=web_log,
@@ -425,7 +425,7 @@ def scraped_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         )
         try:
             wait_until(
-                lambda: http_json(stack.app_url + "/healthz")[0] == 200, timeout=60, what="gunicorn", process=web
+                lambda: http_json(stack.app_url + "/healthz")[0] == 200, timeout=60, what="the web server", process=web
             )
             wait_until(
                 lambda: urllib.request.urlopen(stack.prometheus_url + "/-/ready", timeout=2).status == 200,
