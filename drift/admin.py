@@ -10,6 +10,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse
@@ -161,7 +162,18 @@ class ReferenceDatasetAdmin(admin.ModelAdmin[ReferenceDataset]):
         self, request: HttpRequest, obj: ReferenceDataset, form: forms.ModelForm[ReferenceDataset], change: bool
     ) -> None:
         if change:
-            obj.save()
+            # Ticking "is active" makes this the version's active reference through the service, which switches the
+            # other one off first (saving the flag alone would break the one-active-reference constraint: a 500).
+            activate = "is_active" in form.changed_data and obj.is_active
+            with transaction.atomic():
+                if activate:
+                    obj.is_active = False
+                obj.save()
+                replaced = services.reference_dataset_activate(reference=obj) if activate else []
+            if replaced:
+                messages.info(
+                    request, f"{obj.name} is the active reference now; it replaces {_replaced_text(replaced)}."
+                )
             return
         upload = form.cleaned_data["file"]
         saved = services.reference_dataset_upload(

@@ -57,6 +57,41 @@ def test_a_new_upload_says_what_it_replaces_and_the_old_one_comes_back_in_one_ac
     assert iris_reference.is_active and not second.is_active
 
 
+def test_ticking_is_active_on_an_earlier_reference_switches_the_active_one(
+    admin_client: Client, iris_reference: ReferenceDataset
+) -> None:
+    """The change form's "is active" box on an inactive reference makes it the active one and the other inactive
+    (saving the flag alone broke the one-active-reference constraint: a 500)."""
+    # given: a second upload made iris_reference inactive
+    upload = SimpleUploadedFile("second.csv", iris_reference_csv(iris_demo().x_train[:80]), content_type="text/csv")
+    admin_client.post(
+        ADD_URL, {"model_version": str(iris_reference.model_version_id), "name": "second", "file": upload}
+    )
+    second = ReferenceDataset.objects.get(name="second")
+    # when
+    response = admin_client.post(
+        f"/admin/drift/referencedataset/{iris_reference.pk}/change/",
+        {"name": "first again", "is_active": "on", "_save": "Save"},
+        follow=True,
+    )
+    # then
+    assert response.status_code == 200
+    assert "it replaces second" in response.content.decode()
+    iris_reference.refresh_from_db()
+    second.refresh_from_db()
+    assert iris_reference.is_active and iris_reference.name == "first again"
+    assert not second.is_active
+    # when: unticking leaves the version without an active reference, and nothing else changes
+    response = admin_client.post(
+        f"/admin/drift/referencedataset/{iris_reference.pk}/change/", {"name": "first again", "_save": "Save"}
+    )
+    # then
+    assert response.status_code == 302
+    assert not ReferenceDataset.objects.filter(
+        model_version_id=iris_reference.model_version_id, is_active=True
+    ).exists()
+
+
 def test_the_reference_page_shows_feature_statistics_and_a_csv(
     admin_client: Client, iris_reference: ReferenceDataset
 ) -> None:
