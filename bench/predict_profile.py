@@ -1,10 +1,10 @@
 """CPU per single-row prediction inside one process, without an HTTP server: where the worker's time goes.
 
-Calls Django's WSGI handler directly (a prepared environ per request, the body `{"features": [5.1, 3.5, 1.4, 0.2]}`
-POSTed to /predict) from `--threads` threads, so dynamic batching works as under gunicorn's thread pool, and prints
-the process CPU milliseconds per request (time.process_time over the run / requests) for monitoring on and off.
-With `--profile` it runs once more under pyinstrument (installed in a throwaway virtualenv, never in .venv: pass its
-site-packages with `--pyinstrument-path`) and prints the call tree.
+Calls the WSGI application of mlmonitor/wsgi.py directly (a prepared environ per request, the body
+`{"features": [5.1, 3.5, 1.4, 0.2]}` POSTed to /predict) from `--threads` threads, so dynamic batching works as under
+gunicorn's thread pool, and prints the process CPU milliseconds per request (time.process_time over the run /
+requests) for monitoring on and off. With `--profile` it runs once more under pyinstrument (installed in a throwaway
+virtualenv, never in .venv: pass its site-packages with `--pyinstrument-path`) and prints the call tree.
 
 Run: `.venv/bin/python bench/predict_profile.py [--requests 4000] [--threads 8] [--profile --pyinstrument-path P]`
 Needs PostgreSQL on 127.0.0.1:5432 (or BENCH_SQLITE=1), like bench/predict_bench.py.
@@ -88,12 +88,9 @@ def drive(handler: Any, requests: int, threads: int, rows: int = 1) -> tuple[flo
 
 def child(args: argparse.Namespace) -> None:
     """Runs inside a process with the environment set: warm up, measure, optionally profile."""
-    import django
+    # the application gunicorn serves (mlmonitor/wsgi.py), with what that module does after Django's setup
+    from mlmonitor.wsgi import application as handler
 
-    django.setup()
-    from django.core.handlers.wsgi import WSGIHandler
-
-    handler = WSGIHandler()
     drive(handler, min(200, args.requests), args.threads, args.rows)  # load the model, warm caches
     wall, cpu, failures = drive(handler, args.requests, args.threads, args.rows)
     done = (args.requests // args.threads) * args.threads
