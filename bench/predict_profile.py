@@ -1,10 +1,10 @@
 """CPU per single-row prediction inside one process, without an HTTP server: where the worker's time goes.
 
-Calls Django's WSGI handler directly (a prepared environ per request, the body `{"features": [5.1, 3.5, 1.4, 0.2]}`
-POSTed to /predict) from `--threads` threads, so dynamic batching works as under gunicorn's thread pool, and prints
-the process CPU milliseconds per request (time.process_time over the run / requests) for monitoring on and off.
-With `--profile` it runs once more under pyinstrument (installed in a throwaway virtualenv, never in .venv: pass its
-site-packages with `--pyinstrument-path`) and prints the call tree.
+Calls the WSGI application of mlmonitor/wsgi.py directly (a prepared environ per request, the body
+`{"features": [5.1, 3.5, 1.4, 0.2]}` POSTed to /predict) from `--threads` threads, so dynamic batching works as under
+gunicorn's thread pool, and prints the process CPU milliseconds per request (time.process_time over the run /
+requests) for monitoring on and off. With `--profile` it runs once more under pyinstrument (installed in a throwaway
+virtualenv, never in .venv: pass its site-packages with `--pyinstrument-path`) and prints the call tree.
 
 Run: `.venv/bin/python bench/predict_profile.py [--requests 4000] [--threads 8] [--profile --pyinstrument-path P]`
 Needs PostgreSQL on 127.0.0.1:5432 (or BENCH_SQLITE=1), like bench/predict_bench.py.
@@ -59,46 +59,69 @@ def request_body(rows: int) -> bytes:
     return script[script.index("[==[") + 4 : script.index("]==]")].encode()
 
 
-def drive(handler: Any, requests: int, threads: int, rows: int = 1) -> tuple[float, float, int]:
-    """Send `requests` requests from `threads` threads; (wall seconds, CPU seconds, non-200 answers)."""
+def drive(handler: Any, requests: int, threads: int, rows: int = 1) -> tuple[float, float, int, float | None]:
+    """Send `requests` requests from `threads` threads; (wall seconds, CPU seconds, non-200 answers, CPU seconds of
+    the PostgreSQL backends that served them or None, see backend_cpu_seconds)."""
     body = request_body(rows)
     per_thread = requests // threads
     failures = [0]
+    database: list[float | None] = []
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
         if not status.startswith("200"):
             failures[0] += 1
 
     def worker() -> None:
+        before = backend_cpu_seconds()  # each thread has its own connection, and a dynamic batch's leader uses its own
         for _ in range(per_thread):
             for _chunk in handler(environ(body), start_response):
                 pass
+        after = backend_cpu_seconds()
+        database.append(None if before is None or after is None else after - before)
 
     pool = [threading.Thread(target=worker) for _ in range(threads)]
     wall, cpu = time.perf_counter(), time.process_time()
     if threads == 1:  # in this thread (a profiler samples the thread that started it)
         worker()
-        return time.perf_counter() - wall, time.process_time() - cpu, failures[0]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    return time.perf_counter() - wall, time.process_time() - cpu, failures[0]
+    else:
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    database_cpu = None if None in database else sum(d for d in database if d is not None)
+    return wall, cpu, failures[0], database_cpu
+
+
+def backend_cpu_seconds() -> float | None:
+    """User + system CPU so far of this thread's PostgreSQL backend, read from /proc (a local server); None on SQLite
+    or when /proc does not show it. The difference over a run is what PostgreSQL spent on this connection's
+    statements: COPY, index upkeep, commits."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime, in clock ticks
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def child(args: argparse.Namespace) -> None:
     """Runs inside a process with the environment set: warm up, measure, optionally profile."""
-    import django
+    # the application gunicorn serves (mlmonitor/wsgi.py), with what that module does after Django's setup
+    from mlmonitor.wsgi import application as handler
 
-    django.setup()
-    from django.core.handlers.wsgi import WSGIHandler
-
-    handler = WSGIHandler()
     drive(handler, min(200, args.requests), args.threads, args.rows)  # load the model, warm caches
-    wall, cpu, failures = drive(handler, args.requests, args.threads, args.rows)
+    wall, cpu, failures, database_cpu = drive(handler, args.requests, args.threads, args.rows)
     done = (args.requests // args.threads) * args.threads
+    database = f", PostgreSQL {1e6 * database_cpu / (done * args.rows):.1f} us CPU/row" if database_cpu else ""
     rows = (
-        f", {1e6 * cpu / (done * args.rows):.1f} us CPU/row, {done * args.rows / wall:.0f} rows/s"
+        f", {1e6 * cpu / (done * args.rows):.1f} us CPU/row{database}, {done * args.rows / wall:.0f} rows/s"
         if args.rows > 1
         else ""
     )

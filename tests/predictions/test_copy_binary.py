@@ -3,15 +3,20 @@ exactly what the row-by-row INSERT stores for the same input."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
 import numpy as np
+import psycopg
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
+from predictions import services
+from predictions.coalescing import ScoringJob
 from predictions.copy_binary import prediction_copy_buffer
 from predictions.encoding import vector_from_bytes
+from predictions.ids import uuid7_batch
 from predictions.models import ModelVersion, Prediction
 
 
@@ -73,3 +78,47 @@ def test_the_buffer_refuses_columns_of_different_lengths() -> None:
             probabilities=np.zeros((2, 3)),
             latencies_ms=np.zeros(2),
         )
+
+
+def failing_copy(version: ModelVersion) -> None:
+    """Log 600 scored rows whose last id repeats the first: PostgreSQL refuses the COPY at its last row."""
+    loaded = services.model_load(model_version=version)
+    rows = np.round(np.random.default_rng(5).uniform([4, 2, 1, 0.1], [8, 4.5, 7, 2.5], size=(600, 4)), 1)
+    job = ScoringJob(model_input=rows, log_matrix=rows, started=time.perf_counter())
+    ids = uuid7_batch(600)
+    ids[-1] = ids[0]
+    services._prediction_rows_copy([(job, loaded.predict_proba(rows))], version.pk, ids, time.perf_counter())
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="binary COPY is PostgreSQL's; SQLite uses executemany")
+@pytest.mark.django_db(transaction=True)
+def test_a_copy_refused_at_its_last_row_writes_nothing(iris_version: ModelVersion) -> None:
+    """Outside a transaction the COPY is its own: refused at row 600, none of the 599 rows before it stays, and the
+    connection is back in autocommit, usable."""
+    # when
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        failing_copy(iris_version)
+    # then
+    assert Prediction.objects.count() == 0
+    assert connection.get_autocommit() and not connection.in_atomic_block
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="binary COPY is PostgreSQL's; SQLite uses executemany")
+@pytest.mark.django_db
+def test_a_copy_refused_inside_a_transaction_leaves_that_transaction_usable(iris_version: ModelVersion) -> None:
+    """Inside a caller's transaction the COPY runs in a savepoint: its failure rolls back its own rows only."""
+    # given
+    with transaction.atomic():
+        Prediction.objects.create(
+            model_version=iris_version,
+            features=b"",
+            predicted_index=0,
+            confidence=1.0,
+            probabilities=b"",
+            latency_ms=1.0,
+        )
+        # when
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            failing_copy(iris_version)
+        # then
+        assert Prediction.objects.count() == 1

@@ -156,7 +156,7 @@ def test_the_task_prunes_and_reports_per_table(settings: Any, predictions_at: Ca
 
 
 def test_the_version_foreign_key_has_no_index_of_its_own() -> None:
-    """Only the composite (model_version, -id) index starts with model_version_id: a second index on the same
+    """Only the composite (model_version, id) index starts with model_version_id: a second index on the same
     first column costs space and insert time for nothing."""
     with connection.cursor() as cursor:
         constraints = connection.introspection.get_constraints(cursor, Prediction._meta.db_table)

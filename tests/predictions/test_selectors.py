@@ -7,11 +7,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from django.db import connection
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from predictions.ids import uuid7_floor
 from predictions.models import MLModel, ModelVersion, Prediction
 from predictions.performance import classification_scores
-from predictions.selectors import model_version_performance_list
+from predictions.selectors import _performance_sql, model_version_performance_list
 
 
 @pytest.mark.django_db
@@ -84,3 +87,44 @@ def test_performance_of_many_versions_in_one_query_equals_the_per_version_readin
         assert performance.accuracy == pytest.approx(accuracy)
         assert performance.f1_macro == pytest.approx(f1)
     assert found[0].labelled == 0 and found[2].labelled == window
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plans")
+def test_every_read_of_the_log_by_version_is_served_by_the_ascending_version_index() -> None:
+    """The (model_version, id) index, ascending, serves the newest-first reads backwards: the drift window (with and
+    without `since`), the recent branch of the performance statement and the has-predictions check all scan it, never
+    the table or sort (sequential and bitmap scans and sorts are disabled, so that a missing index shows as a plan
+    without it)."""
+    # given
+    model = MLModel.objects.create(name="m")
+    version = ModelVersion.objects.create(
+        model=model,
+        version="1",
+        artifact="a.skops",
+        artifact_sha256="0" * 64,
+        feature_schema=[],
+        class_labels=["a", "b"],
+        is_active=True,
+    )
+    window = Prediction.objects.filter(model_version=version).order_by("-id")
+    since = window.filter(id__gte=uuid7_floor(timezone.now() - timedelta(hours=1)))
+    has_predictions = ModelVersion.objects.filter(Exists(Prediction.objects.filter(model_version=OuterRef("pk"))))
+    recent_sql, params = _performance_sql(version_ids=[version.pk], window=10)
+    with connection.cursor() as cursor:
+        for method in ("seqscan", "bitmapscan", "sort"):  # what an empty table makes cheaper than the index
+            cursor.execute(f"SET LOCAL enable_{method} = off")
+        # when
+        plans = [
+            window[:10].values_list("features", "predicted_index", "probabilities", "label_index").explain(),
+            since[:10].values_list("features").explain(),
+            has_predictions.explain(),
+        ]
+        cursor.execute("EXPLAIN " + recent_sql, params)
+        plans.append("\n".join(row[0] for row in cursor.fetchall()))
+    # then
+    for plan in plans[:2]:
+        assert "Index Scan Backward using prediction_version_recent" in plan, plan
+    assert "prediction_version_recent" in plans[2], plans[2]
+    assert "Index Scan Backward using prediction_version_recent" in plans[3], plans[3]
+    assert "Seq Scan on predictions_prediction" not in "".join(plans)
