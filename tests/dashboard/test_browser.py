@@ -22,6 +22,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from alerts_config.services import alert_events_ingest
 from dashboard.prometheus import PromQuery, prometheus_queries_submit, promql_render
@@ -245,7 +246,8 @@ def test_every_page_draws_its_charts_with_data_and_no_console_error(
             charts_draw(browser)
             details = browser.find_element(By.CSS_SELECTOR, "details.data-table")
             details.find_element(By.TAG_NAME, "summary").click()
-            assert len(details.find_elements(By.CSS_SELECTOR, "tbody tr")) >= 3
+            # the table is built by the details' toggle event, which fires after the click returns
+            WebDriverWait(browser, 10).until(lambda _: len(details.find_elements(By.CSS_SELECTOR, "tbody tr")) >= 3)
 
             # alerts: firing from Alertmanager, history from the webhook
             page_open(browser, f"{base}/dashboard/alerts/")
