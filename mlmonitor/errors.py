@@ -98,6 +98,25 @@ class DatabaseUnavailableMiddleware:
         return None
 
 
+class LengthRequiredMiddleware:
+    """Answer a request whose body comes without a Content-Length (`Transfer-Encoding: chunked`) with 411
+    `length_required`. Under WSGI Django reads only CONTENT_LENGTH bytes of a body (none without it), so such a
+    request would otherwise be served as if its body were empty: a predict answered "no key", a form refused by CSRF
+    (RFC 9110, 15.5.12: a server may refuse a request without a Content-Length)."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        meta = request.META
+        if "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower() and not meta.get("CONTENT_LENGTH"):
+            message = "Send the body with a Content-Length header: chunked request bodies are not read."
+            if is_api_request(request):
+                return json_error_response(status=411, code="length_required", message=message)
+            return HttpResponse(message, status=411, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)  # type: ignore[no-any-return]
+
+
 # The error shape in the OpenAPI schema: every 4xx/5xx an API documents answers this.
 ERROR_SCHEMA = inline_serializer(
     name="Error",

@@ -123,6 +123,7 @@ METRICS_COLLECTORS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "mlmonitor.errors.LengthRequiredMiddleware",  # a chunked body, which Django would read as empty: 411
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

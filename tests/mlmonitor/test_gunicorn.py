@@ -111,6 +111,19 @@ def predict_many(port: int, count: int, clients: int) -> list[str]:
     return failures
 
 
+def chunked_predict(port: int) -> tuple[int, str]:
+    """POST one row with `Transfer-Encoding: chunked` (no Content-Length); (status, error code)."""
+    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=30)
+    try:
+        body = iter([json.dumps({"features": ROWS[0]}).encode()])
+        connection.request("POST", "/predict", body, {"Content-Type": "application/json"}, encode_chunked=True)
+        response = connection.getresponse()
+        payload = json.loads(response.read())
+        return response.status, payload["error"]["code"]
+    finally:
+        connection.close()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("web_server", ["granian", "gunicorn"])
 def test_counts_are_exact_across_four_workers(tmp_path: Path, web_server: str) -> None:
@@ -139,6 +152,7 @@ def test_counts_are_exact_across_four_workers(tmp_path: Path, web_server: str) -
         workers_wait(tmp_path / "prometheus", server=server)
         # when
         failures = predict_many(port, REQUESTS, CLIENTS)
+        chunked = chunked_predict(port)
         scrapes: list[Exposition] = []
         for _ in range(6):
             status, body = http_get(port, "/metrics")
@@ -146,6 +160,7 @@ def test_counts_are_exact_across_four_workers(tmp_path: Path, web_server: str) -
             scrapes.append(Exposition.parse(body))
         # then
         assert failures == [], failures[:10]
+        assert chunked == (411, "length_required"), "a chunked body must be refused, never read as empty"
         success: dict[str, Any] = {"model_name": "iris", "model_version": "1", "status": "success"}
         for metrics in scrapes:
             assert metrics.value("ml_prediction_requests_total", **success) == REQUESTS
