@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: the whole stack on this machine without Docker, listening on 127.0.0.1 only:
-# Redis (a running one on 6379, else our own), the web server (granian; WEB_SERVER=gunicorn), one Celery worker, one beat, Prometheus, Alertmanager.
+# Redis (a running one on 6379, else our own), the web server (granian; WEB_SERVER=gunicorn), one Celery worker,
+# one beat, Prometheus, Alertmanager.
 # State lives in .run/ (secret key, admin password, API token, logs, Prometheus and Alertmanager data); the
 # database is DATABASE_URL, SQLite (db.sqlite3) by default. Each service runs in its own process group;
 # Ctrl-C (or SIGTERM) stops them all and waits until every one is gone.
