@@ -246,8 +246,9 @@ def drift_schedule_task() -> PeriodicTask | None:
 
 
 def drift_schedule_get() -> DriftSchedule | None:
-    """The drift schedule and its next run: the entry's schedule from its last run (or now, when it never ran: beat
-    runs a new entry at once). Times are UTC."""
+    """The drift schedule and its next run, as django-celery-beat computes it: the entry's schedule from its last
+    run; an entry that never ran counts from its last change (`date_changed`; its `start_time` when set), so the
+    first run comes one interval after the schedule was written, not at once. Times are UTC."""
     task = drift_schedule_task()
     if task is None:
         return None
@@ -262,7 +263,12 @@ def drift_schedule_get() -> DriftSchedule | None:
     next_run = None
     if task.enabled:
         last = task.last_run_at
-        next_run = now if last is None else max(now, now + task.schedule.remaining_estimate(last))
+        if last is None and task.start_time is not None:  # beat runs it at start_time
+            next_run = max(now, task.start_time)
+        else:
+            last = last or task.date_changed or now  # django_celery_beat.schedulers.ModelEntry.__init__
+            # whole seconds: the schedule measures the remaining time from its own clock reading, microseconds apart
+            next_run = max(now, (now + task.schedule.remaining_estimate(last)).replace(microsecond=0))
     return DriftSchedule(periodic_task=task, description=description, next_run_at=next_run)
 
 

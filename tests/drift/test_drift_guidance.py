@@ -36,6 +36,28 @@ def test_no_run_yet_says_when_the_next_one_is_and_how_to_start_one(api_client: A
 
 
 @pytest.mark.django_db
+def test_before_beat_ever_ran_the_next_run_counts_from_the_entrys_last_change(iris_reference: Any) -> None:
+    """An entry that never ran: django-celery-beat takes its last change as the last run, so the first run is one
+    interval after it, not now (the answer used to say "now", moving with every request)."""
+    # given: the schedule written 2 minutes ago, never run
+    PeriodicTask.objects.filter(task="drift.tasks.compute_all_drift").update(
+        last_run_at=None, date_changed=timezone.now() - timedelta(minutes=2)
+    )
+    # when
+    first, second = drift_schedule_get(), drift_schedule_get()
+    # then
+    assert first is not None and first.next_run_at is not None and second is not None
+    assert timedelta(minutes=2, seconds=55) <= first.next_run_at - timezone.now() <= timedelta(minutes=3, seconds=1)
+    assert first.next_run_at == second.next_run_at
+    # given: a start time in the future instead: beat runs the entry then
+    start = timezone.now() + timedelta(hours=1)
+    PeriodicTask.objects.filter(task="drift.tasks.compute_all_drift").update(start_time=start)
+    # then
+    schedule = drift_schedule_get()
+    assert schedule is not None and schedule.next_run_at == start
+
+
+@pytest.mark.django_db
 def test_the_schedule_is_read_from_beat(iris_reference: Any) -> None:
     """drift_schedule_get describes the beat entry: every 5 minutes by default, None next run when disabled."""
     schedule = drift_schedule_get()
