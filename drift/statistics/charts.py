@@ -29,6 +29,7 @@ Categorical::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -50,26 +51,55 @@ _ECDF_DECIMALS = 4
 _POWERS_OF_TEN = np.array([float(10**i) for i in range(23)])
 
 
+@dataclass(frozen=True)
+class ChartReference:
+    """What a numeric chart needs of the reference alone (computed once per prepared reference feature): its
+    quantiles at _LEVELS and its display range (None without reference values)."""
+
+    quantiles: np.ndarray | None
+    fence: tuple[float, float] | None
+
+
+def numeric_chart_reference(*, ref_values: np.ndarray, ref_cumulative: np.ndarray) -> ChartReference:
+    """Return the reference side of numeric_chart for a prepared reference feature (distinct finite values
+    ascending, cumulative counts; may be empty)."""
+    ref_total = int(ref_cumulative[-1]) if ref_cumulative.size else 0
+    if not ref_total:
+        return ChartReference(quantiles=None, fence=None)
+    ranks = np.floor(_LEVELS * (ref_total - 1)).astype(np.int64)
+    # Without ties the r-th smallest value is values[r]; otherwise the first whose cumulative count passes r.
+    at = ranks if ref_values.size == ref_total else np.searchsorted(ref_cumulative, ranks + 1, side="left")
+    quantiles = ref_values[at]
+    return ChartReference(quantiles=quantiles, fence=_fence(quantiles))
+
+
 def numeric_chart(
-    *, ref_values: np.ndarray, ref_cumulative: np.ndarray, window_sorted: np.ndarray, ks: KsPoint | None
+    *,
+    ref_values: np.ndarray,
+    ref_cumulative: np.ndarray,
+    window_sorted: np.ndarray,
+    ks: KsPoint | None,
+    reference: ChartReference | None = None,
 ) -> dict[str, Any]:
     """Return the numeric chart dict (format in the module docstring) of a prepared reference feature (distinct
-    finite values ascending, cumulative counts) and a sorted finite window; either side may be empty."""
+    finite values ascending, cumulative counts) and a sorted finite window; either side may be empty. `reference` is
+    numeric_chart_reference of the reference feature (computed here when None)."""
     # Cost matters (every feature of every run): ~30 numpy calls on ~100 values, and one search per side.
+    if reference is None:
+        reference = numeric_chart_reference(ref_values=ref_values, ref_cumulative=ref_cumulative)
     ref_total = int(ref_cumulative[-1]) if ref_cumulative.size else 0
     window_total = int(window_sorted.size)
     quantiles = []
-    if ref_total:
-        ranks = np.floor(_LEVELS * (ref_total - 1)).astype(np.int64)
-        # Without ties the r-th smallest value is values[r]; otherwise the first whose cumulative count passes r.
-        at = ranks if ref_values.size == ref_total else np.searchsorted(ref_cumulative, ranks + 1, side="left")
-        quantiles.append(ref_values[at])
+    fences = []
+    if reference.quantiles is not None and reference.fence is not None:
+        quantiles.append(reference.quantiles)
+        fences.append(reference.fence)
     if window_total:
         quantiles.append(window_sorted[(_LEVELS * (window_total - 1)).astype(np.int64)])
+        fences.append(_fence(quantiles[-1]))
     if not quantiles:
         nothing = np.empty((2, 0))
         return _numeric_chart_dict(nothing[0], nothing[0], nothing, [0, 0], [0, 0], nothing, np.zeros(2), None)
-    fences = [_fence(side) for side in quantiles]
     low, high = min(fence[0] for fence in fences), max(fence[1] for fence in fences)
 
     distinct = _distinct_in_range(ref_values, window_sorted, low, high) if ref_values.size <= CHART_BINS else None
