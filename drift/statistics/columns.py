@@ -53,8 +53,8 @@ def finite_or_none(value: float) -> float | None:
 
 def finite_slice(ordered: np.ndarray) -> np.ndarray:
     """Return the finite middle of a sorted array (sorting puts -inf first and +inf, then NaN, last)."""
-    start = int(np.searchsorted(ordered, -np.inf, side="right"))
-    stop = int(np.searchsorted(ordered, np.inf, side="left"))
+    start = int(ordered.searchsorted(-np.inf, side="right"))
+    stop = int(ordered.searchsorted(np.inf, side="left"))
     return ordered[start:stop]
 
 

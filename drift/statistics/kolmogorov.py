@@ -125,21 +125,21 @@ def _ks_gaps(
     """Return the ECDFs at some distinct reference values (ascending; the reference ECDF at and just below each is
     given) and just below them, and the point of their largest difference; `indices` places them in ref_values
     (None: all of it)."""
-    right = np.searchsorted(window_sorted, values, side="right")
+    right = window_sorted.searchsorted(values, side="right")
     # right == 0 reads window_sorted[-1], the window maximum, which is then above the value: never a false tie.
     tied = window_sorted[right - 1] == values
     if tied.any():
         # Only values that tie with a window value need the second search; for the others left == right.
         left = right.copy()
-        left[tied] = np.searchsorted(window_sorted, values[tied], side="left")
+        left[tied] = window_sorted.searchsorted(values[tied], side="left")
     else:
         left = right
     window_at = right / n2
     window_below = window_at if left is right else left / n2
     gap_at = np.abs(ref_at - window_at)
     gap_below = np.abs(ref_below - window_below)
-    at = int(np.argmax(gap_at))
-    below = int(np.argmax(gap_below))
+    at = int(gap_at.argmax())
+    below = int(gap_below.argmax())
     if gap_at[at] >= gap_below[below]:
         point = KsPoint(
             d=float(gap_at[at]), x=float(values[at]), reference=float(ref_at[at]), current=float(window_at[at])

@@ -109,8 +109,8 @@ def _feature_pass(
     ks = ks_statistic_located(ref_values, ref_cumulative, finite, grid) if both else None
     out_of_range = 0
     if both:
-        below = int(np.searchsorted(finite, ref_values[0], side="left"))
-        out_of_range = below + finite.size - int(np.searchsorted(finite, ref_values[-1], side="right"))
+        below = int(finite.searchsorted(ref_values[0], side="left"))
+        out_of_range = below + finite.size - int(finite.searchsorted(ref_values[-1], side="right"))
     statistic = None
     if ks is not None and finite.size >= minimum and int(ref_cumulative[-1]) >= minimum:
         sample = NumericSample(
