@@ -136,14 +136,18 @@ def sorted_column_blocks(matrix: np.ndarray) -> Iterator[tuple[int, np.ndarray]]
     in_flight = workers + _SORT_BLOCKS_AHEAD
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = collections.deque(
-            pool.submit(_columns_sorted, matrix, start, stop) for start, stop in bounds[:in_flight]
+            pool.submit(_columns_sorted, matrix, start, stop) for start, stop in bounds[1 : in_flight + 1]
         )
+        # The calling thread sorts the first block itself rather than wait for a worker to start and deliver it
+        # (~1.5 ms less wall per run of bench/drift_bench.py, medians of 31 and 41 interleaved runs).
+        block = _columns_sorted(matrix, *bounds[0])
         for index, (start, _) in enumerate(bounds):
-            block = futures.popleft().result()
+            if index:
+                block = futures.popleft().result()
             yield start, block
-            if index + in_flight < len(bounds):
-                following_start, following_stop = bounds[index + in_flight]
-                futures.append(pool.submit(_columns_sorted, matrix, following_start, following_stop, block))
+            following = index + in_flight + 1
+            if following < len(bounds):
+                futures.append(pool.submit(_columns_sorted, matrix, *bounds[following], block))
 
 
 def _sort_worker_count() -> int:
