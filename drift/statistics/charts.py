@@ -29,6 +29,7 @@ Categorical::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -50,32 +51,66 @@ _ECDF_DECIMALS = 4
 _POWERS_OF_TEN = np.array([float(10**i) for i in range(23)])
 
 
+@dataclass(frozen=True)
+class ChartReference:
+    """What a numeric chart needs of the reference alone (computed once per prepared reference feature): its
+    quantiles at _LEVELS and its display range (None without reference values)."""
+
+    quantiles: np.ndarray | None
+    fence: tuple[float, float] | None
+
+
+def numeric_chart_reference(*, ref_values: np.ndarray, ref_cumulative: np.ndarray) -> ChartReference:
+    """Return the reference side of numeric_chart for a prepared reference feature (distinct finite values
+    ascending, cumulative counts; may be empty)."""
+    ref_total = int(ref_cumulative[-1]) if ref_cumulative.size else 0
+    if not ref_total:
+        return ChartReference(quantiles=None, fence=None)
+    ranks = np.floor(_LEVELS * (ref_total - 1)).astype(np.int64)
+    # Without ties the r-th smallest value is values[r]; otherwise the first whose cumulative count passes r.
+    at = ranks if ref_values.size == ref_total else ref_cumulative.searchsorted(ranks + 1, side="left")
+    quantiles = ref_values[at]
+    return ChartReference(quantiles=quantiles, fence=_fence(quantiles))
+
+
 def numeric_chart(
-    *, ref_values: np.ndarray, ref_cumulative: np.ndarray, window_sorted: np.ndarray, ks: KsPoint | None
+    *,
+    ref_values: np.ndarray,
+    ref_cumulative: np.ndarray,
+    window_sorted: np.ndarray,
+    ks: KsPoint | None,
+    reference: ChartReference | None = None,
 ) -> dict[str, Any]:
     """Return the numeric chart dict (format in the module docstring) of a prepared reference feature (distinct
-    finite values ascending, cumulative counts) and a sorted finite window; either side may be empty."""
+    finite values ascending, cumulative counts) and a sorted finite window; either side may be empty. `reference` is
+    numeric_chart_reference of the reference feature (computed here when None)."""
     # Cost matters (every feature of every run): ~30 numpy calls on ~100 values, and one search per side.
+    if reference is None:
+        reference = numeric_chart_reference(ref_values=ref_values, ref_cumulative=ref_cumulative)
     ref_total = int(ref_cumulative[-1]) if ref_cumulative.size else 0
     window_total = int(window_sorted.size)
     quantiles = []
-    if ref_total:
-        ranks = np.floor(_LEVELS * (ref_total - 1)).astype(np.int64)
-        # Without ties the r-th smallest value is values[r]; otherwise the first whose cumulative count passes r.
-        at = ranks if ref_values.size == ref_total else np.searchsorted(ref_cumulative, ranks + 1, side="left")
-        quantiles.append(ref_values[at])
+    fences = []
+    if reference.quantiles is not None and reference.fence is not None:
+        quantiles.append(reference.quantiles)
+        fences.append(reference.fence)
     if window_total:
         quantiles.append(window_sorted[(_LEVELS * (window_total - 1)).astype(np.int64)])
+        fences.append(_fence(quantiles[-1]))
     if not quantiles:
         nothing = np.empty((2, 0))
         return _numeric_chart_dict(nothing[0], nothing[0], nothing, [0, 0], [0, 0], nothing, np.zeros(2), None)
-    fences = [_fence(side) for side in quantiles]
     low, high = min(fence[0] for fence in fences), max(fence[1] for fence in fences)
 
     distinct = _distinct_in_range(ref_values, window_sorted, low, high) if ref_values.size <= CHART_BINS else None
     edges = _value_edges(distinct) if distinct is not None else None
     # Each value alone in its bin (e_i, e_(i+1)]; values a float apart cannot be split so: pooled quantiles then.
-    if edges is not None and distinct is not None and np.all(np.diff(edges) > 0) and np.all(edges[1:-1] < distinct[1:]):
+    if (
+        edges is not None
+        and distinct is not None
+        and (edges[1:] - edges[:-1] > 0).all()
+        and (edges[1:-1] < distinct[1:]).all()
+    ):
         points = distinct
         pool = np.concatenate((edges, points))
         edge_at, point_at = np.arange(edges.size), np.arange(edges.size, pool.size)
@@ -96,21 +131,21 @@ def numeric_chart(
 
     # One search per side: values <= each pooled value; and values < e_0 for the below counts.
     counts = np.empty((2, pool.size), dtype=np.int64)
-    below = [0, int(np.searchsorted(window_sorted, edges[0], side="left"))]
+    below = [0, int(window_sorted.searchsorted(edges[0], side="left"))]
     if ref_total:
-        index = np.searchsorted(ref_values, pool, side="right")
+        index = ref_values.searchsorted(pool, side="right")
         counts[0] = np.where(index > 0, ref_cumulative[index - 1], 0)
-        under = int(np.searchsorted(ref_values, edges[0], side="left"))
+        under = int(ref_values.searchsorted(edges[0], side="left"))
         below[0] = int(ref_cumulative[under - 1]) if under else 0
     else:
         counts[0] = 0
-    counts[1] = np.searchsorted(window_sorted, pool, side="right")
+    counts[1] = window_sorted.searchsorted(pool, side="right")
     at_edges = counts[:, edge_at]
     # Bin 0 is [e_0, e_1], bin i > 0 is (e_i, e_(i+1)]: each count is a difference of "at or below" counts.
-    bins = np.diff(at_edges, axis=1)
+    bins = at_edges[:, 1:] - at_edges[:, :-1]
     bins[:, 0] += at_edges[:, 0] - below
     totals = np.array([ref_total, window_total])
-    ecdf = np.round(counts[:, point_at] / np.maximum(totals, 1)[:, None], _ECDF_DECIMALS)
+    ecdf = (counts[:, point_at] / np.maximum(totals, 1)[:, None]).round(_ECDF_DECIMALS)
     return _numeric_chart_dict(edges, points, bins, below, (totals - at_edges[:, -1]).tolist(), ecdf, totals, ks)
 
 
@@ -145,11 +180,11 @@ def _distinct_in_range(ref_values: np.ndarray, window_sorted: np.ndarray, low: f
     """The distinct values of both sides within [low, high] when there are at most CHART_BINS of them, else None."""
     ref_in = ref_values[(ref_values >= low) & (ref_values <= high)]
     window_in = window_sorted[
-        int(np.searchsorted(window_sorted, low, side="left")) : int(np.searchsorted(window_sorted, high, side="right"))
+        int(window_sorted.searchsorted(low, side="left")) : int(window_sorted.searchsorted(high, side="right"))
     ]
     # Window runs equal to a reference value need no scan; only the values in between (new values) do.
-    left = np.searchsorted(window_in, ref_in, side="left")
-    right = np.searchsorted(window_in, ref_in, side="right")
+    left = window_in.searchsorted(ref_in, side="left")
+    right = window_in.searchsorted(ref_in, side="right")
     gaps = [window_in[a:b] for a, b in zip(np.r_[0, right], np.r_[left, window_in.size], strict=True) if b > a]
     new = np.concatenate(gaps) if gaps else window_in[:0]
     if new.size:

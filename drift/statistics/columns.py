@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import itertools
 import math
 import os
@@ -19,6 +20,8 @@ _THREADED_MIN_CELLS = 200_000
 _MAX_WORKERS = 8
 # Columns per sort task: small enough that statistics start on the first block early.
 _SORT_BLOCK_COLUMNS = 8
+# Blocks sorted ahead of the calling thread besides one per worker (each block's memory is then reused).
+_SORT_BLOCKS_AHEAD = 2
 _COPY_CHUNK_ROWS = 8192
 
 
@@ -50,8 +53,8 @@ def finite_or_none(value: float) -> float | None:
 
 def finite_slice(ordered: np.ndarray) -> np.ndarray:
     """Return the finite middle of a sorted array (sorting puts -inf first and +inf, then NaN, last)."""
-    start = int(np.searchsorted(ordered, -np.inf, side="right"))
-    stop = int(np.searchsorted(ordered, np.inf, side="left"))
+    start = int(ordered.searchsorted(-np.inf, side="right"))
+    stop = int(ordered.searchsorted(np.inf, side="left"))
     return ordered[start:stop]
 
 
@@ -110,23 +113,41 @@ def sorted_quantiles(sorted_values: np.ndarray, quantiles: Sequence[float]) -> n
 
 
 def sorted_column_blocks(matrix: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (first column, block) in column order, each block a Fortran-ordered copy with its columns sorted."""
+    """Yield (first column, block) in column order, each block a Fortran-ordered copy with its columns sorted.
+
+    A block's memory is reused for a later block once the next one is requested: keep copies, not views, of it.
+    """
     # Copying and sorting is half the work and numpy releases the GIL for both, so worker threads prepare blocks
     # (two numpy calls each) while the calling thread computes statistics on the blocks already sorted. Anything
     # more in the workers (summaries, the tests) was slower: many small numpy calls make the threads hand the GIL
-    # back and forth.
+    # back and forth. Only a few blocks are in flight and each block's memory is handed back for a later one: a
+    # fresh block per column range made the kernel map (and zero) every page of a window-sized copy on each run,
+    # ~10,000 page faults and ~10 ms CPU for a 50,000 x 100 window.
     column_count = matrix.shape[1]
     starts = range(0, column_count, _SORT_BLOCK_COLUMNS)
     bounds = [(start, min(start + _SORT_BLOCK_COLUMNS, column_count)) for start in starts]
     workers = _sort_worker_count()
     if workers < 1 or matrix.size < _THREADED_MIN_CELLS or len(bounds) < 2:
+        block = None
         for start, stop in bounds:
-            yield start, _columns_sorted(matrix, start, stop)
+            block = _columns_sorted(matrix, start, stop, block)
+            yield start, block
         return
+    in_flight = workers + _SORT_BLOCKS_AHEAD
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_columns_sorted, matrix, start, stop) for start, stop in bounds]
-        for (start, _), future in zip(bounds, futures, strict=True):
-            yield start, future.result()
+        futures = collections.deque(
+            pool.submit(_columns_sorted, matrix, start, stop) for start, stop in bounds[1 : in_flight + 1]
+        )
+        # The calling thread sorts the first block itself rather than wait for a worker to start and deliver it
+        # (~1.5 ms less wall per run of bench/drift_bench.py, medians of 31 and 41 interleaved runs).
+        block = _columns_sorted(matrix, *bounds[0])
+        for index, (start, _) in enumerate(bounds):
+            if index:
+                block = futures.popleft().result()
+            yield start, block
+            following = index + in_flight + 1
+            if following < len(bounds):
+                futures.append(pool.submit(_columns_sorted, matrix, *bounds[following], block))
 
 
 def _sort_worker_count() -> int:
@@ -135,19 +156,25 @@ def _sort_worker_count() -> int:
         available = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         available = os.cpu_count() or 1
-    # Sorting costs more than the statistics, so one worker per core keeps every core busy; the calling thread
-    # mostly waits on sorted blocks and takes a core only while it computes on them. A single core sorts inline.
-    return 0 if available < 2 else min(available, _MAX_WORKERS)
+    # The calling thread's statistics are the longer part, so it keeps a core of its own: one worker per core
+    # besides it. One worker per core (3 runnable threads on 2 cores) made the calling thread wait for a core:
+    # bench/drift_bench.py's engine took 38.8 ms instead of 34.8 ms (medians of 31 interleaved runs on 2 cores).
+    # A single core sorts inline.
+    return 0 if available < 2 else min(available - 1, _MAX_WORKERS)
 
 
-def _columns_sorted(matrix: np.ndarray, start: int, stop: int) -> np.ndarray:
-    """Return columns start:stop of matrix as a Fortran-ordered copy with every column sorted (NaN last)."""
+def _columns_sorted(matrix: np.ndarray, start: int, stop: int, reuse: np.ndarray | None = None) -> np.ndarray:
+    """Return columns start:stop of matrix as a Fortran-ordered copy with every column sorted (NaN last), written
+    into `reuse` when that is a Fortran-ordered array of the right shape."""
     source = matrix[:, start:stop]
+    if reuse is not None and reuse.shape == source.shape and reuse.flags.f_contiguous:
+        block = reuse
+    else:
+        block = np.empty(source.shape, order="F")
     if matrix.flags.f_contiguous:
-        block = np.array(source, order="F")
+        block[...] = source
     else:
         # Transposing in row chunks keeps each chunk's strided reads in cache: ~1.6x faster than one big copy.
-        block = np.empty(source.shape, order="F")
         for row in range(0, source.shape[0], _COPY_CHUNK_ROWS):
             block[row : row + _COPY_CHUNK_ROWS] = source[row : row + _COPY_CHUNK_ROWS]
     block.sort(axis=0)

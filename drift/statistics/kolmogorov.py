@@ -46,26 +46,52 @@ class _Gaps:
     window_below: np.ndarray
 
 
-def ks_statistic_located(ref_values: np.ndarray, ref_cumulative: np.ndarray, window_sorted: np.ndarray) -> KsPoint:
-    """Return the two-sample KS D (bit-identical to ks_2samp's) of a prepared reference (distinct finite values
-    ascending, cumulative counts) and a non-empty sorted finite window, with the point where it is attained."""
-    # D = max |F_ref - F_win| over all sample points. It suffices to look at each unique reference value u_k,
-    # both at u_k (counts <= u_k) and just below it (ref counts < u_k, window counts < u_k): between two
-    # reference values F_ref is flat, so |F_ref - F_win| peaks at an end of the window's run there. Every pair of
-    # counts used is attained at some sample point, so the float result is bit-identical to ks_2samp's.
+@dataclass(frozen=True)
+class KsGrid:
+    """What the KS search needs of a reference alone (computed once per prepared reference feature): the reference
+    indices searched first (None: all of them) and the reference ECDF at and just below each of those values."""
+
+    indices: np.ndarray | None
+    values: np.ndarray
+    ref_at: np.ndarray
+    ref_below: np.ndarray
+
+
+def ks_grid(ref_values: np.ndarray, ref_cumulative: np.ndarray) -> KsGrid:
+    """Return the first-pass KS grid of a prepared reference feature (distinct finite values ascending, cumulative
+    counts; at least one value)."""
     n1 = int(ref_cumulative[-1])
-    n2 = int(window_sorted.size)
     size = ref_values.size
     if size <= _KS_DIRECT_MAX:
         previous = np.concatenate(([0], ref_cumulative[:-1]))
-        return _ks_gaps(ref_values, ref_cumulative, previous, window_sorted, n1, n2, ref_values, None).point
-
-    # Exact values on a grid of every _KS_GRID_STEP-th reference value first.
+        return KsGrid(indices=None, values=ref_values, ref_at=ref_cumulative / n1, ref_below=previous / n1)
+    # Every _KS_GRID_STEP-th reference value, and the last.
     grid = np.arange(0, size + _KS_GRID_STEP - 1, _KS_GRID_STEP)
     grid[-1] = size - 1
     previous = ref_cumulative[grid - 1]
     previous[0] = 0
-    coarse = _ks_gaps(ref_values[grid], ref_cumulative[grid], previous, window_sorted, n1, n2, ref_values, grid)
+    return KsGrid(indices=grid, values=ref_values[grid], ref_at=ref_cumulative[grid] / n1, ref_below=previous / n1)
+
+
+def ks_statistic_located(
+    ref_values: np.ndarray, ref_cumulative: np.ndarray, window_sorted: np.ndarray, grid: KsGrid | None = None
+) -> KsPoint:
+    """Return the two-sample KS D (bit-identical to ks_2samp's) of a prepared reference (distinct finite values
+    ascending, cumulative counts) and a non-empty sorted finite window, with the point where it is attained; `grid`
+    is ks_grid of the reference (computed here when None)."""
+    # D = max |F_ref - F_win| over all sample points. It suffices to look at each unique reference value u_k,
+    # both at u_k (counts <= u_k) and just below it (ref counts < u_k, window counts < u_k): between two
+    # reference values F_ref is flat, so |F_ref - F_win| peaks at an end of the window's run there. Every pair of
+    # counts used is attained at some sample point, so the float result is bit-identical to ks_2samp's.
+    if grid is None:
+        grid = ks_grid(ref_values, ref_cumulative)
+    n1 = int(ref_cumulative[-1])
+    n2 = int(window_sorted.size)
+    size = ref_values.size
+    # Exact values on the grid first (on every reference value when the reference is small).
+    coarse = _ks_gaps(grid.values, grid.ref_at, grid.ref_below, window_sorted, n2, ref_values, grid.indices)
+    if grid.indices is None:
+        return coarse.point
     # Branch and bound: for reference indices strictly between grid points lo < k < hi, the reference counts lie
     # in [c_lo, c_(hi-1)] and the window counts in [R_lo, L_hi], so |difference| is at most `bound`. Float
     # division and subtraction are monotone, so the bound also holds for the rounded values.
@@ -74,13 +100,12 @@ def ks_statistic_located(ref_values: np.ndarray, ref_cumulative: np.ndarray, win
     if cells.size == 0:
         return coarse.point
     # Every reference index inside the open cells; the last cell may be shorter, and a repeated index is harmless.
-    inside = np.minimum((grid[cells][:, None] + np.arange(1, _KS_GRID_STEP)).ravel(), size - 1)
+    inside = np.minimum((grid.indices[cells][:, None] + np.arange(1, _KS_GRID_STEP)).ravel(), size - 1)
     refined = _ks_gaps(
         ref_values[inside],
-        ref_cumulative[inside],
-        ref_cumulative[inside - 1],
+        ref_cumulative[inside] / n1,
+        ref_cumulative[inside - 1] / n1,
         window_sorted,
-        n1,
         n2,
         ref_values,
         inside,
@@ -90,33 +115,31 @@ def ks_statistic_located(ref_values: np.ndarray, ref_cumulative: np.ndarray, win
 
 def _ks_gaps(
     values: np.ndarray,
-    cumulative: np.ndarray,
-    previous: np.ndarray,
+    ref_at: np.ndarray,
+    ref_below: np.ndarray,
     window_sorted: np.ndarray,
-    n1: int,
     n2: int,
     ref_values: np.ndarray,
     indices: np.ndarray | None,
 ) -> _Gaps:
-    """Return the ECDFs at some distinct reference values (ascending; reference counts <= and < each) and just
-    below them, and the point of their largest difference; `indices` places them in ref_values (None: all of it)."""
-    right = np.searchsorted(window_sorted, values, side="right")
+    """Return the ECDFs at some distinct reference values (ascending; the reference ECDF at and just below each is
+    given) and just below them, and the point of their largest difference; `indices` places them in ref_values
+    (None: all of it)."""
+    right = window_sorted.searchsorted(values, side="right")
     # right == 0 reads window_sorted[-1], the window maximum, which is then above the value: never a false tie.
     tied = window_sorted[right - 1] == values
     if tied.any():
         # Only values that tie with a window value need the second search; for the others left == right.
         left = right.copy()
-        left[tied] = np.searchsorted(window_sorted, values[tied], side="left")
+        left[tied] = window_sorted.searchsorted(values[tied], side="left")
     else:
         left = right
-    ref_at = cumulative / n1
-    ref_below = previous / n1
     window_at = right / n2
     window_below = window_at if left is right else left / n2
     gap_at = np.abs(ref_at - window_at)
     gap_below = np.abs(ref_below - window_below)
-    at = int(np.argmax(gap_at))
-    below = int(np.argmax(gap_below))
+    at = int(gap_at.argmax())
+    below = int(gap_below.argmax())
     if gap_at[at] >= gap_below[below]:
         point = KsPoint(
             d=float(gap_at[at]), x=float(values[at]), reference=float(ref_at[at]), current=float(window_at[at])

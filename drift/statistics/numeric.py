@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from .charts import numeric_chart
+from .charts import ChartReference, numeric_chart, numeric_chart_reference
 from .columns import as_matrix, finite_or_none, finite_slice, insufficient_message, sorted_column_blocks
-from .kolmogorov import ks_statistic_located
+from .kolmogorov import KsGrid, ks_grid, ks_statistic_located
 from .references import NumericReference
 from .registry import NUMERIC_DRIFT_TESTS, NumericDriftTest, NumericSample, tests_resolve
 from .results import INSUFFICIENT, OK, FeatureDrift
@@ -105,11 +105,12 @@ def _feature_pass(
     summary_row = numeric_summary_row(finite, row_count)
     ref_values, ref_cumulative = reference.feature_values(index)
     both = bool(finite.size and ref_values.size)
-    ks = ks_statistic_located(ref_values, ref_cumulative, finite) if both else None
+    grid, chart_reference = _reference_derived(reference, index, ref_values, ref_cumulative)
+    ks = ks_statistic_located(ref_values, ref_cumulative, finite, grid) if both else None
     out_of_range = 0
     if both:
-        below = int(np.searchsorted(finite, ref_values[0], side="left"))
-        out_of_range = below + finite.size - int(np.searchsorted(finite, ref_values[-1], side="right"))
+        below = int(finite.searchsorted(ref_values[0], side="left"))
+        out_of_range = below + finite.size - int(finite.searchsorted(ref_values[-1], side="right"))
     statistic = None
     if ks is not None and finite.size >= minimum and int(ref_cumulative[-1]) >= minimum:
         sample = NumericSample(
@@ -128,5 +129,25 @@ def _feature_pass(
         summary_row=summary_row,
         statistic=statistic,
         out_of_range=out_of_range,
-        chart=numeric_chart(ref_values=ref_values, ref_cumulative=ref_cumulative, window_sorted=finite, ks=ks),
+        chart=numeric_chart(
+            ref_values=ref_values,
+            ref_cumulative=ref_cumulative,
+            window_sorted=finite,
+            ks=ks,
+            reference=chart_reference,
+        ),
     )
+
+
+def _reference_derived(
+    reference: NumericReference, index: int, ref_values: np.ndarray, ref_cumulative: np.ndarray
+) -> tuple[KsGrid | None, ChartReference]:
+    """Return the KS grid (None without reference values) and the chart's reference side of one feature, computed
+    once per reference object."""
+    derived = reference.derived.get(index)
+    if derived is None:
+        grid = ks_grid(ref_values, ref_cumulative) if ref_values.size else None
+        derived = (grid, numeric_chart_reference(ref_values=ref_values, ref_cumulative=ref_cumulative))
+        reference.derived[index] = derived
+    grid_and_chart: tuple[KsGrid | None, ChartReference] = derived
+    return grid_and_chart

@@ -52,6 +52,9 @@ class NumericReference:
     bin_counts: np.ndarray
     # One row of NUMERIC_SUMMARY_KEYS per feature; NaN where undefined.
     summaries: np.ndarray = field(repr=False)
+    # Per feature, what each drift run would otherwise recompute from the reference alone (the KS grid, the chart's
+    # reference quantiles): filled on first use by drift.statistics.numeric, kept as long as the object.
+    derived: dict[int, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def feature_values(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Return (distinct finite values ascending, cumulative counts) of one feature."""

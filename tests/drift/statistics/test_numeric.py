@@ -161,3 +161,29 @@ def test_inputs_of_the_wrong_shape_or_test_are_rejected() -> None:
         numeric_drift_compute(reference=reference, window=np.zeros((5, 2)), tests=["ks", "chi2"], min_samples=1)
     with pytest.raises(ValueError, match="entries"):
         numeric_drift_compute(reference=reference, window=np.zeros((5, 2)), tests=["ks"], min_samples=1)
+
+
+def test_a_prepared_reference_gives_the_same_results_on_every_run() -> None:
+    """What a run derives from the reference alone is kept on the prepared reference; later runs, on any window,
+    give exactly what a freshly prepared reference gives (threaded sort of a large window included)."""
+    rng = np.random.default_rng(77)
+    # given: continuous, tied, constant and partly missing features; a large window (threaded sort) and a small one
+    reference = np.column_stack(
+        [rng.normal(size=40_000), np.round(rng.normal(size=40_000), 1), np.full(40_000, 3.0)] * 4
+    )
+    reference[rng.random(40_000) < 0.05, 4] = np.nan
+    windows = [reference[rng.permutation(40_000)[:30_000]] + 0.01, reference[:500] * 1.1]
+    names = [f"f{j}" for j in range(reference.shape[1])]
+    tests = ["ks", "psi", "wasserstein"] * 4
+    kept = numeric_reference_prepare(names=names, values=reference)
+    for window in windows * 2:
+        # when
+        again = numeric_drift_compute(reference=kept, window=window, tests=tests, min_samples=1)
+        fresh = numeric_drift_compute(
+            reference=numeric_reference_prepare(names=names, values=reference),
+            window=window,
+            tests=tests,
+            min_samples=1,
+        )
+        # then
+        assert repr(again) == repr(fresh)
