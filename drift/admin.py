@@ -98,8 +98,12 @@ class ReferenceDatasetAdmin(admin.ModelAdmin[ReferenceDataset]):
     actions = ["activate"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: ReferenceDataset | None = None) -> list[str]:
-        """The statistics on a stored reference's page only."""
-        return [*self.readonly_fields, "feature_statistics"] if obj is not None else list(self.readonly_fields)
+        """The statistics on a stored reference's page only. The upload form's own `file_format` and `label_column`
+        stay inputs there (as read-only fields Django would drop them from the form, and no upload could name its
+        true-label column)."""
+        if obj is not None:
+            return [*self.readonly_fields, "feature_statistics"]
+        return [name for name in self.readonly_fields if name not in ("file_format", "label_column")]
 
     def get_form(
         self, request: HttpRequest, obj: ReferenceDataset | None = None, change: bool = False, **kwargs: Any
@@ -107,6 +111,9 @@ class ReferenceDatasetAdmin(admin.ModelAdmin[ReferenceDataset]):
         if obj is not None:  # an uploaded reference is immutable: upload a new one instead
             kwargs["fields"] = ["name", "is_active"]
             return forms.modelform_factory(ReferenceDataset, fields=["name", "is_active"])
+        # The upload form's fields: its model fields, plus the inputs it declares itself (file format, label column),
+        # which the model keeps non-editable.
+        kwargs["fields"] = list(ReferenceDatasetForm.Meta.fields)
         return super().get_form(request, obj, change, **kwargs)
 
     def get_urls(self) -> list[URLPattern]:

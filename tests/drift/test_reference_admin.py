@@ -12,7 +12,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from demo.iris import iris_reference_csv
+from demo.iris import IRIS_LABEL_COLUMN, iris_reference_csv
 from drift.models import ReferenceDataset
 from tests.conftest import iris_demo
 
@@ -55,6 +55,36 @@ def test_a_new_upload_says_what_it_replaces_and_the_old_one_comes_back_in_one_ac
     iris_reference.refresh_from_db()
     second.refresh_from_db()
     assert iris_reference.is_active and not second.is_active
+
+
+def test_the_upload_form_takes_a_true_label_column_and_a_format(admin_client: Client, iris_version: Any) -> None:
+    """The add form has inputs for the file format and the true-label column, and an upload naming the column stores
+    a labelled reference (they were read-only fields, which Django drops from the form: a CSV with labels was refused
+    as having an unknown column)."""
+    # given
+    page = admin_client.get(ADD_URL).content.decode()
+    assert 'name="label_column"' in page and 'name="file_format"' in page
+    demo = iris_demo()
+    labels = demo.y_train  # class names
+    upload = SimpleUploadedFile("labelled.csv", iris_reference_csv(demo.x_train, labels), content_type="text/csv")
+    # when
+    response = admin_client.post(
+        ADD_URL,
+        {
+            "model_version": str(iris_version.pk),
+            "name": "labelled",
+            "file": upload,
+            "file_format": "csv",
+            "label_column": IRIS_LABEL_COLUMN,
+            "_save": "Save",
+        },
+        follow=True,
+    )
+    # then
+    assert response.status_code == 200
+    reference = ReferenceDataset.objects.get(name="labelled")
+    assert reference.label_column == IRIS_LABEL_COLUMN and reference.file_format == "csv"
+    assert sum(reference.class_counts.values()) == len(demo.x_train) and len(reference.class_counts) == 3
 
 
 def test_ticking_is_active_on_an_earlier_reference_switches_the_active_one(
