@@ -172,6 +172,15 @@ def prediction_batch_record(
         _histogram_observe_many(_child(MODEL_CONFIDENCE, model_name, label), _CONFIDENCE_BOUNDS, values)
 
 
+def prediction_series_create(*, model_name: str, model_version: str) -> None:
+    """Create a model version's success and error request series at 0 when it is loaded: an error series that first
+    appears with its first increment loses that increment to rate() and increase(), and until then the error rate
+    (errors / requests) has no samples instead of 0 (Prometheus, "Instrumentation": avoid missing metrics)."""
+    if settings.METRICS_ENABLED:
+        for status in ("success", "error"):
+            _child(PREDICTION_REQUESTS, model_name, model_version, status)
+
+
 def prediction_error_record(*, model_name: str, model_version: str) -> None:
     """Record one failed prediction request of a known model."""
     if settings.METRICS_ENABLED:

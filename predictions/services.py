@@ -184,6 +184,7 @@ def model_load(*, model_version: ModelVersion) -> LoadedModel:
         )
         memory = model_memory_bytes(model_version=model_version, loaded=loaded)
         metrics.model_memory_record(model_name=model_version.model.name, memory_bytes=memory)
+        metrics.prediction_series_create(model_name=model_version.model.name, model_version=model_version.version)
         return loaded
 
     try:

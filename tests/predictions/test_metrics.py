@@ -180,6 +180,25 @@ def test_a_rejected_request_counts_as_an_error_not_a_success(api_client: Any, sc
     assert after.get("ml_batch_size_count", model_name="iris") == before.get("ml_batch_size_count", model_name="iris")
 
 
+@pytest.mark.django_db
+def test_a_loaded_versions_error_series_exists_at_zero_before_its_first_error(
+    api_client: Any, scrape: Any, register_iris: Any
+) -> None:
+    """The first successful predict of a version loads it, which creates its error series at 0: the error rate is 0,
+    not "no samples", and the first error is an increase rate() sees."""
+    # given: a version no test has served
+    register_iris(name="fresh-series", version="7")
+    labels = {"model_name": "fresh-series", "model_version": "7"}
+    assert scrape().value("ml_prediction_requests_total", **labels, status="error") is None
+    # when
+    response = api_client.post("/api/v1/models/fresh-series/predict", {"features": ROW}, format="json")
+    # then
+    assert response.status_code == 200
+    after = scrape()
+    assert after.value("ml_prediction_requests_total", **labels, status="error") == 0
+    assert after.value("ml_prediction_requests_total", **labels, status="success") == 1
+
+
 @pytest.mark.parametrize("size", [1, 3, 32, 33, 500])
 def test_observing_many_values_at_once_equals_one_observe_per_value(size: int) -> None:
     """_histogram_observe_many (a Python loop up to 32 values, numpy above) leaves every bucket and the sum as
