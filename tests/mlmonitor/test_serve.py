@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mlmonitor.metrics import dead_processes_forget
+from mlmonitor.metrics import dead_processes_forget, process_alive
 from mlmonitor.serve import bind_split, multiprocess_directory_reset, server_command
 from tests.mlmonitor.test_gunicorn import REPO, server_env
 from tests.servers import LOOPBACK, command_run, free_port, http_get, wait_for_http
@@ -215,8 +215,5 @@ def _value(exposition: bytes, prefix: str) -> str:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    """A process that exists and is not a zombie (an exited worker not yet reaped still answers signal 0)."""
+    return process_alive(pid) and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"

@@ -29,16 +29,7 @@ def test_performance_of_many_versions_in_one_query_equals_the_per_version_readin
     now = timezone.now()
     versions = []
     for index, size in enumerate((0, 40, 300)):
-        model = MLModel.objects.create(name=f"m{index}")
-        version = ModelVersion.objects.create(
-            model=model,
-            version="1",
-            artifact="a.skops",
-            artifact_sha256="0" * 64,
-            feature_schema=[],
-            class_labels=["a", "b", "c"],
-            is_active=True,
-        )
+        version = version_without_artifact(name=f"m{index}", class_labels=["a", "b", "c"])
         versions.append(version)
         Prediction.objects.bulk_create(
             [
@@ -89,6 +80,19 @@ def test_performance_of_many_versions_in_one_query_equals_the_per_version_readin
     assert found[0].labelled == 0 and found[2].labelled == window
 
 
+def version_without_artifact(*, name: str, class_labels: list[str]) -> ModelVersion:
+    """An active version 1 of a new model, with no artifact and no features: rows of its log are written directly."""
+    return ModelVersion.objects.create(
+        model=MLModel.objects.create(name=name),
+        version="1",
+        artifact="a.skops",
+        artifact_sha256="0" * 64,
+        feature_schema=[],
+        class_labels=class_labels,
+        is_active=True,
+    )
+
+
 @pytest.mark.django_db
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plans")
 def test_every_read_of_the_log_by_version_is_served_by_the_ascending_version_index() -> None:
@@ -97,16 +101,7 @@ def test_every_read_of_the_log_by_version_is_served_by_the_ascending_version_ind
     the table or sort (sequential and bitmap scans and sorts are disabled, so that a missing index shows as a plan
     without it)."""
     # given
-    model = MLModel.objects.create(name="m")
-    version = ModelVersion.objects.create(
-        model=model,
-        version="1",
-        artifact="a.skops",
-        artifact_sha256="0" * 64,
-        feature_schema=[],
-        class_labels=["a", "b"],
-        is_active=True,
-    )
+    version = version_without_artifact(name="m", class_labels=["a", "b"])
     window = Prediction.objects.filter(model_version=version).order_by("-id")
     since = window.filter(id__gte=uuid7_floor(timezone.now() - timedelta(hours=1)))
     has_predictions = ModelVersion.objects.filter(Exists(Prediction.objects.filter(model_version=OuterRef("pk"))))
