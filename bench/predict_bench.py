@@ -5,8 +5,10 @@ Each round runs, one server at a time on the machine (the others stopped), `wrk 
 - mlmonitor under its web server (mlmonitor/serve.py: granian), monitoring on (METRICS_ENABLED=1), every answer
   persisted to the prediction log and committed before it is sent;
 - `seed`: bench/peers/seed_fastapi.py, a FastAPI + prometheus_client service behaving like the seed's sketch
-  (argmax of the first three features, a random confidence, its metrics, no model, no persistence), one uvicorn
-  worker;
+  (argmax of the first three features, a random confidence, its metrics, its X-Process-Time HTTP middleware, no
+  model, no persistence), one uvicorn worker on the HTTP stack the sketch's requirements install (h11, asyncio);
+- `seed-lean`: the same service without the middleware, on uvicorn's fast path (httptools, uvloop): a stricter
+  peer than the sketch as written;
 - `mlserver`: MLServer 1.7 + mlserver-sklearn serving the demo's iris pipeline (the same training code as
   `load_demo`, saved as joblib by bench/peers/mlserver_model.py) through the V2 protocol, asking for predict_proba,
   `parallel_workers: 0`;
@@ -16,11 +18,11 @@ The peers live in their own virtualenvs under BENCH_PEER_CACHE (default ~/.cache
 created on first use with pinned versions; nothing is installed into the project's .venv. For every run the script
 prints req/s, p50, p99 and the CPU milliseconds the server's processes spent per request (utime + stime of every
 process in the server's session, from /proc, before and after the measured wrk run), then the medians, the two
-ratios (mlmonitor / seed, mlmonitor / MLServer; median of the per-round ratios), the monitoring cost, and batch rows
+ratios (mlmonitor / each peer; median of the per-round ratios), the monitoring cost, and batch rows
 per second for batches of 1,000 and 5,000 rows. Every mlmonitor run counts the rows in the prediction log against
 wrk's 2xx answers (rows x rows per request for batches) and the script exits 1 if an answer was not persisted.
 
-Run: `.venv/bin/python bench/predict_bench.py [--duration 10] [--repeats 3] [--quick] [--peers seed,mlserver]`
+Run: `.venv/bin/python bench/predict_bench.py [--duration 10] [--repeats 3] [--quick] [--peers seed,seed-lean,mlserver]`
 Needs wrk (Debian package `wrk`), PostgreSQL on 127.0.0.1:5432 (or BENCH_SQLITE=1 for SQLite) and, for the peers,
 pip access to PyPI on the first run.
 """
@@ -80,7 +82,9 @@ def _requirement_pins(*names: str) -> list[str]:
     return [pins[name] for name in names]
 
 
-# Peer virtualenvs: pinned requirements. uvicorn[standard] brings uvloop and httptools, uvicorn's fast path.
+# Peer virtualenvs: pinned requirements. uvicorn[standard] brings uvloop and httptools, uvicorn's fast path, which the
+# seed-lean slot uses; the seed slot asks uvicorn for h11 and asyncio, what the sketch's plain `uvicorn` requirement
+# gives. Both slots share the seed virtualenv.
 PEER_REQUIREMENTS: dict[str, Callable[[], list[str]]] = {
     "seed": lambda: [
         "fastapi==0.163.2",
@@ -238,6 +242,7 @@ class Server(Process):
 
 def peer_python(peer: str) -> Path:
     """The python of a peer's virtualenv, created (or re-created when its pins changed) with its pinned packages."""
+    peer = peer.removesuffix("-lean")  # seed-lean runs in the seed virtualenv
     requirements = PEER_REQUIREMENTS[peer]()
     venv = PEER_CACHE / f"{peer}-venv"
     python = venv / "bin" / "python"
@@ -255,12 +260,14 @@ def peer_python(peer: str) -> Path:
 
 
 class SeedPeer(Process):
-    """bench/peers/seed_fastapi.py under one uvicorn worker."""
+    """bench/peers/seed_fastapi.py under one uvicorn worker: as the sketch is written (its middleware, h11 and asyncio),
+    or with `lean` without the middleware on httptools and uvloop."""
 
     name = "seed"
 
-    def __init__(self, python: Path) -> None:
+    def __init__(self, python: Path, *, lean: bool = False) -> None:
         self.port = free_port()
+        stack = ["--http", "httptools", "--loop", "uvloop"] if lean else ["--http", "h11", "--loop", "asyncio"]
         super().__init__(
             [
                 str(python),
@@ -278,8 +285,9 @@ class SeedPeer(Process):
                 "--no-access-log",
                 "--log-level",
                 "warning",
+                *stack,
             ],
-            {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+            {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "SEED_PEER_LEAN": "1" if lean else "0"},
             f"http://127.0.0.1:{self.port}/metrics",
         )
         self.url = f"http://127.0.0.1:{self.port}/predict"
@@ -414,7 +422,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", "8")))
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--batch-rows", default="1000,5000", help="comma-separated batch sizes")
-    parser.add_argument("--peers", default="seed,mlserver", help="comma-separated: seed, mlserver; empty for none")
+    parser.add_argument(
+        "--peers", default="seed,seed-lean,mlserver", help="comma-separated: seed, seed-lean, mlserver; empty for none"
+    )
     parser.add_argument("--no-off", action="store_true", help="skip the monitoring-off runs")
     parser.add_argument(
         "--variant",
@@ -429,6 +439,8 @@ def main() -> None:
         args.duration, args.repeats, args.batch_rows = 4, 1, "1000"
     warmup = 2
     peers = [p for p in args.peers.split(",") if p]
+    if unknown := set(peers) - {"seed", "seed-lean", "mlserver"}:
+        parser.error(f"unknown peers: {', '.join(sorted(unknown))}")
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
     pythons = {peer: peer_python(peer) for peer in peers}
@@ -468,8 +480,9 @@ def main() -> None:
             return result
 
         def peer_run(peer: str) -> dict[str, float]:
-            server: Process = SeedPeer(pythons[peer]) if peer == "seed" else MLServerPeer(pythons[peer])
-            script = SINGLE_LUA if peer == "seed" else MLSERVER_LUA
+            seed = peer.startswith("seed")
+            server: Process = SeedPeer(pythons[peer], lean=peer == "seed-lean") if seed else MLServerPeer(pythons[peer])
+            script = SINGLE_LUA if seed else MLSERVER_LUA
             with server:
                 return measured(
                     server,
