@@ -11,6 +11,13 @@ starts a new one when requests come back; the old thread's connection would stay
 collection happened to free it (Django's connection objects hold reference cycles), so every idle period left a few
 more server connections behind. `thread_connections_close_at_exit` closes a thread's connections when its
 thread-local state is freed, which is when the thread ends.
+
+The predict endpoints' common request (an anonymous JSON POST, see predictions/lean.py) runs through a second
+Django handler whose middleware is MIDDLEWARE without what such a request never uses (`HOT_PATH_MIDDLEWARE_SKIPPED`:
+static files, sessions, CSRF, authentication, messages, login lockout); everything else, the metrics, security
+headers, 411 and 503 middleware included, runs in both. `application` picks the handler per request
+(`hot_path_request`): a POST to a URL whose view is a lean predict view, with no Authorization header, no session
+cookie and API_REQUIRE_TOKEN_FOR_READ off. Measured in docs/benchmarks.md ("Hot-path middleware").
 """
 
 from __future__ import annotations
@@ -18,12 +25,31 @@ from __future__ import annotations
 import gc
 import os
 import threading
+from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Any
 
+from django.conf import settings
+from django.core.handlers.wsgi import WSGIHandler, get_path_info
 from django.core.wsgi import get_wsgi_application
 from django.db.backends.signals import connection_created
+from django.urls import Resolver404, get_resolver
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mlmonitor.settings.base")
+
+# What an anonymous JSON POST to a predict endpoint never uses: static files (not a static URL), the session and
+# authentication (no cookie, no credentials: the user is anonymous either way), CSRF (the view is exempt), messages,
+# and the login lockout (not a login).
+HOT_PATH_MIDDLEWARE_SKIPPED = frozenset(
+    {
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.middleware.csrf.CsrfViewMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "django.contrib.messages.middleware.MessageMiddleware",
+        "axes.middleware.AxesMiddleware",
+    }
+)
 
 
 class _ClosedAtThreadExit:
@@ -57,5 +83,60 @@ def thread_connections_close_at_exit(sender: Any, connection: Any, **kwargs: Any
 
 connection_created.connect(thread_connections_close_at_exit, dispatch_uid="mlmonitor.wsgi.thread_connections")
 
-application = get_wsgi_application()
+
+class HotPathHandler(WSGIHandler):
+    """Django's WSGI handler with MIDDLEWARE less HOT_PATH_MIDDLEWARE_SKIPPED: the same request cycle (signals,
+    URL resolution, exception handling), fewer middleware. Build it after Django's setup, before serving."""
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        """BaseHandler.load_middleware, reading MIDDLEWARE less the skipped entries (it reads the setting itself, so
+        the setting is narrowed while it runs: once, at startup, before any request thread exists)."""
+        full = settings.MIDDLEWARE
+        settings.MIDDLEWARE = [path for path in full if path not in HOT_PATH_MIDDLEWARE_SKIPPED]
+        try:
+            super().load_middleware(is_async)
+        finally:
+            settings.MIDDLEWARE = full
+
+
+@lru_cache(maxsize=512)
+def _lean_view_at(path_info: str) -> bool:
+    """Whether the URL path resolves to a view marked `hot_path` (predictions/lean.py); bounded cache per path."""
+    try:
+        match = get_resolver().resolve(path_info)
+    except Resolver404:
+        return False
+    return bool(getattr(match.func, "hot_path", False))
+
+
+def hot_path_request(environ: dict[str, Any]) -> bool:
+    """True for a request the hot-path handler serves: one the lean view answers itself (predictions.lean: an
+    anonymous JSON POST wanting JSON; here any cookie header naming the session cookie counts as a session) to a URL
+    whose view is a lean predict view. Whatever the lean view would hand to the DRF view (which reads the session)
+    takes the full chain."""
+    return (
+        hot_path_eligible_meta(environ)
+        and settings.SESSION_COOKIE_NAME not in environ.get("HTTP_COOKIE", "")
+        and _lean_view_at(get_path_info(environ))
+    )
+
+
+StartResponse = Callable[..., Any]
+
+
+def dispatcher(full: WSGIHandler, hot: WSGIHandler) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+    """The WSGI application: `hot` for a hot_path_request, `full` for everything else."""
+
+    def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        handler = hot if hot_path_request(environ) else full
+        return handler(environ, start_response)
+
+    return application
+
+
+full_handler = get_wsgi_application()  # sets Django up
+
+from predictions.lean import hot_path_eligible_meta  # noqa: E402 - needs Django set up (its models)
+
+application = dispatcher(full_handler, HotPathHandler())
 gc.freeze()

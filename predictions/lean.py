@@ -16,11 +16,13 @@ as the DRF view. The view keeps the DRF class as `.cls`, so drf-spectacular docu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.utils.http import parse_header_parameters
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
@@ -37,13 +39,17 @@ _HEADERS = {"Allow": "POST, OPTIONS", "Vary": "Cookie"}
 
 def hot_path_eligible(request: HttpRequest) -> bool:
     """True for an anonymous JSON POST to an open endpoint wanting JSON: the request the lean view answers."""
-    meta = request.META
+    return hot_path_eligible_meta(request.META) and settings.SESSION_COOKIE_NAME not in request.COOKIES
+
+
+def hot_path_eligible_meta(meta: Mapping[str, Any]) -> bool:
+    """hot_path_eligible on a WSGI environ, before any request object exists (mlmonitor/wsgi.py), less the cookie
+    check, which the caller makes: a POST, a JSON body, a JSON Accept, no Authorization, anonymous reads allowed."""
     return (
-        request.method == "POST"
-        and request.content_type == "application/json"
+        meta.get("REQUEST_METHOD") == "POST"
+        and parse_header_parameters(meta.get("CONTENT_TYPE", ""))[0] == "application/json"
         and meta.get("HTTP_ACCEPT", "") in _JSON_ACCEPT
         and "HTTP_AUTHORIZATION" not in meta
-        and settings.SESSION_COOKIE_NAME not in request.COOKIES
         and not settings.API_REQUIRE_TOKEN_FOR_READ
     )
 
@@ -96,6 +102,7 @@ class LeanPostMixin:
         # What Django and drf-spectacular read from a DRF view: CSRF exemption (DRF applies CSRF only through
         # SessionAuthentication, whose requests take the DRF view), the class and its arguments.
         view.csrf_exempt = True  # type: ignore[attr-defined]
+        view.hot_path = True  # type: ignore[attr-defined]  # served by mlmonitor.wsgi's hot-path handler
         view.cls = drf_view.cls  # type: ignore[attr-defined]
         view.initkwargs = drf_view.initkwargs  # type: ignore[attr-defined]
         view.view_class = getattr(drf_view, "view_class", cls)  # type: ignore[attr-defined]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core import signals
+from django.db import close_old_connections
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -34,6 +36,18 @@ def iris_demo() -> DemoModel:
 def _media_root(settings: Any, tmp_path: Any) -> None:
     """Artifacts and uploads land in a per-test directory."""
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def wsgi_test_connection_kept() -> Iterator[None]:
+    """For tests that call the WSGI application directly: Django's request signals would close "old" connections,
+    which inside a test's transaction breaks it (a connection older than DATABASE_CONN_MAX_AGE is closed); Django's
+    own test client disconnects the same handler while it serves a request."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
 
 
 @pytest.fixture(autouse=True)

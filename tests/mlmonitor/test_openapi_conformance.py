@@ -8,14 +8,11 @@ every model cannot say) and the stateful phase."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
 from django.contrib.auth import get_user_model
-from django.core import signals
-from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
 from schemathesis.specs.openapi.checks import positive_data_acceptance
@@ -27,16 +24,7 @@ MAX_EXAMPLES = 8
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
 
 
-@pytest.fixture(autouse=True)
-def _test_connection_kept() -> Iterator[None]:
-    """Requests go to the WSGI application directly, so Django's request signals close "old" connections, which
-    inside a test's transaction breaks it (a connection older than DATABASE_CONN_MAX_AGE is closed); Django's own
-    test client disconnects the same handler while it serves a request."""
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    yield
-    signals.request_started.connect(close_old_connections)
-    signals.request_finished.connect(close_old_connections)
+pytestmark = pytest.mark.usefixtures("wsgi_test_connection_kept")
 
 
 @pytest.fixture

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import gc
 import importlib
+import json
 import sqlite3
 import threading
 from typing import Any
 
 import pytest
 from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.test import RequestFactory
+from prometheus_client import REGISTRY
 
 import mlmonitor.wsgi
+from predictions.models import Prediction
 
 
 def test_wsgi_module_freezes_the_startup_objects() -> None:
@@ -54,3 +58,158 @@ def test_a_threads_database_connection_is_closed_when_the_thread_ends() -> None:
     else:
         with pytest.raises(sqlite3.ProgrammingError, match="closed"):
             driver_connection.execute("SELECT 1")
+
+
+# --- the hot-path handler ----------------------------------------------------------------------------------------
+
+ROW = [5.1, 3.5, 1.4, 0.2]
+VOLATILE = {"prediction_id", "latency_ms"}
+
+
+def post_environ(path: str, body: bytes, **extra: str) -> dict[str, Any]:
+    """The WSGI environ of a JSON POST (extra: environ keys, replacing the defaults)."""
+    environ = RequestFactory().generic("POST", path, body, content_type="application/json").environ
+    environ.update({"CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)), **extra})
+    if extra.get("HTTP_TRANSFER_ENCODING") == "chunked":
+        environ.pop("CONTENT_LENGTH")
+    return environ
+
+
+def wsgi_call(handler: Any, path: str, body: bytes, **extra: str) -> tuple[int, dict[str, str], bytes]:
+    """One JSON POST through a WSGI callable: (status code, headers, body)."""
+    answered: list[Any] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        answered[:] = [int(status.split()[0]), dict(headers)]
+
+    chunks = handler(post_environ(path, body, **extra), start_response)
+    try:
+        content = b"".join(chunks)
+    finally:
+        getattr(chunks, "close", lambda: None)()
+    return answered[0], answered[1], content
+
+
+def stable(content: bytes) -> object:
+    """An answer without its per-request values (ids, latency)."""
+    body = json.loads(content) if content.startswith((b"{", b"[")) else content.decode()
+    if isinstance(body, dict):
+        rows = body.pop("predictions", None)
+        body = {k: v for k, v in body.items() if k not in VOLATILE}
+        if rows is not None:
+            body["predictions"] = [{k: v for k, v in row.items() if k not in VOLATILE} for row in rows]
+    return body
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("wsgi_test_connection_kept")
+@pytest.mark.parametrize(
+    ("path", "body", "extra", "status"),
+    [
+        ("/predict", {"features": ROW}, {}, 200),
+        ("/api/v1/models/iris/predict", {"instances": [ROW, [6.2, 2.9, 4.3, 1.3]]}, {}, 200),
+        ("/api/v1/models/iris/versions/1/predict", {"features": ROW}, {"HTTP_ACCEPT": "*/*"}, 200),
+        ("/predict", {"features": ROW}, {"CONTENT_TYPE": "application/json; charset=utf-8"}, 200),
+        ("/predict", b'{"features": [1, 2', {}, 400),
+        ("/predict", b"", {}, 400),
+        ("/predict", {"features": [1, 2]}, {}, 400),
+        ("/predict", {"features": ROW}, {"HTTP_TRANSFER_ENCODING": "chunked"}, 411),
+        ("/predict", b"[" * (10 * 1024 * 1024 + 1), {}, 413),
+        ("/api/v1/models/unknown/predict", {"features": ROW}, {}, 404),
+        ("/api/v1/models/iris/versions/9/predict", {"features": ROW}, {}, 404),
+    ],
+    ids=["row", "batch", "version", "charset", "bad-json", "empty", "short-row", "chunked", "too-big", "model", "ver"],
+)
+def test_the_hot_path_handler_answers_as_the_full_middleware_chain(
+    iris_version: Any, path: str, body: Any, extra: dict[str, str], status: int
+) -> None:
+    """The same status, headers (security headers included) and body from both handlers, and the same rows."""
+    # given
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    assert mlmonitor.wsgi.hot_path_request(post_environ(path, raw, **extra))
+    rows_before = Prediction.objects.count()
+    # when
+    full = wsgi_call(mlmonitor.wsgi.full_handler, path, raw, **extra)
+    rows_full = Prediction.objects.count() - rows_before
+    hot = wsgi_call(mlmonitor.wsgi.HotPathHandler(), path, raw, **extra)
+    rows_hot = Prediction.objects.count() - rows_before - rows_full
+    # then
+    assert full[0] == hot[0] == status
+    assert {k: v for k, v in full[1].items() if k != "Content-Length"} == {
+        k: v for k, v in hot[1].items() if k != "Content-Length"
+    }
+    assert full[1]["X-Content-Type-Options"] == "nosniff"
+    assert stable(full[2]) == stable(hot[2])
+    assert rows_full == rows_hot == (len(body.get("instances", [ROW])) if status == 200 else 0)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "path", "extra", "hot"),
+    [
+        ("POST", "/predict", {}, True),
+        ("POST", "/api/v1/models/iris/predict", {"HTTP_COOKIE": "csrftoken=x"}, True),
+        ("POST", "/api/v1/models/iris/versions/1/predict", {"HTTP_ACCEPT": "application/json"}, True),
+        ("GET", "/predict", {}, False),
+        ("OPTIONS", "/predict", {}, False),
+        ("POST", "/predict", {"HTTP_AUTHORIZATION": "Bearer abc"}, False),
+        ("POST", "/predict", {"HTTP_COOKIE": "csrftoken=x; sessionid=abc"}, False),
+        ("POST", "/predict", {"CONTENT_TYPE": "text/plain"}, False),
+        ("POST", "/predict", {"CONTENT_TYPE": ""}, False),
+        ("POST", "/predict", {"HTTP_ACCEPT": "text/html"}, False),
+        ("POST", "/predict", {"HTTP_ACCEPT": "application/json; q=0.9"}, False),
+        ("POST", "/api/v1/feedback", {}, False),
+        ("POST", "/admin/login/", {}, False),
+        ("POST", "/no/such/predict", {}, False),
+        ("POST", "/predict/", {}, False),
+    ],
+)
+def test_only_requests_the_lean_view_answers_take_the_hot_path(
+    method: str, path: str, extra: dict[str, str], hot: bool
+) -> None:
+    """What the lean view would hand to the DRF view (which reads the session and answers its own errors) takes the
+    full chain, so that its headers (Vary: Cookie) stay those of the full chain."""
+    environ = {**post_environ(path, b"{}", **extra), "REQUEST_METHOD": method}
+    assert mlmonitor.wsgi.hot_path_request(environ) is hot
+
+
+@pytest.mark.django_db
+def test_required_tokens_keep_every_predict_on_the_full_chain(settings: Any) -> None:
+    # given
+    settings.API_REQUIRE_TOKEN_FOR_READ = True
+    # then
+    assert not mlmonitor.wsgi.hot_path_request(post_environ("/predict", b"{}"))
+
+
+def test_the_hot_path_handler_skips_only_the_listed_middleware() -> None:
+    """Every other middleware of MIDDLEWARE runs on the hot path: metrics, security headers, 411, 503."""
+    # given
+    from django.conf import settings
+
+    kept = [path for path in settings.MIDDLEWARE if path not in mlmonitor.wsgi.HOT_PATH_MIDDLEWARE_SKIPPED]
+    # when
+    handler = mlmonitor.wsgi.HotPathHandler()
+    # then: the chain holds one instance of each kept middleware, in order, and MIDDLEWARE is left as it was
+    seen, step = [], handler._middleware_chain
+    # each middleware is wrapped by convert_exception_to_response (functools.wraps: __wrapped__) around the next
+    while (middleware := getattr(step, "__wrapped__", None)) is not None and hasattr(middleware, "get_response"):
+        seen.append(f"{type(middleware).__module__}.{type(middleware).__qualname__}")
+        step = middleware.get_response
+    assert seen == kept
+    assert len(settings.MIDDLEWARE) == len(kept) + len(mlmonitor.wsgi.HOT_PATH_MIDDLEWARE_SKIPPED)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("wsgi_test_connection_kept")
+def test_a_hot_path_answer_is_counted_by_the_http_metrics(iris_version: Any) -> None:
+    # given
+    labels = {"status": "200", "view": "seed-predict", "method": "POST"}
+    name = "django_http_responses_total_by_status_view_method_total"
+    before = REGISTRY.get_sample_value(name, labels) or 0.0
+    requests_before = REGISTRY.get_sample_value("django_http_requests_before_middlewares_total") or 0.0
+    # when
+    status, _, _ = wsgi_call(mlmonitor.wsgi.application, "/predict", json.dumps({"features": ROW}).encode())
+    # then
+    assert status == 200
+    assert REGISTRY.get_sample_value(name, labels) == before + 1
+    assert REGISTRY.get_sample_value("django_http_requests_before_middlewares_total") == requests_before + 1
