@@ -33,7 +33,8 @@ from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler, get_path_info
 from django.core.wsgi import get_wsgi_application
 from django.db.backends.signals import connection_created
-from django.urls import Resolver404, get_resolver
+from django.http import HttpRequest
+from django.urls import Resolver404, ResolverMatch, get_resolver
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mlmonitor.settings.base")
 
@@ -98,15 +99,25 @@ class HotPathHandler(WSGIHandler):
         finally:
             settings.MIDDLEWARE = full
 
+    def resolve_request(self, request: HttpRequest) -> ResolverMatch:
+        """BaseHandler.resolve_request, answered from the match hot_path_request made for the same path (one URL
+        resolution per request instead of two; the match holds the view and its URL kwargs, which nothing changes)."""
+        match = None if hasattr(request, "urlconf") else _lean_view_match(request.path_info)
+        if match is None:
+            return super().resolve_request(request)
+        request.resolver_match = match
+        return match
+
 
 @lru_cache(maxsize=512)
-def _lean_view_at(path_info: str) -> bool:
-    """Whether the URL path resolves to a view marked `hot_path` (predictions/lean.py); bounded cache per path."""
+def _lean_view_match(path_info: str) -> ResolverMatch | None:
+    """The URL match of a path whose view is marked `hot_path` (predictions/lean.py), else None; cached per path
+    (bounded: any path a client sends is a key)."""
     try:
         match = get_resolver().resolve(path_info)
     except Resolver404:
-        return False
-    return bool(getattr(match.func, "hot_path", False))
+        return None
+    return match if getattr(match.func, "hot_path", False) else None
 
 
 def hot_path_request(environ: dict[str, Any]) -> bool:
@@ -117,7 +128,7 @@ def hot_path_request(environ: dict[str, Any]) -> bool:
     return (
         hot_path_eligible_meta(environ)
         and settings.SESSION_COOKIE_NAME not in environ.get("HTTP_COOKIE", "")
-        and _lean_view_at(get_path_info(environ))
+        and _lean_view_match(get_path_info(environ)) is not None
     )
 
 

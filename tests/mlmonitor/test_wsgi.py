@@ -213,3 +213,20 @@ def test_a_hot_path_answer_is_counted_by_the_http_metrics(iris_version: Any) -> 
     assert status == 200
     assert REGISTRY.get_sample_value(name, labels) == before + 1
     assert REGISTRY.get_sample_value("django_http_requests_before_middlewares_total") == requests_before + 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("wsgi_test_connection_kept")
+def test_the_hot_path_handler_resolves_other_urls_itself(iris_version: Any) -> None:
+    """The hot-path handler takes a predict URL's match from the routing cache and resolves any other URL as Django
+    does (the handler alone, without the dispatcher in front)."""
+    # given
+    mlmonitor.wsgi._lean_view_match.cache_clear()
+    body = json.dumps({"features": ROW}).encode()
+    # when
+    predicted = wsgi_call(mlmonitor.wsgi.HotPathHandler(), "/predict", body)
+    missing = wsgi_call(mlmonitor.wsgi.HotPathHandler(), "/api/v1/models/iris/nothing", body)
+    # then
+    assert predicted[0] == 200 and json.loads(predicted[2])["model"] == "iris"
+    assert missing[0] == 404
+    assert mlmonitor.wsgi._lean_view_match.cache_info().currsize == 2
