@@ -16,8 +16,9 @@ The predict endpoints' common request (an anonymous JSON POST, see predictions/l
 Django handler whose middleware is MIDDLEWARE without what such a request never uses (`HOT_PATH_MIDDLEWARE_SKIPPED`:
 static files, sessions, CSRF, authentication, messages, login lockout); everything else, the metrics, security
 headers, 411 and 503 middleware included, runs in both. `application` picks the handler per request
-(`hot_path_request`): a POST to a URL whose view is a lean predict view, with no Authorization header, no session
-cookie and API_REQUIRE_TOKEN_FOR_READ off. Measured in docs/benchmarks.md ("Hot-path middleware").
+(`hot_path_request`): the hot one where the URL's view carries a `hot_path` predicate (the lean predict views) that
+accepts the request, and no session cookie is sent. Measured in docs/benchmarks.md ("Seed peer as written, and the
+hot-path middleware").
 """
 
 from __future__ import annotations
@@ -111,24 +112,25 @@ class HotPathHandler(WSGIHandler):
 
 @lru_cache(maxsize=512)
 def _lean_view_match(path_info: str) -> ResolverMatch | None:
-    """The URL match of a path whose view is marked `hot_path` (predictions/lean.py), else None; cached per path
-    (bounded: any path a client sends is a key)."""
+    """The URL match of a path whose view has a `hot_path` predicate (predictions/lean.py), else None; cached per
+    path (bounded: any path a client sends is a key)."""
     try:
         match = get_resolver().resolve(path_info)
     except Resolver404:
         return None
-    return match if getattr(match.func, "hot_path", False) else None
+    return match if callable(getattr(match.func, "hot_path", None)) else None
 
 
 def hot_path_request(environ: dict[str, Any]) -> bool:
-    """True for a request the hot-path handler serves: one the lean view answers itself (predictions.lean: an
-    anonymous JSON POST wanting JSON; here any cookie header naming the session cookie counts as a session) to a URL
-    whose view is a lean predict view. Whatever the lean view would hand to the DRF view (which reads the session)
-    takes the full chain."""
+    """True for a request the hot-path handler serves: one whose URL's view has a `hot_path` predicate that accepts
+    the environ (the lean predict view's: an anonymous JSON POST wanting JSON, the request it answers itself), with
+    no session cookie (here any cookie header naming it counts). Whatever the lean view would hand to the DRF view
+    (which reads the session) takes the full chain."""
+    match = _lean_view_match(get_path_info(environ))
     return (
-        hot_path_eligible_meta(environ)
+        match is not None
         and settings.SESSION_COOKIE_NAME not in environ.get("HTTP_COOKIE", "")
-        and _lean_view_match(get_path_info(environ)) is not None
+        and bool(match.func.hot_path(environ))  # type: ignore[attr-defined]  # checked in _lean_view_match
     )
 
 
@@ -146,8 +148,5 @@ def dispatcher(full: WSGIHandler, hot: WSGIHandler) -> Callable[[dict[str, Any],
 
 
 full_handler = get_wsgi_application()  # sets Django up
-
-from predictions.lean import hot_path_eligible_meta  # noqa: E402 - needs Django set up (its models)
-
 application = dispatcher(full_handler, HotPathHandler())
 gc.freeze()

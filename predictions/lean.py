@@ -102,7 +102,8 @@ class LeanPostMixin:
         # What Django and drf-spectacular read from a DRF view: CSRF exemption (DRF applies CSRF only through
         # SessionAuthentication, whose requests take the DRF view), the class and its arguments.
         view.csrf_exempt = True  # type: ignore[attr-defined]
-        view.hot_path = True  # type: ignore[attr-defined]  # served by mlmonitor.wsgi's hot-path handler
+        # mlmonitor.wsgi serves the requests this accepts through its hot-path handler (fewer middleware)
+        view.hot_path = hot_path_eligible_meta  # type: ignore[attr-defined]
         view.cls = drf_view.cls  # type: ignore[attr-defined]
         view.initkwargs = drf_view.initkwargs  # type: ignore[attr-defined]
         view.view_class = getattr(drf_view, "view_class", cls)  # type: ignore[attr-defined]
