@@ -148,5 +148,5 @@ def dispatcher(full: WSGIHandler, hot: WSGIHandler) -> Callable[[dict[str, Any],
 
 
 full_handler = get_wsgi_application()  # sets Django up
-application = dispatcher(full_handler, HotPathHandler())
+application = dispatcher(full_handler, HotPathHandler()) if settings.WEB_HOT_PATH else full_handler
 gc.freeze()

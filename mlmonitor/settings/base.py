@@ -148,6 +148,9 @@ if METRICS_ENABLED:
 
 ROOT_URLCONF = "mlmonitor.urls"
 WSGI_APPLICATION = "mlmonitor.wsgi.application"
+# The predict endpoints' common request through a handler with fewer middleware (mlmonitor/wsgi.py); off: every
+# request through MIDDLEWARE (for comparison: bench/predict_bench.py --variant full:WEB_HOT_PATH=0).
+WEB_HOT_PATH = env_bool("WEB_HOT_PATH", True)
 
 TEMPLATES = [
     {

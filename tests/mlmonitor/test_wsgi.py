@@ -230,3 +230,17 @@ def test_the_hot_path_handler_resolves_other_urls_itself(iris_version: Any) -> N
     assert predicted[0] == 200 and json.loads(predicted[2])["model"] == "iris"
     assert missing[0] == 404
     assert mlmonitor.wsgi._lean_view_match.cache_info().currsize == 2
+
+
+def test_web_hot_path_off_serves_every_request_through_the_full_chain(settings: Any) -> None:
+    # given
+    settings.WEB_HOT_PATH = False
+    try:
+        # when
+        importlib.reload(mlmonitor.wsgi)
+        # then
+        assert mlmonitor.wsgi.application is mlmonitor.wsgi.full_handler
+    finally:
+        settings.WEB_HOT_PATH = True
+        importlib.reload(mlmonitor.wsgi)
+    assert mlmonitor.wsgi.application is not mlmonitor.wsgi.full_handler
