@@ -16,6 +16,7 @@ from typing import TypeVar, cast
 
 import numpy as np
 from django.conf import settings
+from django_prometheus.db import errors_total, execute_total, query_duration_seconds
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics import MetricWrapperBase
@@ -170,6 +171,16 @@ def prediction_batch_record(
         label = class_labels[index]
         _child(PREDICTION_DISTRIBUTION, model_name, label).inc(len(values))
         _histogram_observe_many(_child(MODEL_CONFIDENCE, model_name, label), _CONFIDENCE_BOUNDS, values)
+
+
+def database_query_record(*, alias: str, vendor: str, seconds: float, error: BaseException | None) -> None:
+    """Record one statement run outside Django's cursor wrapper (the prediction-log INSERT, predictions.services) in
+    django-prometheus' database series, as its cursor wrapper records a statement: django_db_execute_total, the
+    duration (seconds) in django_db_query_duration_seconds, and django_db_errors_total by exception type name."""
+    _child(execute_total, alias, vendor).inc()
+    _child(query_duration_seconds, alias, vendor).observe(seconds)
+    if error is not None:
+        _child(errors_total, alias, vendor, type(error).__name__).inc()
 
 
 def prediction_series_create(*, model_name: str, model_version: str) -> None:

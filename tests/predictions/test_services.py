@@ -4,6 +4,7 @@ version answers at once in a running process."""
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,11 +14,13 @@ import pytest
 import skops.io
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
+from django.db import IntegrityError, connection, transaction
+from prometheus_client import REGISTRY
 from sklearn.ensemble import RandomForestClassifier
 
 from demo.iris import IRIS_SCHEMA
 from predictions import services
-from predictions.models import MLModel, ModelVersion
+from predictions.models import MLModel, ModelVersion, Prediction
 from tests.conftest import iris_demo
 from tests.predictions import artifacts
 
@@ -196,3 +199,53 @@ def test_tree_models_load_only_while_their_types_are_trusted(settings: Any) -> N
             feature_schema=IRIS_SCHEMA,
             class_labels=["no", "yes"],
         )
+
+
+def _log_row(version: ModelVersion) -> tuple[Any, ...]:
+    """One prediction-log row in services._LOG_COLUMNS order."""
+    return (uuid.uuid4(), version.pk, np.zeros(4).tobytes(), 0, 0.9, np.array([0.9, 0.05, 0.05]).tobytes(), 1.0)
+
+
+@pytest.mark.django_db
+def test_a_logged_row_reads_back_as_written_and_is_counted_as_a_database_query(iris_version: ModelVersion) -> None:
+    """The prediction-log INSERT (server-side binding on PostgreSQL) stores every column as given and counts in the
+    django_db_* series as a statement through Django's cursor does."""
+    # given
+    row = _log_row(iris_version)
+    labels = {"alias": "default", "vendor": connection.vendor}
+    executed = REGISTRY.get_sample_value("django_db_execute_total", labels) or 0.0
+    timed = REGISTRY.get_sample_value("django_db_query_duration_seconds_count", labels) or 0.0
+    # when
+    services._prediction_rows_insert([row])
+    counted = (
+        REGISTRY.get_sample_value("django_db_execute_total", labels),
+        REGISTRY.get_sample_value("django_db_query_duration_seconds_count", labels),
+    )
+    # then
+    assert counted == (executed + 1, timed + 1)
+    stored = Prediction.objects.get(pk=row[0])
+    assert (stored.model_version_id, stored.predicted_index, stored.confidence, stored.latency_ms) == (
+        iris_version.pk,
+        0,
+        0.9,
+        1.0,
+    )
+    assert bytes(stored.features) == row[2] and bytes(stored.probabilities) == row[5]
+
+
+@pytest.mark.django_db
+def test_a_failed_log_insert_raises_djangos_error_and_counts_the_drivers_type(iris_version: ModelVersion) -> None:
+    """An error of the INSERT is Django's (IntegrityError here, OperationalError for an outage: the 503 mapping reads
+    Django's classes), and django_db_errors_total counts it under the driver's type, as django-prometheus does."""
+    # given: a row already logged
+    row = _log_row(iris_version)
+    services._prediction_rows_insert([row])
+    error_type = "UniqueViolation" if connection.vendor == "postgresql" else "IntegrityError"
+    labels = {"alias": "default", "vendor": connection.vendor, "type": error_type}
+    before = REGISTRY.get_sample_value("django_db_errors_total", labels) or 0.0
+    # when: the same id again
+    with pytest.raises(IntegrityError), transaction.atomic():
+        services._prediction_rows_insert([row])
+    # then
+    assert Prediction.objects.filter(pk=row[0]).count() == 1
+    assert REGISTRY.get_sample_value("django_db_errors_total", labels) == before + 1
