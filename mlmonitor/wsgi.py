@@ -17,7 +17,7 @@ Django handler whose middleware is MIDDLEWARE without what such a request never 
 static files, sessions, CSRF, authentication, messages, login lockout); everything else, the metrics, security
 headers, 411 and 503 middleware included, runs in both. `application` picks the handler per request
 (`hot_path_request`): the hot one where the URL's view carries a `hot_path` predicate (the lean predict views) that
-accepts the request, and no session cookie is sent. Measured in docs/benchmarks.md ("Seed peer as written, and the
+accepts the request, and the request has no cookies. Measured in docs/benchmarks.md ("Seed peer as written, and the
 hot-path middleware").
 """
 
@@ -122,16 +122,15 @@ def _lean_view_match(path_info: str) -> ResolverMatch | None:
 
 
 def hot_path_request(environ: dict[str, Any]) -> bool:
-    """True for a request the hot-path handler serves: one whose URL's view has a `hot_path` predicate that accepts
-    the environ (the lean predict view's: an anonymous JSON POST wanting JSON, the request it answers itself), with
-    no session cookie (here any cookie header naming it counts). Whatever the lean view would hand to the DRF view
-    (which reads the session) takes the full chain."""
+    """True for a request the hot-path handler serves: one without cookies whose URL's view has a `hot_path`
+    predicate that accepts the environ (the lean predict view's: an anonymous JSON POST wanting JSON, the request it
+    answers itself). Whatever the lean view would hand to the DRF view (which reads the session) takes the full
+    chain, and so does any request with cookies: the skipped middleware answer some cookies themselves (CSRF
+    replaces a malformed csrftoken cookie in its answer, the session middleware reads the session cookie)."""
+    if environ.get("HTTP_COOKIE"):  # an empty Cookie header carries none
+        return False
     match = _lean_view_match(get_path_info(environ))
-    return (
-        match is not None
-        and settings.SESSION_COOKIE_NAME not in environ.get("HTTP_COOKIE", "")
-        and bool(match.func.hot_path(environ))  # type: ignore[attr-defined]  # checked in _lean_view_match
-    )
+    return match is not None and bool(match.func.hot_path(environ))  # type: ignore[attr-defined]  # a predicate
 
 
 StartResponse = Callable[..., Any]
