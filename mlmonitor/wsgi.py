@@ -9,8 +9,12 @@ batch (docs/benchmarks.md, "Batch path"). Objects created later are collected as
 Database connections are per thread in Django. granian stops a worker thread that has been idle for a while and
 starts a new one when requests come back; the old thread's connection would stay open until a full garbage
 collection happened to free it (Django's connection objects hold reference cycles), so every idle period left a few
-more server connections behind. `thread_connections_close_at_exit` closes a thread's connections when its
-thread-local state is freed, which is when the thread ends.
+more server connections behind. `stale_thread_connections_close` remembers each new connection under its thread and,
+whenever a connection is opened (which is when granian's new threads start), closes those of threads that have
+ended: the server's connection count stays at what the threads of the last burst opened (16 on PostgreSQL over four
+bursts separated by idle periods, measured by hand). Nothing runs as a thread ends: Python code run from a thread's
+local storage while granian tears the thread down crashed the worker (a segfault in the interpreter, on SQLite,
+seen in a fresh-clone trial).
 
 The predict endpoints' common request (an anonymous JSON POST, see predictions/lean.py) runs through a second
 Django handler whose middleware is MIDDLEWARE without what such a request never uses (`HOT_PATH_MIDDLEWARE_SKIPPED`:
@@ -28,6 +32,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -54,36 +59,40 @@ HOT_PATH_MIDDLEWARE_SKIPPED = frozenset(
 )
 
 
-class _ClosedAtThreadExit:
-    """Held only by one thread's local storage (no cycle), so it is freed as soon as that thread ends; it then
-    closes the driver connections the thread opened. The driver's close() needs no particular thread (Django's own
-    close() would refuse to run outside the thread that owns the connection)."""
-
-    def __init__(self) -> None:
-        self.wrappers: dict[str, Any] = {}
-
-    def __del__(self) -> None:
-        for wrapper in self.wrappers.values():
-            driver_connection = getattr(wrapper, "connection", None)
-            if driver_connection is not None:
-                try:
-                    driver_connection.close()
-                except Exception:  # noqa: S110 - a connection the server already dropped: nothing left to close
-                    pass
+def _thread_start(native_id: int) -> str | None:
+    """The start time (clock ticks after boot) of this process' thread with that native id, from /proc; None when the
+    thread has ended or /proc does not show it. With the id it names one thread, even if the id is reused."""
+    try:
+        return Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
 
 
-_thread_state = threading.local()
+# (thread native id, thread start time, database alias) -> the driver connection that thread opened
+_thread_connections: dict[tuple[int, str, str], Any] = {}
+_thread_connections_lock = threading.Lock()
 
 
-def thread_connections_close_at_exit(sender: Any, connection: Any, **kwargs: Any) -> None:
-    """`connection_created` receiver: remember the new connection's wrapper in this thread's local storage."""
-    closer = getattr(_thread_state, "closer", None)
-    if closer is None:
-        closer = _thread_state.closer = _ClosedAtThreadExit()
-    closer.wrappers[connection.alias] = connection
+def stale_thread_connections_close(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """`connection_created` receiver: remember the new driver connection under its thread, and close the driver
+    connections of threads that have ended (from this thread: the drivers' close() may run on any thread, and Django
+    opens SQLite connections with check_same_thread off). Without /proc (not Linux) it does nothing."""
+    native_id = threading.get_native_id()
+    started = _thread_start(native_id)
+    if started is None:
+        return
+    with _thread_connections_lock:
+        _thread_connections[native_id, started, connection.alias] = connection.connection
+        ended = [key for key in _thread_connections if _thread_start(key[0]) != key[1]]
+        stale = [_thread_connections.pop(key) for key in ended]
+    for driver_connection in stale:
+        try:
+            driver_connection.close()
+        except Exception:  # noqa: S110 - a connection the server already dropped: nothing left to close
+            pass
 
 
-connection_created.connect(thread_connections_close_at_exit, dispatch_uid="mlmonitor.wsgi.thread_connections")
+connection_created.connect(stale_thread_connections_close, dispatch_uid="mlmonitor.wsgi.thread_connections")
 
 
 class HotPathHandler(WSGIHandler):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -217,3 +219,70 @@ def _value(exposition: bytes, prefix: str) -> str:
 def _alive(pid: int) -> bool:
     """A process that exists and is not a zombie (an exited worker not yet reaped still answers signal 0)."""
     return process_alive(pid) and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def test_granian_workers_survive_the_end_of_idle_threads_that_used_the_database(tmp_path: Path) -> None:
+    """granian ends blocking threads idle for GRANIAN_BLOCKING_THREADS_IDLE_TIMEOUT seconds (5 here, 30 by default).
+    Each had opened a SQLite connection; the worker must go on serving in the same process, and the connections of
+    the ended threads are closed when new threads open theirs. (Closing them from the ending thread's local storage
+    crashed both workers with a segfault in the interpreter about 30 s after every burst: seen in a fresh-clone
+    trial, and here before the fix.)"""
+    # given: one granian worker whose 8 threads each served predictions
+    env = server_env(tmp_path)
+    (tmp_path / "static").mkdir()
+    command_run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], env=env, cwd=REPO)
+    command_run([sys.executable, "manage.py", "load_demo"], env=env, cwd=REPO)
+    port = free_port()
+    server_environment = {
+        **env,
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
+        "WEB_WORKERS": "1",
+        "WEB_THREADS": "8",
+        "WEB_BIND": f"{LOOPBACK}:{port}",
+        "GRANIAN_BLOCKING_THREADS_IDLE_TIMEOUT": "5",
+    }
+    log_path = tmp_path / "granian.log"
+    log = log_path.open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlmonitor.serve"],
+        env=server_environment,
+        cwd=REPO,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
+
+    def burst() -> list[int]:
+        with ThreadPoolExecutor(16) as pool:
+            return list(pool.map(lambda _: _predict(port), range(160)))
+
+    try:
+        wait_for_http(port, "/healthz", timeout=60)
+        workers = _children(server.pid)
+        assert burst() == [200] * 160
+        # when: the threads stay idle past the timeout, then requests come back
+        time.sleep(12)
+        statuses = burst()
+        # then
+        assert statuses == [200] * 160
+        assert _children(server.pid) == workers, log_path.read_text()
+        assert "Unexpected exit" not in log_path.read_text()
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        log.close()
+
+
+def _predict(port: int) -> int:
+    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=30)
+    try:
+        body = b'{"features": [5.1, 3.5, 1.4, 0.2]}'
+        connection.request("POST", "/predict", body, {"Content-Type": "application/json"})
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def _children(pid: int) -> set[int]:
+    return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}

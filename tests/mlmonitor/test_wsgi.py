@@ -32,32 +32,60 @@ def test_wsgi_module_freezes_the_startup_objects() -> None:
     assert callable(mlmonitor.wsgi.application)
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_threads_database_connection_is_closed_when_the_thread_ends() -> None:
-    """granian ends idle worker threads; the connection such a thread opened is closed as the thread ends (before,
-    it stayed open until a full garbage collection freed Django's connection object, and the server's connection
-    count grew with every idle period: 16, 22, 26 on PostgreSQL over three bursts of 400 requests)."""
-    # given: the receiver of mlmonitor.wsgi, and a thread that opens its own connection and ends
-    assert mlmonitor.wsgi.thread_connections_close_at_exit is not None
+def _closed(driver_connection: Any) -> bool:
+    if connection.vendor == "postgresql":
+        return bool(driver_connection.closed)
+    try:
+        driver_connection.execute("SELECT 1")
+    except sqlite3.ProgrammingError:
+        return True
+    return False
+
+
+def _thread_connection(release: threading.Event | None = None) -> tuple[threading.Thread, list[Any]]:
+    """A started thread that opens its own database connection (and, given `release`, waits for it before ending);
+    the list receives the driver connection."""
     opened: list[Any] = []
 
     def work() -> None:
         with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
             cursor.execute("SELECT 1")
         opened.append(connections[DEFAULT_DB_ALIAS].connection)
+        if release is not None:
+            release.wait(10)
 
-    # when
     thread = threading.Thread(target=work)
     thread.start()
-    thread.join()
-    del thread
-    # then: the driver connection is closed, without any garbage collection
-    (driver_connection,) = opened
-    if connection.vendor == "postgresql":
-        assert driver_connection.closed
-    else:
-        with pytest.raises(sqlite3.ProgrammingError, match="closed"):
-            driver_connection.execute("SELECT 1")
+    return thread, opened
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_ended_threads_connection_is_closed_when_another_connection_opens() -> None:
+    """granian ends idle worker threads and starts new ones when requests come back; the connections of the ended
+    threads are closed when the new threads open theirs (before the first fix, they stayed open until a full garbage
+    collection: PostgreSQL's connection count grew 16, 22, 26 over three bursts of 400 requests; the first fix closed
+    them from the ending thread's local storage, which crashed granian's workers on SQLite)."""
+    # given: a thread that opened a connection and ended, and one that holds its connection open
+    ended, ended_opened = _thread_connection()
+    ended.join()
+    release = threading.Event()
+    alive, alive_opened = _thread_connection(release)
+    while not alive_opened:
+        alive.join(0.01)
+    # when: a third thread opens a connection
+    third, third_opened = _thread_connection()
+    third.join()
+    # then: the ended thread's connection is closed, the living thread's is not
+    assert _closed(ended_opened[0])
+    assert not _closed(alive_opened[0])
+    release.set()
+    alive.join()
+
+
+def test_nothing_runs_as_a_thread_ends() -> None:
+    """No object of mlmonitor.wsgi lives in a thread's local storage (Python code run while granian tears a thread
+    down crashed its workers): the registry is a plain dict keyed by thread id and start time."""
+    assert not any(isinstance(value, threading.local) for value in vars(mlmonitor.wsgi).values())
 
 
 # --- the hot-path handler ----------------------------------------------------------------------------------------
