@@ -73,7 +73,7 @@ def test_an_ended_threads_connection_is_closed_when_another_connection_opens() -
     while not alive_opened:
         alive.join(0.01)
     # when: a third thread opens a connection
-    third, third_opened = _thread_connection()
+    third, _ = _thread_connection()
     third.join()
     # then: the ended thread's connection is closed, the living thread's is not
     assert _closed(ended_opened[0])
