@@ -136,26 +136,9 @@ def test_granian_worker_killed_is_respawned_its_gauge_dropped_and_sigterm_exits_
     """Under granian (no child-exit hook): a worker killed with SIGKILL is replaced, the scrape drops its
     ml_model_memory_bytes (a livemax gauge) and keeps its counts, and SIGTERM stops every process with status 0."""
     # given: two granian workers that each served predictions (each loaded the model: a memory gauge per worker)
-    env = server_env(tmp_path)
-    (tmp_path / "static").mkdir()
-    command_run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], env=env, cwd=REPO)
-    command_run([sys.executable, "manage.py", "load_demo"], env=env, cwd=REPO)
-    port = free_port()
     directory = tmp_path / "prometheus"
-    server_environment = {
-        **env,
-        "PROMETHEUS_MULTIPROC_DIR": str(directory),
-        "WEB_WORKERS": "2",
-        "WEB_BIND": f"{LOOPBACK}:{port}",
-    }
-    log = (tmp_path / "granian.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlmonitor.serve"],
-        env=server_environment,
-        cwd=REPO,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
+    server, port, env, _ = _granian_with_demo(
+        tmp_path, {"PROMETHEUS_MULTIPROC_DIR": str(directory), "WEB_WORKERS": "2"}
     )
     try:
         wait_for_http(port, "/healthz", timeout=60)
@@ -205,7 +188,6 @@ def test_granian_worker_killed_is_respawned_its_gauge_dropped_and_sigterm_exits_
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)  # the server and its workers
             server.wait()
-        log.close()
 
 
 def _value(exposition: bytes, prefix: str) -> str:
@@ -228,28 +210,14 @@ def test_granian_workers_survive_the_end_of_idle_threads_that_used_the_database(
     crashed both workers with a segfault in the interpreter about 30 s after every burst: seen in a fresh-clone
     trial, and here before the fix.)"""
     # given: one granian worker whose 8 threads each served predictions
-    env = server_env(tmp_path)
-    (tmp_path / "static").mkdir()
-    command_run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], env=env, cwd=REPO)
-    command_run([sys.executable, "manage.py", "load_demo"], env=env, cwd=REPO)
-    port = free_port()
-    server_environment = {
-        **env,
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
-        "WEB_WORKERS": "1",
-        "WEB_THREADS": "8",
-        "WEB_BIND": f"{LOOPBACK}:{port}",
-        "GRANIAN_BLOCKING_THREADS_IDLE_TIMEOUT": "5",
-    }
-    log_path = tmp_path / "granian.log"
-    log = log_path.open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlmonitor.serve"],
-        env=server_environment,
-        cwd=REPO,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
+    server, port, _, log_path = _granian_with_demo(
+        tmp_path,
+        {
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
+            "WEB_WORKERS": "1",
+            "WEB_THREADS": "8",
+            "GRANIAN_BLOCKING_THREADS_IDLE_TIMEOUT": "5",
+        },
     )
 
     def burst() -> list[int]:
@@ -271,7 +239,6 @@ def test_granian_workers_survive_the_end_of_idle_threads_that_used_the_database(
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
-        log.close()
 
 
 def _predict(port: int) -> int:
@@ -286,3 +253,26 @@ def _predict(port: int) -> int:
 
 def _children(pid: int) -> set[int]:
     return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+
+
+def _granian_with_demo(
+    tmp_path: Path, settings: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], int, dict[str, str], Path]:
+    """A migrated SQLite database holding the demo model, and the web server (mlmonitor.serve: granian) on a free
+    loopback port with these settings, in a process group of its own: (server, port, environment, log path)."""
+    env = server_env(tmp_path)
+    (tmp_path / "static").mkdir()
+    command_run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], env=env, cwd=REPO)
+    command_run([sys.executable, "manage.py", "load_demo"], env=env, cwd=REPO)
+    port = free_port()
+    log_path = tmp_path / "granian.log"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "mlmonitor.serve"],
+            env={**env, "WEB_BIND": f"{LOOPBACK}:{port}", **settings},
+            cwd=REPO,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    return server, port, env, log_path
