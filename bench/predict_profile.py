@@ -7,6 +7,7 @@ requests) for monitoring on and off. With `--profile` it runs once more under py
 virtualenv, never in .venv: pass its site-packages with `--pyinstrument-path`) and prints the call tree.
 
 Run: `.venv/bin/python bench/predict_profile.py [--requests 4000] [--threads 8] [--profile --pyinstrument-path P]`
+(the environment reaches the application: `WEB_HOT_PATH=0` measures the full middleware chain).
 Needs PostgreSQL on 127.0.0.1:5432 (or BENCH_SQLITE=1), like bench/predict_bench.py.
 """
 

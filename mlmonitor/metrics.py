@@ -23,7 +23,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -31,6 +31,7 @@ from django.utils.module_loading import import_string
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
@@ -232,6 +233,20 @@ class _DefaultRegistryProxy(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield from REGISTRY.collect()
+
+
+_labelled_children: dict[tuple[int | str, ...], MetricWrapperBase] = {}
+_MetricT = TypeVar("_MetricT", bound=MetricWrapperBase)
+
+
+def labelled(metric: _MetricT, *labels: str) -> _MetricT:
+    """metric.labels(*labels), looked up once per process: on a request's path the lookup costs more than the
+    increment it precedes. Label values in the metric's label order."""
+    key: tuple[int | str, ...] = (id(metric), *labels)
+    child = _labelled_children.get(key)
+    if child is None:
+        child = _labelled_children[key] = metric.labels(*labels)
+    return cast(_MetricT, child)  # stored under its own metric's id: the same type as `metric`
 
 
 def process_alive(pid: int) -> bool:

@@ -16,6 +16,8 @@ from django.http import HttpRequest, HttpResponse
 from django_prometheus.middleware import PrometheusAfterMiddleware, PrometheusBeforeMiddleware
 from django_prometheus.utils import Time, TimeSince
 
+from mlmonitor.metrics import labelled
+
 
 class LeanPrometheusBeforeMiddleware(PrometheusBeforeMiddleware):
     """Counts requests and responses around the whole middleware stack."""
@@ -30,18 +32,7 @@ class LeanPrometheusBeforeMiddleware(PrometheusBeforeMiddleware):
 
 class LeanPrometheusAfterMiddleware(PrometheusAfterMiddleware):
     """Requests by view, responses by status and view, and latency by view; each labelled child looked up once per
-    process (a labels() call costs more than the increment it precedes)."""
-
-    def __init__(self, get_response: Any) -> None:
-        super().__init__(get_response)
-        self._children: dict[tuple[object, ...], Any] = {}
-
-    def _labelled(self, metric: Any, *labels: str) -> Any:
-        key = (id(metric), *labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
+    process (mlmonitor.metrics.labelled)."""
 
     def process_request(self, request: HttpRequest) -> None:
         request.prometheus_after_middleware_event = Time()  # type: ignore[attr-defined]
@@ -51,15 +42,15 @@ class LeanPrometheusAfterMiddleware(PrometheusAfterMiddleware):
         if match is not None:
             view = match.view_name or "<unnamed view>"
             # labels (view, transport, method), as django-prometheus' own process_view
-            self._labelled(
+            labelled(
                 self.metrics.requests_by_view_transport_method, view, self._transport(request), self._method(request)
             ).inc()
 
     def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         method = self._method(request)
         view = self._get_view_name(request)
-        self._labelled(self.metrics.responses_by_status_view_method, str(response.status_code), view, method).inc()
+        labelled(self.metrics.responses_by_status_view_method, str(response.status_code), view, method).inc()
         started = getattr(request, "prometheus_after_middleware_event", None)
         if started is not None:
-            self._labelled(self.metrics.requests_latency_by_view_method, view, method).observe(TimeSince(started))
+            labelled(self.metrics.requests_latency_by_view_method, view, method).observe(TimeSince(started))
         return response

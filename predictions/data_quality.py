@@ -35,7 +35,8 @@ import numpy as np
 from django.conf import settings
 from prometheus_client import Counter
 
-from .metrics import _child
+from mlmonitor.metrics import labelled
+
 from .schema import CATEGORICAL, NUMERIC, FeatureSchema
 
 logger = logging.getLogger(__name__)
@@ -301,16 +302,16 @@ def data_quality_profile_get(*, version_id: int, schema: FeatureSchema, model_na
 
 def _series_create(profile: DataQualityProfile, model_name: str) -> None:
     """Create the profile's series at 0 (a counter that appears with its first increment loses it to rate())."""
-    _child(DATA_QUALITY_ROWS, model_name)
+    labelled(DATA_QUALITY_ROWS, model_name)
     for slot in np.flatnonzero(profile.applies.any(axis=0)).tolist():
         name = profile.slot_names[slot]
         if profile.applies[_MISSING, slot]:
-            _child(FEATURE_MISSING, model_name, name)
+            labelled(FEATURE_MISSING, model_name, name)
         for row, side in ((_BELOW, "below"), (_ABOVE, "above")):
             if profile.applies[row, slot]:
-                _child(FEATURE_OUT_OF_RANGE, model_name, name, side)
+                labelled(FEATURE_OUT_OF_RANGE, model_name, name, side)
         if profile.applies[_UNSEEN, slot]:
-            _child(FEATURE_UNSEEN_CATEGORY, model_name, name)
+            labelled(FEATURE_UNSEEN_CATEGORY, model_name, name)
 
 
 def data_quality_batch_record(*, version_id: int, schema: FeatureSchema, model_name: str, matrix: np.ndarray) -> None:
@@ -327,12 +328,12 @@ def data_quality_batch_record(*, version_id: int, schema: FeatureSchema, model_n
         nonzero = {
             (check, slot): int(counts[check, slot]) for check, slot in zip(checks.tolist(), slots.tolist(), strict=True)
         }
-    _child(DATA_QUALITY_ROWS, model_name).inc(int(matrix.shape[0]))
+    labelled(DATA_QUALITY_ROWS, model_name).inc(int(matrix.shape[0]))
     for (check, slot), value in nonzero.items():
         name = profile.slot_names[slot]
         if check == _MISSING:
-            _child(FEATURE_MISSING, model_name, name).inc(value)
+            labelled(FEATURE_MISSING, model_name, name).inc(value)
         elif check == _UNSEEN:
-            _child(FEATURE_UNSEEN_CATEGORY, model_name, name).inc(value)
+            labelled(FEATURE_UNSEEN_CATEGORY, model_name, name).inc(value)
         else:
-            _child(FEATURE_OUT_OF_RANGE, model_name, name, SIDES[check - _BELOW]).inc(value)
+            labelled(FEATURE_OUT_OF_RANGE, model_name, name, SIDES[check - _BELOW]).inc(value)

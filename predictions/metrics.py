@@ -12,17 +12,15 @@ import bisect
 import math
 import uuid
 from datetime import datetime
-from typing import TypeVar, cast
 
 import numpy as np
 from django.conf import settings
 from django_prometheus.db import errors_total, execute_total, query_duration_seconds
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.metrics_core import Metric
 
-from mlmonitor.metrics import CachedCollector
+from mlmonitor.metrics import CachedCollector, labelled
 
 from .ids import uuid7_time
 
@@ -127,17 +125,6 @@ def _histogram_observe_many(child: Histogram, bounds: tuple[float, ...], values:
 _CONFIDENCE_BOUNDS = (*CONFIDENCE_BUCKETS, float("inf"))
 _LATENCY_BOUNDS = (*LATENCY_BUCKETS, float("inf"))
 _BATCH_BOUNDS = (*BATCH_BUCKETS, float("inf"))
-_children: dict[tuple[int | str, ...], MetricWrapperBase] = {}
-_MetricT = TypeVar("_MetricT", bound=MetricWrapperBase)
-
-
-def _child(metric: _MetricT, *labels: str) -> _MetricT:
-    """metric.labels(*labels), remembered: the lookup costs more than the increment on the hot path."""
-    key: tuple[int | str, ...] = (id(metric), *labels)
-    child = _children.get(key)
-    if child is None:
-        child = _children[key] = metric.labels(*labels)
-    return cast(_MetricT, child)  # stored under its own metric's id: the same type as `metric`
 
 
 def prediction_batch_record(
@@ -155,10 +142,10 @@ def prediction_batch_record(
     request."""
     if not settings.METRICS_ENABLED or not sizes:
         return
-    _child(PREDICTION_REQUESTS, model_name, model_version, "success").inc(len(sizes))
-    _histogram_observe_many(_child(PREDICTION_LATENCY, model_name), _LATENCY_BOUNDS, latencies)
-    _histogram_observe_many(_child(BATCH_SIZE, model_name), _BATCH_BOUNDS, [float(size) for size in sizes])
-    _child(PREDICTION_ROWS, model_name, model_version).inc(sum(sizes))
+    labelled(PREDICTION_REQUESTS, model_name, model_version, "success").inc(len(sizes))
+    _histogram_observe_many(labelled(PREDICTION_LATENCY, model_name), _LATENCY_BOUNDS, latencies)
+    _histogram_observe_many(labelled(BATCH_SIZE, model_name), _BATCH_BOUNDS, [float(size) for size in sizes])
+    labelled(PREDICTION_ROWS, model_name, model_version).inc(sum(sizes))
     if predicted.size <= _SMALL:  # group the rows' confidences by class in Python
         by_class: dict[int, list[float]] = {}
         for index, confidence in zip(predicted.tolist(), confidences.tolist(), strict=True):
@@ -169,18 +156,18 @@ def prediction_batch_record(
         groups = [(index, confidences[predicted == index]) for index in np.flatnonzero(counts).tolist()]
     for index, values in groups:
         label = class_labels[index]
-        _child(PREDICTION_DISTRIBUTION, model_name, label).inc(len(values))
-        _histogram_observe_many(_child(MODEL_CONFIDENCE, model_name, label), _CONFIDENCE_BOUNDS, values)
+        labelled(PREDICTION_DISTRIBUTION, model_name, label).inc(len(values))
+        _histogram_observe_many(labelled(MODEL_CONFIDENCE, model_name, label), _CONFIDENCE_BOUNDS, values)
 
 
 def database_query_record(*, alias: str, vendor: str, seconds: float, error: BaseException | None) -> None:
     """Record one statement run outside Django's cursor wrapper (the prediction-log INSERT, predictions.services) in
     django-prometheus' database series, as its cursor wrapper records a statement: django_db_execute_total, the
     duration (seconds) in django_db_query_duration_seconds, and django_db_errors_total by exception type name."""
-    _child(execute_total, alias, vendor).inc()
-    _child(query_duration_seconds, alias, vendor).observe(seconds)
+    labelled(execute_total, alias, vendor).inc()
+    labelled(query_duration_seconds, alias, vendor).observe(seconds)
     if error is not None:
-        _child(errors_total, alias, vendor, type(error).__name__).inc()
+        labelled(errors_total, alias, vendor, type(error).__name__).inc()
 
 
 def prediction_series_create(*, model_name: str, model_version: str) -> None:
@@ -189,13 +176,13 @@ def prediction_series_create(*, model_name: str, model_version: str) -> None:
     (errors / requests) has no samples instead of 0 (Prometheus, "Instrumentation": avoid missing metrics)."""
     if settings.METRICS_ENABLED:
         for status in ("success", "error"):
-            _child(PREDICTION_REQUESTS, model_name, model_version, status)
+            labelled(PREDICTION_REQUESTS, model_name, model_version, status)
 
 
 def prediction_error_record(*, model_name: str, model_version: str) -> None:
     """Record one failed prediction request of a known model."""
     if settings.METRICS_ENABLED:
-        _child(PREDICTION_REQUESTS, model_name, model_version, "error").inc()
+        labelled(PREDICTION_REQUESTS, model_name, model_version, "error").inc()
 
 
 def label_delays(*, items: list[tuple[str, uuid.UUID]], now: datetime) -> dict[str, np.ndarray]:
@@ -214,7 +201,7 @@ def feedback_record(*, counts: dict[tuple[str, str], int], delays: dict[str, np.
         for (model_name, model_version), count in counts.items():
             FEEDBACK_LABELS.labels(model_name, model_version).inc(count)
         for model_name, values in (delays or {}).items():
-            _histogram_observe_many(_child(LABEL_DELAY, model_name), _LABEL_DELAY_BOUNDS, values)
+            _histogram_observe_many(labelled(LABEL_DELAY, model_name), _LABEL_DELAY_BOUNDS, values)
 
 
 def model_memory_record(*, model_name: str, memory_bytes: int) -> None:
