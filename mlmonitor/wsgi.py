@@ -30,6 +30,7 @@ from __future__ import annotations
 import gc
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -39,7 +40,7 @@ from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler, get_path_info
 from django.core.wsgi import get_wsgi_application
 from django.db.backends.signals import connection_created
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseBase
 from django.urls import Resolver404, ResolverMatch, get_resolver
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mlmonitor.settings.base")
@@ -56,6 +57,11 @@ HOT_PATH_MIDDLEWARE_SKIPPED = frozenset(
         "django.contrib.messages.middleware.MessageMiddleware",
         "axes.middleware.AxesMiddleware",
     }
+)
+
+# The lean metrics middleware pair, whose series the hot-path handler records itself (HotPathHandler.get_response).
+HOT_PATH_HTTP_METRICS_MIDDLEWARE = frozenset(
+    {"mlmonitor.middleware.LeanPrometheusBeforeMiddleware", "mlmonitor.middleware.LeanPrometheusAfterMiddleware"}
 )
 
 
@@ -99,15 +105,35 @@ class HotPathHandler(WSGIHandler):
     """Django's WSGI handler with MIDDLEWARE less HOT_PATH_MIDDLEWARE_SKIPPED: the same request cycle (signals,
     URL resolution, exception handling), fewer middleware. Build it after Django's setup, before serving."""
 
+    http_metrics: Any = None  # a HotPathHttpMetrics where the lean metrics middleware pair is configured
+
     def load_middleware(self, is_async: bool = False) -> None:
         """BaseHandler.load_middleware, reading MIDDLEWARE less the skipped entries (it reads the setting itself, so
-        the setting is narrowed while it runs: once, at startup, before any request thread exists)."""
+        the setting is narrowed while it runs: once, at startup, before any request thread exists). Where MIDDLEWARE
+        holds the lean metrics pair (METRICS_ENABLED, not METRICS_HTTP_DETAIL), the pair is left out too and
+        get_response records its series itself, in one write (mlmonitor.middleware.HotPathHttpMetrics)."""
         full = settings.MIDDLEWARE
-        settings.MIDDLEWARE = [path for path in full if path not in HOT_PATH_MIDDLEWARE_SKIPPED]
+        skipped = HOT_PATH_MIDDLEWARE_SKIPPED
+        if set(full) >= HOT_PATH_HTTP_METRICS_MIDDLEWARE:
+            from mlmonitor.middleware import HotPathHttpMetrics
+
+            skipped, self.http_metrics = skipped | HOT_PATH_HTTP_METRICS_MIDDLEWARE, HotPathHttpMetrics()
+        settings.MIDDLEWARE = [path for path in full if path not in skipped]
         try:
             super().load_middleware(is_async)
         finally:
             settings.MIDDLEWARE = full
+
+    def get_response(self, request: HttpRequest) -> HttpResponseBase:
+        """BaseHandler.get_response, timed and recorded in the HTTP series when the handler runs without the lean
+        metrics middleware pair."""
+        http_metrics = self.http_metrics
+        if http_metrics is None:
+            return super().get_response(request)
+        started = time.perf_counter()
+        response = super().get_response(request)
+        http_metrics.record(request, response, time.perf_counter() - started)
+        return response
 
     def resolve_request(self, request: HttpRequest) -> ResolverMatch:
         """BaseHandler.resolve_request, answered from the match hot_path_request made for the same path (one URL

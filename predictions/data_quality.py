@@ -35,7 +35,7 @@ import numpy as np
 from django.conf import settings
 from prometheus_client import Counter
 
-from mlmonitor.metrics import labelled
+from mlmonitor.metrics import MetricWrites, labelled
 
 from .schema import CATEGORICAL, NUMERIC, FeatureSchema
 
@@ -314,9 +314,17 @@ def _series_create(profile: DataQualityProfile, model_name: str) -> None:
             labelled(FEATURE_UNSEEN_CATEGORY, model_name, name)
 
 
-def data_quality_batch_record(*, version_id: int, schema: FeatureSchema, model_name: str, matrix: np.ndarray) -> None:
+def data_quality_batch_record(
+    *,
+    version_id: int,
+    schema: FeatureSchema,
+    model_name: str,
+    matrix: np.ndarray,
+    writes: MetricWrites | None = None,
+) -> None:
     """Count one committed batch's logged rows [rows, k] (all the coalesced requests of one version) and add the
-    counts to the data-quality counters: a few numpy passes over the batch and one increment per non-zero series."""
+    counts to the data-quality counters: a few numpy passes over the batch and one increment per non-zero series,
+    gathered in `writes` (written here when None; else the caller writes)."""
     if not settings.METRICS_ENABLED or matrix.size == 0:
         return
     profile = data_quality_profile_get(version_id=version_id, schema=schema, model_name=model_name)
@@ -328,12 +336,15 @@ def data_quality_batch_record(*, version_id: int, schema: FeatureSchema, model_n
         nonzero = {
             (check, slot): int(counts[check, slot]) for check, slot in zip(checks.tolist(), slots.tolist(), strict=True)
         }
-    labelled(DATA_QUALITY_ROWS, model_name).inc(int(matrix.shape[0]))
+    gathered = MetricWrites() if writes is None else writes
+    gathered.inc(labelled(DATA_QUALITY_ROWS, model_name), int(matrix.shape[0]))
     for (check, slot), value in nonzero.items():
         name = profile.slot_names[slot]
         if check == _MISSING:
-            labelled(FEATURE_MISSING, model_name, name).inc(value)
+            gathered.inc(labelled(FEATURE_MISSING, model_name, name), value)
         elif check == _UNSEEN:
-            labelled(FEATURE_UNSEEN_CATEGORY, model_name, name).inc(value)
+            gathered.inc(labelled(FEATURE_UNSEEN_CATEGORY, model_name, name), value)
         else:
-            labelled(FEATURE_OUT_OF_RANGE, model_name, name, SIDES[check - _BELOW]).inc(value)
+            gathered.inc(labelled(FEATURE_OUT_OF_RANGE, model_name, name, SIDES[check - _BELOW]), value)
+    if writes is None:
+        gathered.write()

@@ -8,8 +8,6 @@ gunicorn"). The scrape itself is assembled in mlmonitor/metrics.py.
 
 from __future__ import annotations
 
-import bisect
-import math
 import uuid
 from datetime import datetime
 
@@ -20,7 +18,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from mlmonitor.metrics import CachedCollector, labelled
+from mlmonitor.metrics import CachedCollector, MetricWrites, labelled
 
 from .ids import uuid7_time
 
@@ -72,59 +70,12 @@ LABEL_DELAY = Histogram(
     ["model_name"],
     buckets=LABEL_DELAY_BUCKETS,
 )
-_LABEL_DELAY_BOUNDS = (*LABEL_DELAY_BUCKETS, float("inf"))
 MODEL_MEMORY = Gauge(
     "ml_model_memory_bytes",
     "Memory held by one loaded copy of the model's active version (per serving process).",
     ["model_name"],
     multiprocess_mode="livemax",
 )
-
-
-# Below this many values a Python loop beats numpy: each numpy call costs ~1-5 us however small its input, and the
-# usual batch (the coalesced requests of one process) holds a handful of requests (docs/benchmarks.md).
-_SMALL = 32
-
-
-def _histogram_observe_many(child: Histogram, bounds: tuple[float, ...], values: np.ndarray | list[float]) -> None:
-    """Observe many values at once: one increment per touched bucket and one of the sum, instead of one observe()
-    per value. `bounds`: the histogram's upper bounds ending with +inf; `values` (a 1-d array or a list) that are not
-    finite are skipped. A value goes to the first bucket whose bound is >= it, as Histogram.observe does."""
-    items = values.tolist() if isinstance(values, np.ndarray) else values
-    buckets = getattr(child, "_buckets", None)
-    total = getattr(child, "_sum", None)
-    if buckets is None or total is None:  # a future client without these internals: fall back to observe()
-        for value in items:
-            if math.isfinite(value):
-                child.observe(value)
-        return
-    if len(items) <= _SMALL:
-        counts: dict[int, int] = {}
-        observed = 0.0
-        for value in items:
-            if math.isfinite(value):
-                position = bisect.bisect_left(bounds, value)
-                counts[position] = counts.get(position, 0) + 1
-                observed += value
-        for position, count in counts.items():
-            buckets[position].inc(count)
-        if counts:
-            total.inc(observed)
-        return
-    array = np.asarray(values, dtype=np.float64)
-    array = array[np.isfinite(array)]
-    if array.size == 0:
-        return
-    positions = np.searchsorted(np.asarray(bounds), array, side="left")
-    histogram = np.bincount(positions, minlength=len(bounds))
-    for position in np.flatnonzero(histogram).tolist():
-        buckets[position].inc(int(histogram[position]))
-    total.inc(float(array.sum()))
-
-
-_CONFIDENCE_BOUNDS = (*CONFIDENCE_BUCKETS, float("inf"))
-_LATENCY_BOUNDS = (*LATENCY_BUCKETS, float("inf"))
-_BATCH_BOUNDS = (*BATCH_BUCKETS, float("inf"))
 
 
 def prediction_batch_record(
@@ -136,38 +87,49 @@ def prediction_batch_record(
     sizes: list[int],
     predicted: np.ndarray,
     confidences: np.ndarray,
+    writes: MetricWrites | None = None,
 ) -> None:
     """Record successful requests scored and logged together: one latency (seconds) and batch size per request, one
-    predicted class index and confidence per row ([rows] each). Each series is written once per batch, not once per
-    request."""
+    predicted class index and confidence per row ([rows] each). Each series is incremented once per batch, not once
+    per request, and all of them in `writes` (written here when None; else the caller writes)."""
     if not settings.METRICS_ENABLED or not sizes:
         return
-    labelled(PREDICTION_REQUESTS, model_name, model_version, "success").inc(len(sizes))
-    _histogram_observe_many(labelled(PREDICTION_LATENCY, model_name), _LATENCY_BOUNDS, latencies)
-    _histogram_observe_many(labelled(BATCH_SIZE, model_name), _BATCH_BOUNDS, [float(size) for size in sizes])
-    labelled(PREDICTION_ROWS, model_name, model_version).inc(sum(sizes))
-    if predicted.size <= _SMALL:  # group the rows' confidences by class in Python
-        by_class: dict[int, list[float]] = {}
-        for index, confidence in zip(predicted.tolist(), confidences.tolist(), strict=True):
-            by_class.setdefault(index, []).append(confidence)
-        groups: list[tuple[int, np.ndarray | list[float]]] = sorted(by_class.items())
+    gathered = MetricWrites() if writes is None else writes
+    gathered.inc(labelled(PREDICTION_REQUESTS, model_name, model_version, "success"), len(sizes))
+    gathered.observe_many(labelled(PREDICTION_LATENCY, model_name), latencies)
+    gathered.observe_many(labelled(BATCH_SIZE, model_name), [float(size) for size in sizes])
+    gathered.inc(labelled(PREDICTION_ROWS, model_name, model_version), sum(sizes))
+    if predicted.size == 1:  # one row: no grouping
+        label = class_labels[int(predicted[0])]
+        gathered.inc(labelled(PREDICTION_DISTRIBUTION, model_name, label))
+        gathered.observe(labelled(MODEL_CONFIDENCE, model_name, label), float(confidences[0]))
     else:
-        counts = np.bincount(predicted, minlength=len(class_labels))
-        groups = [(index, confidences[predicted == index]) for index in np.flatnonzero(counts).tolist()]
-    for index, values in groups:
-        label = class_labels[index]
-        labelled(PREDICTION_DISTRIBUTION, model_name, label).inc(len(values))
-        _histogram_observe_many(labelled(MODEL_CONFIDENCE, model_name, label), _CONFIDENCE_BOUNDS, values)
+        if predicted.size <= 32:  # group the rows' confidences by class in Python (numpy calls cost 1-5 us each)
+            by_class: dict[int, list[float]] = {}
+            for index, confidence in zip(predicted.tolist(), confidences.tolist(), strict=True):
+                by_class.setdefault(index, []).append(confidence)
+            groups: list[tuple[int, np.ndarray | list[float]]] = sorted(by_class.items())
+        else:
+            counts = np.bincount(predicted, minlength=len(class_labels))
+            groups = [(index, confidences[predicted == index]) for index in np.flatnonzero(counts).tolist()]
+        for index, values in groups:
+            label = class_labels[index]
+            gathered.inc(labelled(PREDICTION_DISTRIBUTION, model_name, label), len(values))
+            gathered.observe_many(labelled(MODEL_CONFIDENCE, model_name, label), values)
+    if writes is None:
+        gathered.write()
 
 
 def database_query_record(*, alias: str, vendor: str, seconds: float, error: BaseException | None) -> None:
     """Record one statement run outside Django's cursor wrapper (the prediction-log INSERT, predictions.services) in
     django-prometheus' database series, as its cursor wrapper records a statement: django_db_execute_total, the
     duration (seconds) in django_db_query_duration_seconds, and django_db_errors_total by exception type name."""
-    labelled(execute_total, alias, vendor).inc()
-    labelled(query_duration_seconds, alias, vendor).observe(seconds)
+    writes = MetricWrites()
+    writes.inc(labelled(execute_total, alias, vendor))
+    writes.observe(labelled(query_duration_seconds, alias, vendor), seconds)
     if error is not None:
-        labelled(errors_total, alias, vendor, type(error).__name__).inc()
+        writes.inc(labelled(errors_total, alias, vendor, type(error).__name__))
+    writes.write()
 
 
 def prediction_series_create(*, model_name: str, model_version: str) -> None:
@@ -200,8 +162,10 @@ def feedback_record(*, counts: dict[tuple[str, str], int], delays: dict[str, np.
     if settings.METRICS_ENABLED:
         for (model_name, model_version), count in counts.items():
             FEEDBACK_LABELS.labels(model_name, model_version).inc(count)
+        writes = MetricWrites()
         for model_name, values in (delays or {}).items():
-            _histogram_observe_many(labelled(LABEL_DELAY, model_name), _LABEL_DELAY_BOUNDS, values)
+            writes.observe_many(labelled(LABEL_DELAY, model_name), values)
+        writes.write()
 
 
 def model_memory_record(*, model_name: str, memory_bytes: int) -> None:

@@ -22,6 +22,7 @@ from django_prometheus.db.common import DatabaseWrapperMixin
 
 from mlmonitor.errors import ApplicationError, application_error_from
 from mlmonitor.files import upload_read
+from mlmonitor.metrics import MetricWrites
 from mlmonitor.passed_checks import PassedChecks, content_digest
 from mlmonitor.retention import PruneResult, batch_pause, table_prune
 
@@ -431,6 +432,7 @@ def _batch_metrics_record(scored: list[tuple[ScoringJob, np.ndarray]], now: floa
             matrix = np.concatenate([job.log_matrix for job, _ in scored])
         predicted = probabilities.argmax(axis=1)
         model_name, model_version = first.metric_labels
+        writes = MetricWrites()  # every series of the batch written together
         metrics.prediction_batch_record(
             model_name=model_name,
             model_version=model_version,
@@ -439,10 +441,12 @@ def _batch_metrics_record(scored: list[tuple[ScoringJob, np.ndarray]], now: floa
             sizes=[len(probs) for _, probs in scored],
             predicted=predicted,
             confidences=probabilities[np.arange(len(predicted)), predicted],
+            writes=writes,
         )
         data_quality_batch_record(
-            version_id=first.version_id, schema=first.model.schema, model_name=model_name, matrix=matrix
+            version_id=first.version_id, schema=first.model.schema, model_name=model_name, matrix=matrix, writes=writes
         )
+        writes.write()
     except Exception:
         logger.exception("recording prediction metrics failed")
 

@@ -168,3 +168,120 @@ def test_every_exported_metric_is_documented_with_its_type(
         if name.startswith("ml_") and not name.endswith("_created")
     }
     assert exported == documented
+
+
+@pytest.mark.parametrize("size", [1, 3, 32, 33, 500])
+def test_metric_writes_observe_many_equals_one_observe_per_value(size: int) -> None:
+    """MetricWrites.observe_many (a Python loop up to 32 values, numpy above) leaves every bucket and the sum as
+    Histogram.observe() called per value does; values on a bound, NaN and infinities included (non-finite ones are
+    skipped). observe() and inc() as the client's own calls."""
+    import numpy as np
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+
+    buckets = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+    rng = np.random.default_rng(size)
+    values = rng.choice([*buckets, 0.0, 7.5, 1e-9, np.nan, np.inf, -np.inf, *rng.uniform(0, 6, 20)], size)
+    registry = CollectorRegistry()
+    many = Histogram("many_seconds", "", buckets=buckets, registry=registry)
+    one = Histogram("one_seconds", "", buckets=buckets, registry=registry)
+    counter = Counter("things", "", registry=registry)
+    # when
+    writes = metrics.MetricWrites()
+    writes.observe_many(many, values if size % 2 else values.tolist())
+    writes.observe(many, 0.003)
+    writes.inc(counter, 2.5)
+    writes.inc(counter)
+    writes.write()
+    for value in [*values[np.isfinite(values)].tolist(), 0.003]:
+        one.observe(float(value))
+
+    # then
+    def read(name: str) -> tuple[list[float], float]:
+        (metric,) = [m for m in registry.collect() if m.name == name]
+        buckets = [sample.value for sample in metric.samples if sample.name.endswith("_bucket")]
+        (total,) = [sample.value for sample in metric.samples if sample.name.endswith("_sum")]
+        return buckets, total
+
+    many_buckets, many_sum = read("many_seconds")
+    one_buckets, one_sum = read("one_seconds")
+    assert many_buckets == one_buckets and many_buckets[-1] == np.isfinite(values).sum() + 1
+    assert many_sum == pytest.approx(one_sum)
+    assert registry.get_sample_value("things_total") == 3.5
+    writes.write()  # written once: a second write() adds nothing
+    assert registry.get_sample_value("things_total") == 3.5
+
+
+# Run in a fresh interpreter with PROMETHEUS_MULTIPROC_DIR set (the client picks its value class at import): threads
+# mix MetricWrites and the client's own inc() on the same series, then a forked child writes through MetricWrites.
+_MULTIPROCESS_SCRIPT = """
+import os, sys, threading
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.multiprocess import MultiProcessCollector
+from mlmonitor.metrics import MetricWrites
+
+counter = Counter("jobs", "", ["kind"])
+histogram = Histogram("job_seconds", "", ["kind"], buckets=(0.1, 1.0))
+
+def work():
+    for _ in range(2000):
+        writes = MetricWrites()
+        writes.inc(counter.labels("a"))
+        writes.observe(histogram.labels("a"), 0.5)
+        writes.write()
+        counter.labels("a").inc()
+        histogram.labels("a").observe(5.0)
+
+threads = [threading.Thread(target=work) for _ in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+assert MetricWrites._lock is not None, "the multiprocess fast path was not taken"
+pid = os.fork()
+if pid == 0:
+    writes = MetricWrites()
+    writes.inc(counter.labels("a"), 5)
+    writes.observe(histogram.labels("a"), 0.05)
+    writes.write()
+    os._exit(0)
+os.waitpid(pid, 0)
+registry = CollectorRegistry()
+MultiProcessCollector(registry)
+for name, labels in [
+    ("jobs_total", {"kind": "a"}),
+    ("job_seconds_bucket", {"kind": "a", "le": "0.1"}),
+    ("job_seconds_bucket", {"kind": "a", "le": "1.0"}),
+    ("job_seconds_bucket", {"kind": "a", "le": "+Inf"}),
+    ("job_seconds_sum", {"kind": "a"}),
+]:
+    print(name + ":" + labels.get("le", ""), registry.get_sample_value(name, labels))
+print("files", sorted(name.split("_")[-1] for name in os.listdir(os.environ["PROMETHEUS_MULTIPROC_DIR"])))
+print("child", pid)
+"""
+
+
+def test_metric_writes_under_multiprocess_mode_are_exact_and_follow_a_fork(tmp_path: Path) -> None:
+    """In multiprocess mode (the web server's) MetricWrites writes under the client's own lock: 4 threads mixing it
+    with the client's inc() and observe() on the same series lose no increment; a forked child's writes go to its
+    own file (the client's fork check), not the parent's, and the scrape sums both."""
+    import os
+    import subprocess
+    import sys
+
+    directory = tmp_path / "multiproc"
+    directory.mkdir()
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory), "PYTHONPATH": str(Path(__file__).parents[2])}
+    # when
+    done = subprocess.run(
+        [sys.executable, "-c", _MULTIPROCESS_SCRIPT], env=env, capture_output=True, text=True, timeout=120
+    )
+    # then
+    assert done.returncode == 0, done.stderr
+    lines = dict(line.rsplit(" ", 1) for line in done.stdout.splitlines() if not line.startswith(("files", "child")))
+    assert float(lines["jobs_total:"]) == 4 * 2000 * 2 + 5
+    assert float(lines["job_seconds_bucket:0.1"]) == 1  # the child's
+    assert float(lines["job_seconds_bucket:1.0"]) == 4 * 2000 + 1
+    assert float(lines["job_seconds_bucket:+Inf"]) == 4 * 2000 * 2 + 1
+    assert float(lines["job_seconds_sum:"]) == pytest.approx(4 * 2000 * 5.5 + 0.05)
+    child = next(line for line in done.stdout.splitlines() if line.startswith("child")).split()[1]
+    assert f"{child}.db" in next(line for line in done.stdout.splitlines() if line.startswith("files"))

@@ -129,6 +129,18 @@ def stable(content: bytes) -> object:
     return body
 
 
+def http_series() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every django_http_* counter and histogram count of the in-process registry, by name and labels (latency
+    buckets and sums left out: they depend on timing)."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for metric in REGISTRY.collect()
+        if metric.name.startswith("django_http_")
+        for sample in metric.samples
+        if sample.name.endswith(("_total", "_count"))
+    }
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("wsgi_test_connection_kept")
 @pytest.mark.parametrize(
@@ -151,17 +163,25 @@ def stable(content: bytes) -> object:
 def test_the_hot_path_handler_answers_as_the_full_middleware_chain(
     iris_version: Any, path: str, body: Any, extra: dict[str, str], status: int
 ) -> None:
-    """The same status, headers (security headers included) and body from both handlers, and the same rows."""
+    """The same status, headers (security headers included) and body from both handlers, the same rows, and the same
+    increments of the HTTP series (the hot-path handler records them itself, without the metrics middleware)."""
     # given
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     assert mlmonitor.wsgi.hot_path_request(post_environ(path, raw, **extra))
     rows_before = Prediction.objects.count()
+    series_before = http_series()
     # when
     full = wsgi_call(mlmonitor.wsgi.full_handler, path, raw, **extra)
     rows_full = Prediction.objects.count() - rows_before
+    series_full = http_series()
     hot = wsgi_call(mlmonitor.wsgi.HotPathHandler(), path, raw, **extra)
     rows_hot = Prediction.objects.count() - rows_before - rows_full
+    series_hot = http_series()
     # then
+    counted_full = {key: value - series_before.get(key, 0.0) for key, value in series_full.items()}
+    counted_hot = {key: value - series_full.get(key, 0.0) for key, value in series_hot.items()}
+    assert {k: v for k, v in counted_full.items() if v} == {k: v for k, v in counted_hot.items() if v}
+    assert counted_full[("django_http_requests_before_middlewares_total", ())] == 1
     assert full[0] == hot[0] == status
     assert {k: v for k, v in full[1].items() if k != "Content-Length"} == {
         k: v for k, v in hot[1].items() if k != "Content-Length"
@@ -224,11 +244,14 @@ def test_required_tokens_keep_every_predict_on_the_full_chain(settings: Any) -> 
 
 
 def test_the_hot_path_handler_skips_only_the_listed_middleware() -> None:
-    """Every other middleware of MIDDLEWARE runs on the hot path: metrics, security headers, 411, 503."""
+    """Every other middleware of MIDDLEWARE runs on the hot path (security headers, 411, 503); the metrics pair's
+    series are recorded by the handler."""
     # given
     from django.conf import settings
 
-    kept = [path for path in settings.MIDDLEWARE if path not in mlmonitor.wsgi.HOT_PATH_MIDDLEWARE_SKIPPED]
+    skipped = mlmonitor.wsgi.HOT_PATH_MIDDLEWARE_SKIPPED | mlmonitor.wsgi.HOT_PATH_HTTP_METRICS_MIDDLEWARE
+    kept = [path for path in settings.MIDDLEWARE if path not in skipped]
+    assert set(settings.MIDDLEWARE) >= mlmonitor.wsgi.HOT_PATH_HTTP_METRICS_MIDDLEWARE  # METRICS_ENABLED in tests
     # when
     handler = mlmonitor.wsgi.HotPathHandler()
     # then: the chain holds one instance of each kept middleware, in order, and MIDDLEWARE is left as it was
@@ -238,7 +261,8 @@ def test_the_hot_path_handler_skips_only_the_listed_middleware() -> None:
         seen.append(f"{type(middleware).__module__}.{type(middleware).__qualname__}")
         step = middleware.get_response
     assert seen == kept
-    assert len(settings.MIDDLEWARE) == len(kept) + len(mlmonitor.wsgi.HOT_PATH_MIDDLEWARE_SKIPPED)
+    assert len(settings.MIDDLEWARE) == len(kept) + len(skipped)
+    assert handler.http_metrics is not None  # it records the metrics pair's series itself
 
 
 @pytest.mark.django_db(transaction=True)

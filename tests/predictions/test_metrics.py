@@ -197,35 +197,3 @@ def test_a_loaded_versions_error_series_exists_at_zero_before_its_first_error(
     after = scrape()
     assert after.value("ml_prediction_requests_total", **labels, status="error") == 0
     assert after.value("ml_prediction_requests_total", **labels, status="success") == 1
-
-
-@pytest.mark.parametrize("size", [1, 3, 32, 33, 500])
-def test_observing_many_values_at_once_equals_one_observe_per_value(size: int) -> None:
-    """_histogram_observe_many (a Python loop up to 32 values, numpy above) leaves every bucket and the sum as
-    Histogram.observe() called per value does; values on a bound, NaN and infinities included (non-finite ones are
-    skipped)."""
-    from prometheus_client import CollectorRegistry, Histogram
-
-    from predictions.metrics import _LATENCY_BOUNDS, LATENCY_BUCKETS, _histogram_observe_many
-
-    rng = np.random.default_rng(size)
-    values = rng.choice([*LATENCY_BUCKETS, 0.0, 7.5, 1e-9, np.nan, np.inf, -np.inf, *rng.uniform(0, 6, 20)], size)
-    registry = CollectorRegistry()
-    many = Histogram("many_seconds", "", buckets=LATENCY_BUCKETS, registry=registry)
-    one = Histogram("one_seconds", "", buckets=LATENCY_BUCKETS, registry=registry)
-    # when
-    _histogram_observe_many(many, _LATENCY_BOUNDS, values if size % 2 else values.tolist())
-    for value in values[np.isfinite(values)]:
-        one.observe(float(value))
-
-    # then
-    def read(name: str) -> tuple[list[float], float]:
-        (metric,) = [m for m in registry.collect() if m.name == name]
-        buckets = [sample.value for sample in metric.samples if sample.name.endswith("_bucket")]
-        (total,) = [sample.value for sample in metric.samples if sample.name.endswith("_sum")]
-        return buckets, total
-
-    many_buckets, many_sum = read("many_seconds")
-    one_buckets, one_sum = read("one_seconds")
-    assert many_buckets == one_buckets and many_buckets[-1] == np.isfinite(values).sum()
-    assert many_sum == pytest.approx(one_sum)
