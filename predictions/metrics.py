@@ -13,7 +13,6 @@ from datetime import datetime
 
 import numpy as np
 from django.conf import settings
-from django_prometheus.db import errors_total, execute_total, query_duration_seconds
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
@@ -118,18 +117,6 @@ def prediction_batch_record(
             gathered.observe_many(labelled(MODEL_CONFIDENCE, model_name, label), values)
     if writes is None:
         gathered.write()
-
-
-def database_query_record(*, alias: str, vendor: str, seconds: float, error: BaseException | None) -> None:
-    """Record one statement run outside Django's cursor wrapper (the prediction-log INSERT, predictions.services) in
-    django-prometheus' database series, as its cursor wrapper records a statement: django_db_execute_total, the
-    duration (seconds) in django_db_query_duration_seconds, and django_db_errors_total by exception type name."""
-    writes = MetricWrites()
-    writes.inc(labelled(execute_total, alias, vendor))
-    writes.observe(labelled(query_duration_seconds, alias, vendor), seconds)
-    if error is not None:
-        writes.inc(labelled(errors_total, alias, vendor, type(error).__name__))
-    writes.write()
 
 
 def prediction_series_create(*, model_name: str, model_version: str) -> None:

@@ -20,6 +20,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django_prometheus.db.common import DatabaseWrapperMixin
 
+from mlmonitor.backends import statement_record
 from mlmonitor.errors import ApplicationError, application_error_from
 from mlmonitor.files import upload_read
 from mlmonitor.metrics import MetricWrites
@@ -313,7 +314,7 @@ def _server_bound_execute(database: Any, statement: str, params: list[Any]) -> N
             raise
         finally:
             if isinstance(database, DatabaseWrapperMixin):  # django-prometheus' backend (METRICS_ENABLED)
-                metrics.database_query_record(
+                statement_record(
                     alias=database.alias, vendor=database.vendor, seconds=time.perf_counter() - started, error=error
                 )
 

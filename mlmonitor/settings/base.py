@@ -176,9 +176,11 @@ DATABASES = {
         conn_health_checks=env_bool("DATABASE_CONN_HEALTH_CHECKS", False),
     )
 }
+# django-prometheus' backends (connections and statements in the django_db_* series), each statement recorded at less
+# cost (mlmonitor/backends/__init__.py)
 _DB_BACKEND_METRICS = {
-    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
-    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+    "django.db.backends.postgresql": "mlmonitor.backends.postgresql",
+    "django.db.backends.sqlite3": "mlmonitor.backends.sqlite3",
 }
 if METRICS_ENABLED:
     DATABASES["default"]["ENGINE"] = _DB_BACKEND_METRICS.get(
