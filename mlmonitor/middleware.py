@@ -67,17 +67,40 @@ class HotPathHttpMetrics(LeanPrometheusAfterMiddleware):
 
     def __init__(self) -> None:
         super().__init__(get_response=lambda request: HttpResponse())  # never called: record() is the entry
+        # (view, method, https?, status) -> the counters to increment and the latency histogram: a few keys (methods
+        # are mapped to django-prometheus' short list, statuses are integers), looked up once each
+        self._children: dict[tuple[str, str, bool, int], tuple[tuple[Any, ...], Any]] = {}
 
     def record(self, request: HttpRequest, response: HttpResponse, seconds: float) -> None:
         """Record one request and its response, `seconds` after it entered the handler."""
         metrics = self.metrics
         writes = MetricWrites()
-        writes.inc(metrics.requests_total)
         match = request.resolver_match
-        if match is not None:
-            view, method = match.view_name or "<unnamed view>", self._method(request)
-            writes.inc(labelled(metrics.requests_by_view_transport_method, view, self._transport(request), method))
-            writes.inc(labelled(metrics.responses_by_status_view_method, str(response.status_code), view, method))
-            writes.observe(labelled(metrics.requests_latency_by_view_method, view, method), seconds)
-        writes.inc(metrics.responses_total)
+        if match is None:
+            writes.inc(metrics.requests_total)
+            writes.inc(metrics.responses_total)
+        else:
+            key = (
+                match.view_name or "<unnamed view>",
+                self._method(request),
+                request.is_secure(),
+                response.status_code,
+            )
+            children = self._children.get(key)
+            if children is None:
+                children = self._children[key] = self._children_for(*key)
+            counters, latency = children
+            for counter in counters:
+                writes.inc(counter)
+            writes.observe(latency, seconds)
         writes.write()
+
+    def _children_for(self, view: str, method: str, secure: bool, status: int) -> tuple[tuple[Any, ...], Any]:
+        metrics = self.metrics
+        counters = (
+            metrics.requests_total,
+            metrics.requests_by_view_transport_method.labels(view, "https" if secure else "http", method),
+            metrics.responses_by_status_view_method.labels(str(status), view, method),
+            metrics.responses_total,
+        )
+        return counters, metrics.requests_latency_by_view_method.labels(view, method)

@@ -376,7 +376,7 @@ def _scoring_batch_process(jobs: list[ScoringJob]) -> None:
                 mine,
                 rows_to_bytes(job.log_matrix),
                 predicted.tolist(),
-                probs[np.arange(len(probs)), predicted].tolist(),
+                probs.max(axis=1).tolist(),  # the probability at argmax
                 rows_to_bytes(probs),
                 strict=True,
             )
@@ -406,7 +406,7 @@ def _prediction_rows_copy(
         version_id=version_id,
         features=np.concatenate([job.log_matrix for job, _ in scored]),
         predicted=predicted,
-        confidences=probabilities[np.arange(len(predicted)), predicted],
+        confidences=probabilities.max(axis=1),  # the probability at argmax
         probabilities=probabilities,
         latencies_ms=np.repeat([(now - job.started) * 1000.0 for job, _ in scored], [len(p) for _, p in scored]),
     )
@@ -441,7 +441,7 @@ def _batch_metrics_record(scored: list[tuple[ScoringJob, np.ndarray]], now: floa
             latencies=[now - job.started for job, _ in scored],
             sizes=[len(probs) for _, probs in scored],
             predicted=predicted,
-            confidences=probabilities[np.arange(len(predicted)), predicted],
+            confidences=probabilities.max(axis=1),  # the probability at argmax
             writes=writes,
         )
         data_quality_batch_record(
