@@ -12,7 +12,10 @@ Each round runs, one server at a time on the machine (the others stopped), `wrk 
 - `mlserver`: MLServer 1.7 + mlserver-sklearn serving the demo's iris pipeline (the same training code as
   `load_demo`, saved as joblib by bench/peers/mlserver_model.py) through the V2 protocol, asking for predict_proba,
   `parallel_workers: 0`;
-- mlmonitor again with monitoring off (METRICS_ENABLED=0), for the cost of monitoring.
+- mlmonitor again with monitoring off (METRICS_ENABLED=0), for the cost of monitoring: run right beside the
+  monitoring-on run, before it in every second round and after it in the others, so that neither side of the pair
+  always takes the same place in the round (a slower machine late in a round, a vacuum after the previous round's
+  runs, fall on both sides alike).
 
 The peers live in their own virtualenvs under BENCH_PEER_CACHE (default ~/.cache/mlmonitor-bench/<peer>-venv),
 created on first use with pinned versions; nothing is installed into the project's .venv. For every run the script
@@ -494,7 +497,8 @@ def main() -> None:
                 )
 
         for repeat in range(args.repeats):
-            order = ["mlmonitor", *peers, *variants] + ([] if args.no_off else ["mlmonitor-off"])
+            pair = ["mlmonitor"] if args.no_off else ["mlmonitor", "mlmonitor-off"][:: 1 if repeat % 2 == 0 else -1]
+            order = [*pair, *peers, *variants]
             for slot in order:
                 if slot in variants:
                     result = mlmonitor_run(True, *variants[slot])
