@@ -263,9 +263,10 @@ def _insert_statement(vendor: str, ops: Any, rows: int) -> str:
     return statement
 
 
-def _prediction_rows_insert(rows: list[_LogRow]) -> None:
+def _prediction_rows_insert(rows: list[_LogRow], writes: MetricWrites | None = None) -> None:
     """Log predictions (tuples in _LOG_COLUMNS order) atomically: one multi-row INSERT for small batches; COPY
-    (PostgreSQL) or executemany in a transaction for large ones.
+    (PostgreSQL) or executemany in a transaction for large ones. The PostgreSQL INSERT's django_db_* increments go
+    into `writes` when given (the caller writes them).
 
     Raw SQL, not the ORM: building a model instance per row cost more than scoring it (see docs/benchmarks.md).
     """
@@ -275,7 +276,7 @@ def _prediction_rows_insert(rows: list[_LogRow]) -> None:
         params = [param for row in rows for param in (prepare(row[0], database), *row[1:])]
         statement = _insert_statement(database.vendor, database.ops, len(rows))
         if database.vendor == "postgresql":
-            _server_bound_execute(database, statement, params)
+            _server_bound_execute(database, statement, params, writes)
             return
         with database.cursor() as cursor:
             cursor.execute(statement, params)
@@ -292,15 +293,16 @@ def _prediction_rows_insert(rows: list[_LogRow]) -> None:
         cursor.executemany(_insert_statement(database.vendor, database.ops, 1), prepared)
 
 
-def _server_bound_execute(database: Any, statement: str, params: list[Any]) -> None:
+def _server_bound_execute(database: Any, statement: str, params: list[Any], writes: MetricWrites | None = None) -> None:
     """Run one statement on PostgreSQL with server-side parameter binding: a psycopg `Cursor` on the connection of a
     Django cursor, which sends the parameters apart from the statement, instead of Django's client-side binding
     cursor, which first writes every parameter into the SQL text in Python (and under METRICS_ENABLED goes through
     django-prometheus' wrapper, with a labels() lookup per series per statement). Measured: about 50 us less CPU per
     single-row INSERT (docs/benchmarks.md, "Prediction-log INSERT with server-side binding"). Django's cursor still
     makes its connection checks, errors are Django's (wrap_database_errors, so an outage is a 503), and the statement
-    is recorded in the django_db_* series when django-prometheus' backend is in use. Prepared statements stay as
-    Django configures them (off unless OPTIONS sets prepare_threshold), so connection poolers keep working."""
+    is recorded in the django_db_* series when django-prometheus' backend is in use (into `writes` when given).
+    Prepared statements stay as Django configures them (off unless OPTIONS sets prepare_threshold), so connection
+    poolers keep working."""
     import psycopg  # the PostgreSQL driver: imported only where PostgreSQL is in use
 
     error: BaseException | None = None
@@ -315,7 +317,11 @@ def _server_bound_execute(database: Any, statement: str, params: list[Any]) -> N
         finally:
             if isinstance(database, DatabaseWrapperMixin):  # django-prometheus' backend (METRICS_ENABLED)
                 statement_record(
-                    alias=database.alias, vendor=database.vendor, seconds=time.perf_counter() - started, error=error
+                    alias=database.alias,
+                    vendor=database.vendor,
+                    seconds=time.perf_counter() - started,
+                    error=error,
+                    writes=writes,
                 )
 
 
@@ -381,12 +387,16 @@ def _scoring_batch_process(jobs: list[ScoringJob]) -> None:
                 strict=True,
             )
         )
-    if rows:
-        _prediction_rows_insert(rows)
-    for (job, probs), mine in zip(scored, job_ids, strict=True):  # only once committed
-        job.probabilities, job.ids = probs, mine
-    if scored:
-        _batch_metrics_record(scored, now)
+    writes = MetricWrites()  # the INSERT's and the batch's series, written together once the batch is done
+    try:
+        if rows:
+            _prediction_rows_insert(rows, writes)
+        for (job, probs), mine in zip(scored, job_ids, strict=True):  # only once committed
+            job.probabilities, job.ids = probs, mine
+        if scored:
+            _batch_metrics_record(scored, now, writes)
+    finally:
+        _metrics_write(writes)
 
 
 def _offsets(scored: list[tuple[ScoringJob, np.ndarray]]) -> list[tuple[int, int]]:
@@ -421,8 +431,20 @@ def _prediction_rows_copy(
             copy.write(buffer)
 
 
-def _batch_metrics_record(scored: list[tuple[ScoringJob, np.ndarray]], now: float) -> None:
-    """The request metrics of a committed batch, each series written once (a failure here never fails the batch)."""
+def _metrics_write(writes: MetricWrites) -> None:
+    """Write gathered metric increments; a failure is logged, never raised (the rows are committed by then)."""
+    try:
+        writes.write()
+    except Exception:
+        logger.exception("recording prediction metrics failed")
+
+
+def _batch_metrics_record(
+    scored: list[tuple[ScoringJob, np.ndarray]], now: float, writes: MetricWrites | None = None
+) -> None:
+    """The request metrics of a committed batch, each series incremented once, into `writes` when given (the caller
+    writes them), else written here (a failure here never fails the batch)."""
+    gathered = MetricWrites() if writes is None else writes
     try:
         first = scored[0][0]
         assert first.model is not None
@@ -433,7 +455,6 @@ def _batch_metrics_record(scored: list[tuple[ScoringJob, np.ndarray]], now: floa
             matrix = np.concatenate([job.log_matrix for job, _ in scored])
         predicted = probabilities.argmax(axis=1)
         model_name, model_version = first.metric_labels
-        writes = MetricWrites()  # every series of the batch written together
         metrics.prediction_batch_record(
             model_name=model_name,
             model_version=model_version,
@@ -442,14 +463,19 @@ def _batch_metrics_record(scored: list[tuple[ScoringJob, np.ndarray]], now: floa
             sizes=[len(probs) for _, probs in scored],
             predicted=predicted,
             confidences=probabilities.max(axis=1),  # the probability at argmax
-            writes=writes,
+            writes=gathered,
         )
         data_quality_batch_record(
-            version_id=first.version_id, schema=first.model.schema, model_name=model_name, matrix=matrix, writes=writes
+            version_id=first.version_id,
+            schema=first.model.schema,
+            model_name=model_name,
+            matrix=matrix,
+            writes=gathered,
         )
-        writes.write()
     except Exception:
         logger.exception("recording prediction metrics failed")
+    if writes is None:
+        _metrics_write(gathered)
 
 
 def _score_and_log(*, loaded: LoadedModel, model_version: ModelVersion, job: ScoringJob) -> ScoringJob:

@@ -21,19 +21,28 @@ from mlmonitor.metrics import MetricWrites, labelled
 
 
 def statement_record(
-    *, alias: str, vendor: str, seconds: float, error: BaseException | None, executions: int = 1, many: bool = False
+    *,
+    alias: str,
+    vendor: str,
+    seconds: float,
+    error: BaseException | None,
+    executions: int = 1,
+    many: bool = False,
+    writes: MetricWrites | None = None,
 ) -> None:
     """Record one statement as django-prometheus' cursor wrapper does: `executions` (the parameter sets of an
     executemany, else 1) in django_db_execute_total and, for executemany, django_db_execute_many_total; its duration
-    (seconds) in django_db_query_duration_seconds; a failure in django_db_errors_total by exception type name."""
-    writes = MetricWrites()
-    writes.inc(labelled(execute_total, alias, vendor), executions)
+    (seconds) in django_db_query_duration_seconds; a failure in django_db_errors_total by exception type name. Into
+    `writes` when given (the caller writes them), else written here."""
+    gathered = MetricWrites() if writes is None else writes
+    gathered.inc(labelled(execute_total, alias, vendor), executions)
     if many:
-        writes.inc(labelled(execute_many_total, alias, vendor), executions)
-    writes.observe(labelled(query_duration_seconds, alias, vendor), seconds)
+        gathered.inc(labelled(execute_many_total, alias, vendor), executions)
+    gathered.observe(labelled(query_duration_seconds, alias, vendor), seconds)
     if error is not None:
-        writes.inc(labelled(errors_total, alias, vendor, type(error).__name__))
-    writes.write()
+        gathered.inc(labelled(errors_total, alias, vendor, type(error).__name__))
+    if writes is None:
+        gathered.write()
 
 
 @functools.cache
