@@ -5,7 +5,8 @@ predict path that cost more than the 10% monitoring budget (docs/benchmarks.md).
 django_http_requests_before_middlewares_total, django_http_responses_before_middlewares_total,
 django_http_requests_total_by_view_transport_method_total, django_http_responses_total_by_status_view_method_total
 and django_http_requests_latency_seconds_by_view_method, under their usual names. METRICS_HTTP_DETAIL=1 restores the
-stock middleware.
+stock middleware. The hot-path handler of mlmonitor/wsgi.py runs without the pair and records the same series with
+HotPathHttpMetrics.
 """
 
 from __future__ import annotations

@@ -18,11 +18,14 @@ seen in a fresh-clone trial).
 
 The predict endpoints' common request (an anonymous JSON POST, see predictions/lean.py) runs through a second
 Django handler whose middleware is MIDDLEWARE without what such a request never uses (`HOT_PATH_MIDDLEWARE_SKIPPED`:
-static files, sessions, CSRF, authentication, messages, login lockout); everything else, the metrics, security
-headers, 411 and 503 middleware included, runs in both. `application` picks the handler per request
-(`hot_path_request`): the hot one where the URL's view carries a `hot_path` predicate (the lean predict views) that
-accepts the request, and the request has no cookies. Measured in docs/benchmarks.md ("Seed peer as written, and the
-hot-path middleware").
+static files, sessions, CSRF, authentication, messages, login lockout); everything else, security headers, 411 and
+503 middleware included, runs in both. The lean metrics middleware pair is replaced there by the handler itself,
+which records the same HTTP series around its middleware chain with one write of the multiprocess values
+(mlmonitor.middleware.HotPathHttpMetrics) instead of two more middleware layers and five separate writes.
+`application` picks the handler per request (`hot_path_request`): the hot one where the URL's view carries a
+`hot_path` predicate (the lean predict views) that accepts the request, and the request has no cookies. Measured in
+docs/benchmarks.md ("Seed peer as written, and the hot-path middleware"; "Monitoring cost: one write per unit of
+work").
 """
 
 from __future__ import annotations

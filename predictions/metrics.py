@@ -95,8 +95,12 @@ def prediction_batch_record(
         return
     gathered = MetricWrites() if writes is None else writes
     gathered.inc(labelled(PREDICTION_REQUESTS, model_name, model_version, "success"), len(sizes))
-    gathered.observe_many(labelled(PREDICTION_LATENCY, model_name), latencies)
-    gathered.observe_many(labelled(BATCH_SIZE, model_name), [float(size) for size in sizes])
+    if len(sizes) == 1:  # one request (the common batch below saturation)
+        gathered.observe(labelled(PREDICTION_LATENCY, model_name), latencies[0])
+        gathered.observe(labelled(BATCH_SIZE, model_name), float(sizes[0]))
+    else:
+        gathered.observe_many(labelled(PREDICTION_LATENCY, model_name), latencies)
+        gathered.observe_many(labelled(BATCH_SIZE, model_name), [float(size) for size in sizes])
     gathered.inc(labelled(PREDICTION_ROWS, model_name, model_version), sum(sizes))
     if predicted.size == 1:  # one row: no grouping
         label = class_labels[int(predicted[0])]
