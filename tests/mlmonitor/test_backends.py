@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.db import DatabaseError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 from prometheus_client import REGISTRY
 
 pytestmark = pytest.mark.django_db
@@ -65,9 +65,12 @@ def test_cursors_share_one_class_made_once() -> None:
     # when
     with connection.cursor() as first, connection.cursor() as second:
         kinds = {type(first.cursor), type(second.cursor)}
-    connection.close()
-    with connection.cursor() as third:
-        kinds.add(type(third.cursor))
+    other = connections.create_connection(DEFAULT_DB_ALIAS)  # a second connection of the same alias
+    try:
+        with other.cursor() as third:
+            kinds.add(type(third.cursor))
+    finally:
+        other.close()
     # then
     assert len(kinds) == 1
     (kind,) = kinds
