@@ -9,6 +9,7 @@ import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import IO, Any
 
 import numpy as np
@@ -521,15 +522,15 @@ class PredictionResult:
     latency_ms: float
     is_batch: bool
 
-    @property
+    @cached_property
     def predicted(self) -> np.ndarray:
-        """The predicted class index of each row [n]."""
+        """The predicted class index of each row [n] (the first of equal top probabilities)."""
         return np.asarray(self.probabilities.argmax(axis=1), dtype=np.intp)
 
-    @property
+    @cached_property
     def confidences(self) -> np.ndarray:
         """The top class probability of each row [n]."""
-        return np.asarray(self.probabilities[np.arange(len(self.probabilities)), self.predicted], dtype=np.float64)
+        return np.asarray(self.probabilities.max(axis=1), dtype=np.float64)
 
     @property
     def predicted_labels(self) -> list[str]:
