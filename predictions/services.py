@@ -7,9 +7,8 @@ import logging
 import time
 import uuid
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
 from typing import IO, Any
 
 import numpy as np
@@ -521,16 +520,14 @@ class PredictionResult:
     probabilities: np.ndarray
     latency_ms: float
     is_batch: bool
+    # computed once from the probabilities (the answer reads both): the predicted class index of each row [n], the
+    # first of equal top probabilities; and its probability, the row's maximum [n]
+    predicted: np.ndarray = field(init=False, repr=False)
+    confidences: np.ndarray = field(init=False, repr=False)
 
-    @cached_property
-    def predicted(self) -> np.ndarray:
-        """The predicted class index of each row [n] (the first of equal top probabilities)."""
-        return np.asarray(self.probabilities.argmax(axis=1), dtype=np.intp)
-
-    @cached_property
-    def confidences(self) -> np.ndarray:
-        """The top class probability of each row [n]."""
-        return np.asarray(self.probabilities.max(axis=1), dtype=np.float64)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "predicted", np.asarray(self.probabilities.argmax(axis=1), dtype=np.intp))
+        object.__setattr__(self, "confidences", np.asarray(self.probabilities.max(axis=1), dtype=np.float64))
 
     @property
     def predicted_labels(self) -> list[str]:
