@@ -342,9 +342,12 @@ def _scoring_batch_process(jobs: list[ScoringJob]) -> None:
     inputs = [job.model_input for job in jobs]
     try:
         stacked = loaded.predict_proba(inputs[0] if len(inputs) == 1 else np.concatenate(inputs))
-        parts: list[np.ndarray | None] = list(np.split(stacked, np.cumsum([len(m) for m in inputs])[:-1]))
+        parts: list[np.ndarray | None] = (
+            [stacked] if len(inputs) == 1 else list(np.split(stacked, np.cumsum([len(m) for m in inputs])[:-1]))
+        )
+        finite = bool(np.isfinite(stacked).all())  # one check for the batch; per job only when it fails
     except Exception:  # find out whose rows the model cannot score
-        parts = []
+        finite, parts = False, []
         for job in jobs:
             try:
                 parts.append(loaded.predict_proba(job.model_input))
@@ -354,49 +357,66 @@ def _scoring_batch_process(jobs: list[ScoringJob]) -> None:
                     f"The model could not score this input: {exc}", code="prediction_failed", status=422
                 )
                 parts.append(None)
-    for index, (job, probs) in enumerate(zip(jobs, parts, strict=True)):
-        if probs is not None and not np.isfinite(probs).all():
-            job.error = _non_finite_error()
-            parts[index] = None
+    if not finite:
+        for index, (job, probs) in enumerate(zip(jobs, parts, strict=True)):
+            if probs is not None and not np.isfinite(probs).all():
+                job.error = _non_finite_error()
+                parts[index] = None
     scored = [(job, probs) for job, probs in zip(jobs, parts, strict=True) if probs is not None]
-    ids = uuid7_batch(sum(len(probs) for _, probs in scored))
+    if not scored:
+        return
+    batch = _ScoredBatch.of(scored)
+    ids = uuid7_batch(len(batch.predicted))
     now = time.perf_counter()
     if len(ids) > 500 and connection.vendor == "postgresql":  # one numpy-built binary COPY, no work per row
-        _prediction_rows_copy(scored, version_id, ids, now)
+        _prediction_rows_copy(batch, version_id, ids, now)
         for (job, probs), (start, stop) in zip(scored, _offsets(scored), strict=True):
             job.probabilities, job.ids = probs, ids[start:stop]
-        _batch_metrics_record(scored, now)
+        _batch_metrics_record(batch, now)
         return
-    rows: list[_LogRow] = []
-    job_ids: list[list[uuid.UUID]] = []
-    offset = 0
-    for job, probs in scored:
-        mine = ids[offset : offset + len(probs)]
-        offset += len(probs)
-        job_ids.append(mine)
-        latency_ms = (now - job.started) * 1000.0
-        predicted = probs.argmax(axis=1)
-        rows.extend(
-            (prediction_id, version_id, features, index, confidence, probabilities, latency_ms)
-            for prediction_id, features, index, confidence, probabilities in zip(
-                mine,
-                rows_to_bytes(job.log_matrix),
-                predicted.tolist(),
-                probs.max(axis=1).tolist(),  # the probability at argmax
-                rows_to_bytes(probs),
-                strict=True,
-            )
+    latencies_ms = [(now - job.started) * 1000.0 for job, probs in scored for _ in range(len(probs))]
+    rows: list[_LogRow] = list(
+        zip(
+            ids,
+            [version_id] * len(ids),
+            rows_to_bytes(batch.matrix),
+            batch.predicted.tolist(),
+            batch.confidences.tolist(),
+            rows_to_bytes(batch.probabilities),
+            latencies_ms,
+            strict=True,
         )
+    )
     writes = MetricWrites()  # the INSERT's and the batch's series, written together once the batch is done
     try:
-        if rows:
-            _prediction_rows_insert(rows, writes)
-        for (job, probs), mine in zip(scored, job_ids, strict=True):  # only once committed
-            job.probabilities, job.ids = probs, mine
-        if scored:
-            _batch_metrics_record(scored, now, writes)
+        _prediction_rows_insert(rows, writes)
+        for (job, probs), (start, stop) in zip(scored, _offsets(scored), strict=True):  # only once committed
+            job.probabilities, job.ids = probs, ids[start:stop]
+        _batch_metrics_record(batch, now, writes)
     finally:
         _metrics_write(writes)
+
+
+@dataclass(frozen=True, eq=False)
+class _ScoredBatch:
+    """The scored jobs of a batch and their rows side by side: class probabilities [n, classes], logged features
+    [n, k], predicted class index [n] (argmax) and its probability [n] (the row maximum), each computed once for the
+    log and the metrics."""
+
+    scored: list[tuple[ScoringJob, np.ndarray]]
+    probabilities: np.ndarray
+    matrix: np.ndarray
+    predicted: np.ndarray
+    confidences: np.ndarray
+
+    @classmethod
+    def of(cls, scored: list[tuple[ScoringJob, np.ndarray]]) -> _ScoredBatch:
+        if len(scored) == 1:  # the lone request: no concatenation
+            probabilities, matrix = scored[0][1], scored[0][0].log_matrix
+        else:
+            probabilities = np.concatenate([probs for _, probs in scored])
+            matrix = np.concatenate([job.log_matrix for job, _ in scored])
+        return cls(scored, probabilities, matrix, probabilities.argmax(axis=1), probabilities.max(axis=1))
 
 
 def _offsets(scored: list[tuple[ScoringJob, np.ndarray]]) -> list[tuple[int, int]]:
@@ -405,19 +425,16 @@ def _offsets(scored: list[tuple[ScoringJob, np.ndarray]]) -> list[tuple[int, int
     return list(zip([0, *stops[:-1]], stops, strict=True))
 
 
-def _prediction_rows_copy(
-    scored: list[tuple[ScoringJob, np.ndarray]], version_id: int, ids: list[uuid.UUID], now: float
-) -> None:
+def _prediction_rows_copy(batch: _ScoredBatch, version_id: int, ids: list[uuid.UUID], now: float) -> None:
     """Log a large batch (PostgreSQL) with one binary COPY built column by column (predictions/copy_binary.py)."""
-    probabilities = np.concatenate([probs for _, probs in scored])
-    predicted = probabilities.argmax(axis=1)
+    scored = batch.scored
     buffer = prediction_copy_buffer(
         ids=b"".join([prediction_id.bytes for prediction_id in ids]),
         version_id=version_id,
-        features=np.concatenate([job.log_matrix for job, _ in scored]),
-        predicted=predicted,
-        confidences=probabilities.max(axis=1),  # the probability at argmax
-        probabilities=probabilities,
+        features=batch.matrix,
+        predicted=batch.predicted,
+        confidences=batch.confidences,
+        probabilities=batch.probabilities,
         latencies_ms=np.repeat([(now - job.started) * 1000.0 for job, _ in scored], [len(p) for _, p in scored]),
     )
     table = connection.ops.quote_name(Prediction._meta.db_table)
@@ -439,21 +456,14 @@ def _metrics_write(writes: MetricWrites) -> None:
         logger.exception("recording prediction metrics failed")
 
 
-def _batch_metrics_record(
-    scored: list[tuple[ScoringJob, np.ndarray]], now: float, writes: MetricWrites | None = None
-) -> None:
+def _batch_metrics_record(batch: _ScoredBatch, now: float, writes: MetricWrites | None = None) -> None:
     """The request metrics of a committed batch, each series incremented once, into `writes` when given (the caller
     writes them), else written here (a failure here never fails the batch)."""
     gathered = MetricWrites() if writes is None else writes
     try:
+        scored = batch.scored
         first = scored[0][0]
         assert first.model is not None
-        if len(scored) == 1:  # the common case at low load: no concatenation
-            probabilities, matrix = scored[0][1], first.log_matrix
-        else:
-            probabilities = np.concatenate([probs for _, probs in scored])
-            matrix = np.concatenate([job.log_matrix for job, _ in scored])
-        predicted = probabilities.argmax(axis=1)
         model_name, model_version = first.metric_labels
         metrics.prediction_batch_record(
             model_name=model_name,
@@ -461,15 +471,15 @@ def _batch_metrics_record(
             class_labels=first.model.class_labels,
             latencies=[now - job.started for job, _ in scored],
             sizes=[len(probs) for _, probs in scored],
-            predicted=predicted,
-            confidences=probabilities.max(axis=1),  # the probability at argmax
+            predicted=batch.predicted,
+            confidences=batch.confidences,
             writes=gathered,
         )
         data_quality_batch_record(
             version_id=first.version_id,
             schema=first.model.schema,
             model_name=model_name,
-            matrix=matrix,
+            matrix=batch.matrix,
             writes=gathered,
         )
     except Exception:

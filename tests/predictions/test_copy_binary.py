@@ -87,7 +87,8 @@ def failing_copy(version: ModelVersion) -> None:
     job = ScoringJob(model_input=rows, log_matrix=rows, started=time.perf_counter())
     ids = uuid7_batch(600)
     ids[-1] = ids[0]
-    services._prediction_rows_copy([(job, loaded.predict_proba(rows))], version.pk, ids, time.perf_counter())
+    batch = services._ScoredBatch.of([(job, loaded.predict_proba(rows))])
+    services._prediction_rows_copy(batch, version.pk, ids, time.perf_counter())
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="binary COPY is PostgreSQL's; SQLite uses executemany")

@@ -249,3 +249,35 @@ def test_a_failed_log_insert_raises_djangos_error_and_counts_the_drivers_type(ir
     # then
     assert Prediction.objects.filter(pk=row[0]).count() == 1
     assert REGISTRY.get_sample_value("django_db_errors_total", labels) == before + 1
+
+
+@pytest.mark.django_db
+def test_a_batch_scores_and_logs_each_job_and_refuses_only_the_job_scored_as_nan(iris_version: ModelVersion) -> None:
+    """Three coalesced jobs, the middle one a row the model scores as NaN: that job gets a 422 and logs nothing; the
+    other two get their own probabilities and ids, and their logged rows hold their own features, the argmax class
+    and its probability."""
+    import time
+
+    from predictions.coalescing import ScoringJob
+
+    # given
+    loaded = services.model_load(model_version=iris_version)
+    inputs = [np.array([[5.1, 3.5, 1.4, 0.2]]), np.array([[np.nan, 3.0, 4.0, 1.0]]), np.array([[6.7, 3.0, 5.2, 2.3]])]
+    jobs = []
+    for matrix in inputs:
+        job = ScoringJob(model_input=matrix, log_matrix=matrix, started=time.perf_counter())
+        job.model, job.version_id, job.metric_labels = loaded, iris_version.pk, ("iris", "1")
+        jobs.append(job)
+    before = Prediction.objects.count()
+    # when
+    services._scoring_batch_process(jobs)
+    # then
+    assert jobs[1].error is not None and jobs[1].error.status == 422 and jobs[1].ids is None
+    assert Prediction.objects.count() - before == 2
+    for job, matrix in ((jobs[0], inputs[0]), (jobs[2], inputs[2])):
+        assert job.error is None and job.probabilities is not None and job.ids is not None
+        np.testing.assert_allclose(job.probabilities, loaded.predict_proba(matrix))
+        (stored,) = Prediction.objects.filter(id__in=job.ids)
+        assert list(stored.feature_values().values()) == pytest.approx(matrix[0].tolist())
+        assert stored.predicted_index == int(job.probabilities[0].argmax())
+        assert stored.confidence == pytest.approx(float(job.probabilities[0].max()))
