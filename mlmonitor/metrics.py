@@ -295,6 +295,19 @@ class MetricWrites:
         self._values.append(child._value)
         self._amounts.append(amount)
 
+    def extend(self, values: tuple[Any, ...], amounts: tuple[float, ...]) -> None:
+        """Add increments of values taken from children beforehand (`MetricWrites.values_of`): for a caller that
+        increments the same children again and again and keeps their values."""
+        self._values += values
+        self._amounts += amounts
+
+    @staticmethod
+    def values_of(child: Any) -> tuple[Any, ...]:
+        """The values a counter child's increment writes (one); for a histogram child its buckets' values, then
+        its sum's (the bucket for a value is the first whose bound in `child._upper_bounds` is >= it)."""
+        buckets = getattr(child, "_buckets", None)
+        return (child._value,) if buckets is None else (*buckets, child._sum)
+
     def observe(self, child: Any, value: float) -> None:
         """Observe one value in a histogram child."""
         self._values += (child._buckets[bisect.bisect_left(child._upper_bounds, value)], child._sum)

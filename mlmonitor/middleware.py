@@ -11,6 +11,7 @@ HotPathHttpMetrics.
 
 from __future__ import annotations
 
+import bisect
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -68,16 +69,17 @@ class HotPathHttpMetrics(LeanPrometheusAfterMiddleware):
 
     def __init__(self) -> None:
         super().__init__(get_response=lambda request: HttpResponse())  # never called: record() is the entry
-        # (view, method, https?, status) -> the counters to increment and the latency histogram: a few keys (methods
-        # are mapped to django-prometheus' short list, statuses are integers), looked up once each
-        self._children: dict[tuple[str, str, bool, int], tuple[tuple[Any, ...], Any]] = {}
+        # (view, method, https?, status) -> the values of its four counters, and the latency histogram's upper bounds
+        # and values (its buckets', then its sum's): a few keys (methods are mapped to django-prometheus' short list,
+        # statuses are integers), looked up once each
+        self._values: dict[tuple[str, str, bool, int], tuple[tuple[Any, ...], list[float], tuple[Any, ...]]] = {}
 
     def record(self, request: HttpRequest, response: HttpResponse, seconds: float) -> None:
         """Record one request and its response, `seconds` after it entered the handler."""
-        metrics = self.metrics
         writes = MetricWrites()
         match = request.resolver_match
         if match is None:
+            metrics = self.metrics
             writes.inc(metrics.requests_total)
             writes.inc(metrics.responses_total)
         else:
@@ -87,16 +89,17 @@ class HotPathHttpMetrics(LeanPrometheusAfterMiddleware):
                 request.is_secure(),
                 response.status_code,
             )
-            children = self._children.get(key)
-            if children is None:
-                children = self._children[key] = self._children_for(*key)
-            counters, latency = children
-            for counter in counters:
-                writes.inc(counter)
-            writes.observe(latency, seconds)
+            values = self._values.get(key)
+            if values is None:
+                values = self._values[key] = self._values_for(*key)
+            counters, bounds, latency = values
+            writes.extend(counters, _ONES)
+            writes.extend((latency[bisect.bisect_left(bounds, seconds)], latency[-1]), (1.0, seconds))
         writes.write()
 
-    def _children_for(self, view: str, method: str, secure: bool, status: int) -> tuple[tuple[Any, ...], Any]:
+    def _values_for(
+        self, view: str, method: str, secure: bool, status: int
+    ) -> tuple[tuple[Any, ...], list[float], tuple[Any, ...]]:
         metrics = self.metrics
         counters = (
             metrics.requests_total,
@@ -104,4 +107,9 @@ class HotPathHttpMetrics(LeanPrometheusAfterMiddleware):
             metrics.responses_by_status_view_method.labels(str(status), view, method),
             metrics.responses_total,
         )
-        return counters, metrics.requests_latency_by_view_method.labels(view, method)
+        latency = metrics.requests_latency_by_view_method.labels(view, method)
+        values = tuple(value for counter in counters for value in MetricWrites.values_of(counter))
+        return values, latency._upper_bounds, MetricWrites.values_of(latency)
+
+
+_ONES = (1.0, 1.0, 1.0, 1.0)
