@@ -32,7 +32,7 @@ PREDICTION_REQUESTS = Counter(
 )
 PREDICTION_LATENCY = Histogram(
     "ml_prediction_latency_seconds",
-    "Time to validate, score and log one prediction request.",
+    "Time to validate, score and log one successful prediction request.",
     ["model_name"],
     buckets=LATENCY_BUCKETS,
 )

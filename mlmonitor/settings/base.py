@@ -104,6 +104,10 @@ INSTALLED_APPS = [
 # Integrations switch on with flags (NetBox style): METRICS_ENABLED wraps the stack in django-prometheus'
 # middleware and DB instrumentation; the ml_* metrics of docs/metrics.md are recorded only when it is on.
 METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
+# prometheus_client writes its multiprocess files into PROMETHEUS_MULTIPROC_DIR as soon as a metric exists, in any
+# process (a manage.py command too): a directory not made yet is made here, instead of a FileNotFoundError there.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 GPU_METRICS_ENABLED = env_bool("GPU_METRICS_ENABLED", True)
 METRICS_COLLECTOR_CACHE_SECONDS = env_float("METRICS_COLLECTOR_CACHE_SECONDS", 5.0)
 # Each collector's database reads at scrape time stop after this long (a locked table must not hold /metrics past

@@ -66,3 +66,23 @@ def test_celery_keys_and_queue_are_the_deployments_own_by_default() -> None:
         )
         assert result.returncode == 0, result.stderr
         assert result.stdout.split() == expected.split()
+
+
+def test_a_multiprocess_metrics_directory_not_made_yet_is_made(tmp_path: Path) -> None:
+    """PROMETHEUS_MULTIPROC_DIR exported for every process: a management command in a fresh interpreter runs (it
+    creates metrics, whose files go there) instead of failing on the missing directory."""
+    directory = tmp_path / "not" / "made"
+    env = {
+        **os.environ,
+        "DJANGO_DEBUG": "1",
+        "PROMETHEUS_MULTIPROC_DIR": str(directory),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    }
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    # when: migrate runs statements, which the database series count
+    result = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    # then
+    assert result.returncode == 0, result.stderr
+    assert directory.is_dir() and any(directory.glob("*.db"))
