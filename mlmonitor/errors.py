@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import BadRequest, PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -117,6 +117,13 @@ class LengthRequiredMiddleware:
         return self.get_response(request)  # type: ignore[no-any-return]
 
 
+class BodyTruncated(BadRequest):
+    """The request body ended before its Content-Length (the client closed the connection early): answered 400
+    `body_truncated` (Django's 400 page outside the API), never read as if the bytes that came were the body."""
+
+    code = "body_truncated"
+
+
 # The error shape in the OpenAPI schema: every 4xx/5xx an API documents answers this.
 ERROR_SCHEMA = inline_serializer(
     name="Error",
@@ -162,6 +169,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             error_body(code="body_too_large", message="The request body exceeds the size limit.", details=None),
             status=413,
         )
+    if isinstance(exc, BodyTruncated):
+        return Response(error_body(code=exc.code, message=str(exc), details=None), status=400)
     if isinstance(exc, DjangoValidationError):
         details = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
         return Response(error_body(code="invalid", message=_drf_message(details), details=details), status=400)
@@ -201,6 +210,8 @@ def handler400(request: HttpRequest, exception: Exception | None = None) -> Http
     """Django's 400 handler: the JSON error shape for the API, Django's HTML page elsewhere."""
     if not is_api_request(request):
         return defaults.bad_request(request, exception or Exception())
+    if isinstance(exception, BodyTruncated):
+        return json_error_response(status=400, code=exception.code, message=str(exception))
     return json_error_response(status=400, code="bad_request", message="Bad request.")
 
 

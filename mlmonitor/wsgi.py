@@ -22,7 +22,8 @@ static files, sessions, CSRF, authentication, messages, login lockout); everythi
 503 middleware included, runs in both. The lean metrics middleware pair is replaced there by the handler itself,
 which records the same HTTP series around its middleware chain with one write of the multiprocess values
 (mlmonitor.middleware.HotPathHttpMetrics) instead of two more middleware layers and five separate writes.
-`application` picks the handler per request (`hot_path_request`): the hot one where the URL's view carries a
+`application` checks a body against its Content-Length (`ContentLengthInput`: a body that ends early is a 400,
+not a shorter body) and picks the handler per request (`hot_path_request`): the hot one where the URL's view carries a
 `hot_path` predicate (the lean predict views) that accepts the request, and the request has no cookies. Measured in
 docs/benchmarks.md ("Seed peer as written, and the hot-path middleware"; "Monitoring cost: one write per unit of
 work").
@@ -174,16 +175,64 @@ def hot_path_request(environ: dict[str, Any]) -> bool:
 StartResponse = Callable[..., Any]
 
 
-def dispatcher(full: WSGIHandler, hot: WSGIHandler) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
-    """The WSGI application: `hot` for a hot_path_request, `full` for everything else."""
+class ContentLengthInput:
+    """`wsgi.input` for a body of `length` bytes (its Content-Length) that raises BodyTruncated when the stream ends
+    before them. A WSGI server's input blocks until the bytes asked for arrive or the body ends (PEP 3333), and
+    granian and gunicorn both hand over a body whose client closed the connection early; Django would read the bytes
+    that came as the whole body, and a prefix that parses (a JSON object followed by nothing) would be scored."""
+
+    def __init__(self, stream: Any, length: int) -> None:
+        self._stream, self._left, self._length = stream, length, length
+
+    def read(self, size: int | None = -1) -> bytes:
+        """At most `size` bytes of what is left of the body (all of it for None or a negative size)."""
+        want = self._left if size is None or size < 0 else min(size, self._left)
+        data: bytes = self._stream.read(want) if want else b""
+        self._left -= len(data)
+        if len(data) < want:
+            self._truncated()
+        return data
+
+    def readline(self, size: int | None = -1) -> bytes:
+        """One line, at most `size` bytes, within what is left of the body."""
+        limit = self._left if size is None or size < 0 else min(size, self._left)
+        line: bytes = self._stream.readline(limit) if limit else b""
+        self._left -= len(line)
+        if len(line) < limit and not line.endswith(b"\n"):
+            self._truncated()
+        return line
+
+    def _truncated(self) -> None:
+        from mlmonitor.errors import BodyTruncated
+
+        received = self._length - self._left
+        raise BodyTruncated(f"The request body ended after {received} of its {self._length} bytes (Content-Length).")
+
+
+def _content_length(environ: dict[str, Any]) -> int:
+    try:
+        return max(int(environ.get("CONTENT_LENGTH") or 0), 0)
+    except ValueError:
+        return 0
+
+
+def dispatcher(
+    full: WSGIHandler, hot: WSGIHandler | None
+) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+    """The WSGI application: `hot` for a hot_path_request (none: WEB_HOT_PATH off), `full` for everything else; a
+    body's input checked against its Content-Length (ContentLengthInput)."""
 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        handler = hot if hot_path_request(environ) else full
+        length = _content_length(environ)
+        if length:
+            environ["wsgi.input"] = ContentLengthInput(environ["wsgi.input"], length)
+        handler = hot if hot is not None and hot_path_request(environ) else full
         return handler(environ, start_response)
 
+    application.hot = hot  # type: ignore[attr-defined]  # the hot-path handler, for tests and introspection
     return application
 
 
 full_handler = get_wsgi_application()  # sets Django up
-application = dispatcher(full_handler, HotPathHandler()) if settings.WEB_HOT_PATH else full_handler
+application = dispatcher(full_handler, HotPathHandler() if settings.WEB_HOT_PATH else None)
 gc.freeze()

@@ -276,3 +276,39 @@ def _granian_with_demo(
             start_new_session=True,
         )
     return server, port, env, log_path
+
+
+def test_granian_hands_over_a_cut_off_body_and_it_is_refused(tmp_path: Path) -> None:
+    """A client declares 135 bytes, sends a complete JSON row of 35 and stops sending: granian hands the 35 bytes to
+    the application, which answers 400 `body_truncated` and stores nothing (before, the row was scored and stored,
+    found by a fresh-clone trial)."""
+    import json
+    import socket
+    import sqlite3
+
+    # given
+    server, port, env, _ = _granian_with_demo(tmp_path, {"WEB_WORKERS": "1"})
+    sent = b'{"features": [0.1, 0.5, 0.3, 0.8]}'
+    head = (
+        f"POST /predict HTTP/1.1\r\nHost: {LOOPBACK}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(sent) + 100}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    try:
+        wait_for_http(port, "/healthz", timeout=60)
+        # when
+        with socket.create_connection((LOOPBACK, port), timeout=30) as client:
+            client.sendall(head + sent)
+            client.shutdown(socket.SHUT_WR)  # the body ends here
+            answer = b""
+            while chunk := client.recv(65536):
+                answer += chunk
+        # then
+        status_line, _, rest = answer.partition(b"\r\n")
+        assert b" 400 " in status_line, answer
+        assert json.loads(rest.partition(b"\r\n\r\n")[2])["error"]["code"] == "body_truncated"
+        database = env["DATABASE_URL"].removeprefix("sqlite:///")
+        with sqlite3.connect(database) as db:
+            assert db.execute("SELECT COUNT(*) FROM predictions_prediction").fetchone() == (0,)
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()

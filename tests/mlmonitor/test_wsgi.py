@@ -7,6 +7,7 @@ import importlib
 import json
 import sqlite3
 import threading
+from io import BytesIO
 from typing import Any
 
 import pytest
@@ -305,8 +306,61 @@ def test_web_hot_path_off_serves_every_request_through_the_full_chain(settings: 
         # when
         importlib.reload(mlmonitor.wsgi)
         # then
-        assert mlmonitor.wsgi.application is mlmonitor.wsgi.full_handler
+        assert mlmonitor.wsgi.application.hot is None  # type: ignore[attr-defined]
     finally:
         settings.WEB_HOT_PATH = True
         importlib.reload(mlmonitor.wsgi)
-    assert mlmonitor.wsgi.application is not mlmonitor.wsgi.full_handler
+    assert isinstance(mlmonitor.wsgi.application.hot, mlmonitor.wsgi.HotPathHandler)  # type: ignore[attr-defined]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("wsgi_test_connection_kept")
+@pytest.mark.parametrize(
+    ("path", "extra"),
+    [
+        ("/predict", {}),  # the hot path
+        ("/predict", {"HTTP_COOKIE": "c=1"}),  # the full chain, the lean view
+        ("/api/v1/models/iris/predict", {"HTTP_ACCEPT": "application/json; q=0.9"}),  # the DRF view
+    ],
+    ids=["hot-path", "full-chain", "drf"],
+)
+def test_a_body_shorter_than_its_content_length_is_refused_and_nothing_is_stored(
+    iris_version: Any, path: str, extra: dict[str, str]
+) -> None:
+    """A client that declares 135 bytes and sends a complete JSON object of 35 before closing: 400
+    `body_truncated`, not a prediction scored from the prefix."""
+    # given
+    sent = json.dumps({"features": ROW}).encode()
+    rows_before = Prediction.objects.count()
+    # a server's input ends where the client stopped (Django's test payload refuses reads past its bytes instead)
+    environ = {**post_environ(path, sent, **extra), "CONTENT_LENGTH": str(len(sent) + 100), "wsgi.input": BytesIO(sent)}
+    answered: list[Any] = []
+    # when
+    chunks = mlmonitor.wsgi.application(environ, lambda status, headers, exc_info=None: answered.append(status))
+    content = b"".join(chunks)
+    getattr(chunks, "close", lambda: None)()
+    # then
+    assert answered[0].startswith("400")
+    error = json.loads(content)["error"]
+    assert error["code"] == "body_truncated"
+    assert f"after {len(sent)} of its {len(sent) + 100} bytes" in error["message"]
+    assert Prediction.objects.count() == rows_before
+
+
+def test_the_content_length_input_reads_and_reads_lines_within_the_body() -> None:
+    """Reads and line reads of a whole body return it exactly, never past its length; a short stream raises."""
+    from mlmonitor.errors import BodyTruncated
+
+    # given
+    stream = mlmonitor.wsgi.ContentLengthInput(BytesIO(b"ab\ncd\nef-and-the-next-request"), 8)
+    # then
+    assert stream.readline() == b"ab\n"
+    assert stream.read(2) == b"cd"
+    assert stream.readline(10) == b"\n"
+    assert stream.read() == b"ef"
+    assert stream.read() == b"" and stream.readline() == b""
+    with pytest.raises(BodyTruncated):
+        mlmonitor.wsgi.ContentLengthInput(BytesIO(b"abc"), 4).read()
+    with pytest.raises(BodyTruncated):
+        mlmonitor.wsgi.ContentLengthInput(BytesIO(b"abc"), 4).readline()
+    assert mlmonitor.wsgi.ContentLengthInput(BytesIO(b"abc\n"), 4).readline() == b"abc\n"
