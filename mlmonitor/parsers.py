@@ -64,3 +64,12 @@ class JSONParser(DRFJSONParser):
     ) -> Any:
         """Decode the body as UTF-8 JSON, accepting NaN/Infinity tokens (checked later against the schema)."""
         return json_body_parse(json_body_read(stream))
+
+
+def content_length(meta: Mapping[str, Any]) -> int:
+    """CONTENT_LENGTH of a WSGI environ (or request.META) as DRF reads it: a missing or malformed one is 0 (DRF then
+    parses no body)."""
+    try:
+        return int(meta.get("CONTENT_LENGTH") or 0)
+    except (ValueError, TypeError):
+        return 0

@@ -209,22 +209,16 @@ class ContentLengthInput:
         raise BodyTruncated(f"The request body ended after {received} of its {self._length} bytes (Content-Length).")
 
 
-def _content_length(environ: dict[str, Any]) -> int:
-    try:
-        return max(int(environ.get("CONTENT_LENGTH") or 0), 0)
-    except ValueError:
-        return 0
-
-
 def dispatcher(
     full: WSGIHandler, hot: WSGIHandler | None
 ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     """The WSGI application: `hot` for a hot_path_request (none: WEB_HOT_PATH off), `full` for everything else; a
-    body's input checked against its Content-Length (ContentLengthInput)."""
+    body's input checked against its Content-Length (ContentLengthInput). Build it after Django's setup."""
+    from mlmonitor.parsers import content_length  # DRF's parsers: importable once Django is set up
 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        length = _content_length(environ)
-        if length:
+        length = content_length(environ)
+        if length > 0:
             environ["wsgi.input"] = ContentLengthInput(environ["wsgi.input"], length)
         handler = hot if hot is not None and hot_path_request(environ) else full
         return handler(environ, start_response)

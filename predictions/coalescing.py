@@ -33,6 +33,8 @@ class ScoringJob:
     metric_labels: tuple[str, str] = ("", "")  # model name and version, for the request metrics
     probabilities: np.ndarray | None = None
     ids: list[uuid.UUID] | None = None
+    predicted: np.ndarray | None = None  # each row's class index (argmax), with its probability below
+    confidences: np.ndarray | None = None
     error: BaseException | None = None
     _wake: threading.Event = field(default_factory=threading.Event)
     _lead: bool = False

@@ -320,11 +320,11 @@ def data_quality_batch_record(
     schema: FeatureSchema,
     model_name: str,
     matrix: np.ndarray,
-    writes: MetricWrites | None = None,
+    writes: MetricWrites,
 ) -> None:
     """Count one committed batch's logged rows [rows, k] (all the coalesced requests of one version) and add the
     counts to the data-quality counters: a few numpy passes over the batch and one increment per non-zero series,
-    gathered in `writes` (written here when None; else the caller writes)."""
+    gathered in `writes` (the caller writes them)."""
     if not settings.METRICS_ENABLED or matrix.size == 0:
         return
     profile = data_quality_profile_get(version_id=version_id, schema=schema, model_name=model_name)
@@ -336,15 +336,12 @@ def data_quality_batch_record(
         nonzero = {
             (check, slot): int(counts[check, slot]) for check, slot in zip(checks.tolist(), slots.tolist(), strict=True)
         }
-    gathered = MetricWrites() if writes is None else writes
-    gathered.inc(labelled(DATA_QUALITY_ROWS, model_name), int(matrix.shape[0]))
+    writes.inc(labelled(DATA_QUALITY_ROWS, model_name), int(matrix.shape[0]))
     for (check, slot), value in nonzero.items():
         name = profile.slot_names[slot]
         if check == _MISSING:
-            gathered.inc(labelled(FEATURE_MISSING, model_name, name), value)
+            writes.inc(labelled(FEATURE_MISSING, model_name, name), value)
         elif check == _UNSEEN:
-            gathered.inc(labelled(FEATURE_UNSEEN_CATEGORY, model_name, name), value)
+            writes.inc(labelled(FEATURE_UNSEEN_CATEGORY, model_name, name), value)
         else:
-            gathered.inc(labelled(FEATURE_OUT_OF_RANGE, model_name, name, SIDES[check - _BELOW]), value)
-    if writes is None:
-        gathered.write()
+            writes.inc(labelled(FEATURE_OUT_OF_RANGE, model_name, name, SIDES[check - _BELOW]), value)

@@ -27,7 +27,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from mlmonitor.errors import api_exception_handler
-from mlmonitor.parsers import json_body_parse
+from mlmonitor.parsers import content_length, json_body_parse
 
 from . import services
 
@@ -62,7 +62,7 @@ def predict_answer(request: HttpRequest, *, model_name: str | None, version: str
     headers = _HEADERS
     try:
         # request.body: a Content-Length over DATA_UPLOAD_MAX_MEMORY_SIZE raises RequestDataTooBig (413), as under DRF
-        payload = json_body_parse(request.body) if _content_length(request) else {}
+        payload = json_body_parse(request.body) if content_length(request.META) else {}
         result = services.prediction_create(model_name=model_name, version=version, payload=payload)
         body = orjson.dumps(prediction_payload(result))
         status = 200
@@ -73,14 +73,6 @@ def predict_answer(request: HttpRequest, *, model_name: str | None, version: str
         body, status = JSONRenderer().render(response.data), response.status_code
         headers = {**_HEADERS, **{k: v for k, v in response.items() if k.lower() != "content-type"}}  # Retry-After
     return HttpResponse(body, status=status, content_type="application/json", headers=headers)
-
-
-def _content_length(request: HttpRequest) -> int:
-    """CONTENT_LENGTH as DRF reads it: a missing or malformed one is 0, and DRF then parses no body (data = {})."""
-    try:
-        return int(request.META.get("CONTENT_LENGTH") or 0)
-    except (ValueError, TypeError):
-        return 0
 
 
 class LeanPostMixin:

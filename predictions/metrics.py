@@ -86,26 +86,25 @@ def prediction_batch_record(
     sizes: list[int],
     predicted: np.ndarray,
     confidences: np.ndarray,
-    writes: MetricWrites | None = None,
+    writes: MetricWrites,
 ) -> None:
     """Record successful requests scored and logged together: one latency (seconds) and batch size per request, one
     predicted class index and confidence per row ([rows] each). Each series is incremented once per batch, not once
-    per request, and all of them in `writes` (written here when None; else the caller writes)."""
+    per request, into `writes` (the caller writes them)."""
     if not settings.METRICS_ENABLED or not sizes:
         return
-    gathered = MetricWrites() if writes is None else writes
-    gathered.inc(labelled(PREDICTION_REQUESTS, model_name, model_version, "success"), len(sizes))
+    writes.inc(labelled(PREDICTION_REQUESTS, model_name, model_version, "success"), len(sizes))
     if len(sizes) == 1:  # one request (the common batch below saturation)
-        gathered.observe(labelled(PREDICTION_LATENCY, model_name), latencies[0])
-        gathered.observe(labelled(BATCH_SIZE, model_name), float(sizes[0]))
+        writes.observe(labelled(PREDICTION_LATENCY, model_name), latencies[0])
+        writes.observe(labelled(BATCH_SIZE, model_name), float(sizes[0]))
     else:
-        gathered.observe_many(labelled(PREDICTION_LATENCY, model_name), latencies)
-        gathered.observe_many(labelled(BATCH_SIZE, model_name), [float(size) for size in sizes])
-    gathered.inc(labelled(PREDICTION_ROWS, model_name, model_version), sum(sizes))
+        writes.observe_many(labelled(PREDICTION_LATENCY, model_name), latencies)
+        writes.observe_many(labelled(BATCH_SIZE, model_name), [float(size) for size in sizes])
+    writes.inc(labelled(PREDICTION_ROWS, model_name, model_version), sum(sizes))
     if predicted.size == 1:  # one row: no grouping
         label = class_labels[int(predicted[0])]
-        gathered.inc(labelled(PREDICTION_DISTRIBUTION, model_name, label))
-        gathered.observe(labelled(MODEL_CONFIDENCE, model_name, label), float(confidences[0]))
+        writes.inc(labelled(PREDICTION_DISTRIBUTION, model_name, label))
+        writes.observe(labelled(MODEL_CONFIDENCE, model_name, label), float(confidences[0]))
     else:
         if predicted.size <= 32:  # group the rows' confidences by class in Python (numpy calls cost 1-5 us each)
             by_class: dict[int, list[float]] = {}
@@ -117,10 +116,8 @@ def prediction_batch_record(
             groups = [(index, confidences[predicted == index]) for index in np.flatnonzero(counts).tolist()]
         for index, values in groups:
             label = class_labels[index]
-            gathered.inc(labelled(PREDICTION_DISTRIBUTION, model_name, label), len(values))
-            gathered.observe_many(labelled(MODEL_CONFIDENCE, model_name, label), values)
-    if writes is None:
-        gathered.write()
+            writes.inc(labelled(PREDICTION_DISTRIBUTION, model_name, label), len(values))
+            writes.observe_many(labelled(MODEL_CONFIDENCE, model_name, label), values)
 
 
 def prediction_series_create(*, model_name: str, model_version: str) -> None:

@@ -368,14 +368,24 @@ def _scoring_batch_process(jobs: list[ScoringJob]) -> None:
     batch = _ScoredBatch.of(scored)
     ids = uuid7_batch(len(batch.predicted))
     now = time.perf_counter()
-    if len(ids) > 500 and connection.vendor == "postgresql":  # one numpy-built binary COPY, no work per row
-        _prediction_rows_copy(batch, version_id, ids, now)
-        for (job, probs), (start, stop) in zip(scored, _offsets(scored), strict=True):
+    writes = MetricWrites()  # the log's and the batch's series, written together once the batch is done
+    try:
+        if len(ids) > 500 and connection.vendor == "postgresql":  # one numpy-built binary COPY, no work per row
+            _prediction_rows_copy(batch, version_id, ids, now)
+        else:
+            _prediction_rows_insert(_log_rows(batch, version_id, ids, now), writes)
+        for (job, probs), (start, stop) in zip(scored, _offsets(scored), strict=True):  # only once committed
             job.probabilities, job.ids = probs, ids[start:stop]
-        _batch_metrics_record(batch, now)
-        return
-    latencies_ms = [(now - job.started) * 1000.0 for job, probs in scored for _ in range(len(probs))]
-    rows: list[_LogRow] = list(
+            job.predicted, job.confidences = batch.predicted[start:stop], batch.confidences[start:stop]
+        _batch_metrics_record(batch, now, writes)
+    finally:
+        _metrics_write(writes)
+
+
+def _log_rows(batch: _ScoredBatch, version_id: int, ids: list[uuid.UUID], now: float) -> list[_LogRow]:
+    """The prediction-log rows of a batch, in _LOG_COLUMNS order."""
+    latencies_ms = [(now - job.started) * 1000.0 for job, probs in batch.scored for _ in range(len(probs))]
+    return list(
         zip(
             ids,
             [version_id] * len(ids),
@@ -387,14 +397,6 @@ def _scoring_batch_process(jobs: list[ScoringJob]) -> None:
             strict=True,
         )
     )
-    writes = MetricWrites()  # the INSERT's and the batch's series, written together once the batch is done
-    try:
-        _prediction_rows_insert(rows, writes)
-        for (job, probs), (start, stop) in zip(scored, _offsets(scored), strict=True):  # only once committed
-            job.probabilities, job.ids = probs, ids[start:stop]
-        _batch_metrics_record(batch, now, writes)
-    finally:
-        _metrics_write(writes)
 
 
 @dataclass(frozen=True, eq=False)
@@ -456,10 +458,9 @@ def _metrics_write(writes: MetricWrites) -> None:
         logger.exception("recording prediction metrics failed")
 
 
-def _batch_metrics_record(batch: _ScoredBatch, now: float, writes: MetricWrites | None = None) -> None:
-    """The request metrics of a committed batch, each series incremented once, into `writes` when given (the caller
-    writes them), else written here (a failure here never fails the batch)."""
-    gathered = MetricWrites() if writes is None else writes
+def _batch_metrics_record(batch: _ScoredBatch, now: float, writes: MetricWrites) -> None:
+    """The request metrics of a committed batch, each series incremented once, into `writes` (a failure here is
+    logged and never fails the batch)."""
     try:
         scored = batch.scored
         first = scored[0][0]
@@ -473,19 +474,17 @@ def _batch_metrics_record(batch: _ScoredBatch, now: float, writes: MetricWrites 
             sizes=[len(probs) for _, probs in scored],
             predicted=batch.predicted,
             confidences=batch.confidences,
-            writes=gathered,
+            writes=writes,
         )
         data_quality_batch_record(
             version_id=first.version_id,
             schema=first.model.schema,
             model_name=model_name,
             matrix=batch.matrix,
-            writes=gathered,
+            writes=writes,
         )
     except Exception:
         logger.exception("recording prediction metrics failed")
-    if writes is None:
-        _metrics_write(gathered)
 
 
 def _score_and_log(*, loaded: LoadedModel, model_version: ModelVersion, job: ScoringJob) -> ScoringJob:
@@ -530,14 +529,10 @@ class PredictionResult:
     probabilities: np.ndarray
     latency_ms: float
     is_batch: bool
-    # computed once from the probabilities (the answer reads both): the predicted class index of each row [n], the
-    # first of equal top probabilities; and its probability, the row's maximum [n]
-    predicted: np.ndarray = field(init=False, repr=False)
-    confidences: np.ndarray = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "predicted", np.asarray(self.probabilities.argmax(axis=1), dtype=np.intp))
-        object.__setattr__(self, "confidences", np.asarray(self.probabilities.max(axis=1), dtype=np.float64))
+    # from the scored batch (_ScoredBatch): each row's predicted class index [n], the first of equal top
+    # probabilities, and its probability [n]
+    predicted: np.ndarray = field(repr=False)
+    confidences: np.ndarray = field(repr=False)
 
     @property
     def predicted_labels(self) -> list[str]:
@@ -576,6 +571,7 @@ def prediction_create(*, model_name: str | None, version: str | None, payload: o
         if job.error is not None:
             raise job.error
         assert job.probabilities is not None and job.ids is not None
+        assert job.predicted is not None and job.confidences is not None
     except Exception:
         metrics.prediction_error_record(model_name=name, model_version=version_label)
         raise
@@ -587,6 +583,8 @@ def prediction_create(*, model_name: str | None, version: str | None, payload: o
         probabilities=job.probabilities,
         latency_ms=(time.perf_counter() - started) * 1000.0,
         is_batch=request.is_batch,
+        predicted=job.predicted,
+        confidences=job.confidences,
     )
 
 

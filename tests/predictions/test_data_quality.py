@@ -18,6 +18,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from drift.services import reference_dataset_upload
+from mlmonitor.metrics import MetricWrites
 from predictions import data_quality
 from predictions.data_quality import (
     OTHER_FEATURE,
@@ -251,6 +252,7 @@ def test_the_profile_is_cached_and_a_new_reference_is_seen(
             schema=data_quality._profiles[version_id].schema,
             model_name="shapes",
             matrix=np.asarray([[2.0, 3.0]]),
+            writes=MetricWrites(),
         )
     # then
     assert len(queries) == 0
