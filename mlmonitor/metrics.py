@@ -272,9 +272,10 @@ class MetricWrites:
     Under multiprocess mode each increment of prometheus_client takes a process-wide lock, checks for a fork and
     writes the mmap file: about 0.75 us for a counter and 1.6 for a histogram observation. `write()` takes that same
     lock once for all the gathered increments and writes each value as the client does (0.25 us per value, measured
-    in docs/benchmarks.md, "Monitoring cost"); it first reads one value through the client, which makes the client's
-    own fork check. Where the values are not multiprocess ones of the shape this knows, `write()` calls each value's
-    `inc`. Nothing is visible to a scrape before `write()` returns, so a caller writes before it answers.
+    in docs/benchmarks.md, "Monitoring cost"). The fork check is the client's own: where os.getpid() differs from the
+    last write's, it first reads one value through the client, which reopens a forked process' own files. Where the
+    values are not multiprocess ones of the shape this knows, `write()` calls each value's `inc`. Nothing is visible
+    to a scrape before `write()` returns, so a caller writes before it answers.
 
     `inc(child, amount)` takes a counter (a child, `metric.labels(...)`, or a metric without labels);
     `observe(child, value)` and `observe_many(child, values)` take a histogram child and, as Histogram.observe, put a
@@ -285,6 +286,7 @@ class MetricWrites:
 
     _lock: Any = None
     _lock_known = False
+    _pid = 0  # the process whose files the client's values were last checked against (0: none yet)
 
     def __init__(self) -> None:
         self._values: list[Any] = []
@@ -346,23 +348,28 @@ class MetricWrites:
 
     def write(self) -> None:
         """Write the gathered increments and forget them."""
-        values_, amounts = self._values, self._amounts
-        if not values_:
-            return
+        if self._values:
+            MetricWrites.write_values(self._values, self._amounts)
+            self._values, self._amounts = [], []
+
+    @staticmethod
+    def write_values(values_: list[Any] | tuple[Any, ...], amounts: list[float] | tuple[float, ...]) -> None:
+        """Add each amount to its value (values as `values_of` gives them, amounts >= 0, side by side) in one write:
+        for a caller that keeps its values and amounts and needs no MetricWrites of its own."""
         if not MetricWrites._lock_known:
             MetricWrites._lock, MetricWrites._lock_known = _client_value_lock(), True
         lock = MetricWrites._lock
         if lock is None:
             for value, amount in zip(values_, amounts, strict=True):
                 value.inc(amount)
-        else:
-            values_[0].get()  # the client's fork check: after a fork it reopens this process' own files first
-            with lock:
-                for value, amount in zip(values_, amounts, strict=True):
-                    value._value += amount
-                    value._timestamp = 0.0
-                    value._file.write_value(value._key, value._value, 0.0)
-        self._values, self._amounts = [], []
+            return
+        if MetricWrites._pid != os.getpid():  # first write in this process, or after a fork: the client's own check
+            values_[0].get()  # reopens this process' own files first when the process is a fork
+            MetricWrites._pid = os.getpid()
+        with lock:
+            for value, amount in zip(values_, amounts, strict=True):
+                value._value += amount  # the client's inc() less its timestamp, which stays 0.0 for these values
+                value._file.write_value(value._key, value._value, 0.0)
 
 
 def process_alive(pid: int) -> bool:

@@ -60,7 +60,8 @@ class LeanPrometheusAfterMiddleware(PrometheusAfterMiddleware):
 
 class HotPathHttpMetrics(LeanPrometheusAfterMiddleware):
     """The lean pair's series for a request served by the hot-path handler (mlmonitor/wsgi.py), which runs without
-    the pair: recorded once around the handler's whole middleware chain and written together (MetricWrites).
+    the pair: recorded once around the handler's whole middleware chain and written together
+    (MetricWrites.write_values).
 
     The same series and labels as the pair: requests and responses before middlewares; and, when the request reached
     URL resolution (the innermost middleware ran, as the After middleware's hooks need), requests by view, transport
@@ -76,26 +77,22 @@ class HotPathHttpMetrics(LeanPrometheusAfterMiddleware):
 
     def record(self, request: HttpRequest, response: HttpResponse, seconds: float) -> None:
         """Record one request and its response, `seconds` after it entered the handler."""
-        writes = MetricWrites()
         match = request.resolver_match
         if match is None:
             metrics = self.metrics
-            writes.inc(metrics.requests_total)
-            writes.inc(metrics.responses_total)
-        else:
-            key = (
-                match.view_name or "<unnamed view>",
-                self._method(request),
-                request.is_secure(),
-                response.status_code,
+            values_of = MetricWrites.values_of
+            MetricWrites.write_values(
+                (*values_of(metrics.requests_total), *values_of(metrics.responses_total)), _ONES[:2]
             )
-            values = self._values.get(key)
-            if values is None:
-                values = self._values[key] = self._values_for(*key)
-            counters, bounds, latency = values
-            writes.extend(counters, _ONES)
-            writes.extend((latency[bisect.bisect_left(bounds, seconds)], latency[-1]), (1.0, seconds))
-        writes.write()
+            return
+        key = (match.view_name or "<unnamed view>", self._method(request), request.is_secure(), response.status_code)
+        values = self._values.get(key)
+        if values is None:
+            values = self._values[key] = self._values_for(*key)
+        counters, bounds, latency = values
+        MetricWrites.write_values(
+            (*counters, latency[bisect.bisect_left(bounds, seconds)], latency[-1]), (*_ONES, 1.0, seconds)
+        )
 
     def _values_for(
         self, view: str, method: str, secure: bool, status: int

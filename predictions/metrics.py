@@ -8,6 +8,7 @@ gunicorn"). The scrape itself is assembled in mlmonitor/metrics.py.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 
@@ -93,14 +94,15 @@ def prediction_batch_record(
     per request, into `writes` (the caller writes them)."""
     if not settings.METRICS_ENABLED or not sizes:
         return
-    writes.inc(labelled(PREDICTION_REQUESTS, model_name, model_version, "success"), len(sizes))
+    succeeded, latency, batch_size, rows = _batch_children(model_name, model_version)
+    writes.inc(succeeded, len(sizes))
     if len(sizes) == 1:  # one request (the common batch below saturation)
-        writes.observe(labelled(PREDICTION_LATENCY, model_name), latencies[0])
-        writes.observe(labelled(BATCH_SIZE, model_name), float(sizes[0]))
+        writes.observe(latency, latencies[0])
+        writes.observe(batch_size, float(sizes[0]))
     else:
-        writes.observe_many(labelled(PREDICTION_LATENCY, model_name), latencies)
-        writes.observe_many(labelled(BATCH_SIZE, model_name), [float(size) for size in sizes])
-    writes.inc(labelled(PREDICTION_ROWS, model_name, model_version), sum(sizes))
+        writes.observe_many(latency, latencies)
+        writes.observe_many(batch_size, [float(size) for size in sizes])
+    writes.inc(rows, sum(sizes))
     if predicted.size == 1:  # one row: no grouping
         label = class_labels[int(predicted[0])]
         writes.inc(labelled(PREDICTION_DISTRIBUTION, model_name, label))
@@ -118,6 +120,18 @@ def prediction_batch_record(
             label = class_labels[index]
             writes.inc(labelled(PREDICTION_DISTRIBUTION, model_name, label), len(values))
             writes.observe_many(labelled(MODEL_CONFIDENCE, model_name, label), values)
+
+
+@functools.lru_cache(maxsize=1024)
+def _batch_children(model_name: str, model_version: str) -> tuple[Counter, Histogram, Histogram, Counter]:
+    """The children every batch of a model version touches (successful requests, latency, batch size, rows), looked
+    up once per version instead of once per batch."""
+    return (
+        labelled(PREDICTION_REQUESTS, model_name, model_version, "success"),
+        labelled(PREDICTION_LATENCY, model_name),
+        labelled(BATCH_SIZE, model_name),
+        labelled(PREDICTION_ROWS, model_name, model_version),
+    )
 
 
 def prediction_series_create(*, model_name: str, model_version: str) -> None:

@@ -34,15 +34,23 @@ def statement_record(
     executemany, else 1) in django_db_execute_total and, for executemany, django_db_execute_many_total; its duration
     (seconds) in django_db_query_duration_seconds; a failure in django_db_errors_total by exception type name. Into
     `writes` when given (the caller writes them), else written here."""
+    executed, duration = _statement_children(alias, vendor)
     gathered = MetricWrites() if writes is None else writes
-    gathered.inc(labelled(execute_total, alias, vendor), executions)
+    gathered.inc(executed, executions)
     if many:
         gathered.inc(labelled(execute_many_total, alias, vendor), executions)
-    gathered.observe(labelled(query_duration_seconds, alias, vendor), seconds)
+    gathered.observe(duration, seconds)
     if error is not None:
         gathered.inc(labelled(errors_total, alias, vendor, type(error).__name__))
     if writes is None:
         gathered.write()
+
+
+@functools.cache
+def _statement_children(alias: str, vendor: str) -> tuple[Any, Any]:
+    """The execute and duration children of one (alias, vendor), the series every statement touches: looked up once
+    per process, not once per statement."""
+    return labelled(execute_total, alias, vendor), labelled(query_duration_seconds, alias, vendor)
 
 
 @functools.cache
