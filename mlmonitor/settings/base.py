@@ -20,9 +20,12 @@ django_stubs_ext.monkeypatch()
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 
-def env_str(name: str, default: str = "") -> str:
-    """Read a string variable."""
-    return os.environ.get(name, default)
+def env_str(name: str, default: str = "", *, empty_allowed: bool = False) -> str:
+    """Read a string variable. Set but empty counts as unset (a blank `NAME=` line in an env file or a compose file
+    gives the default, as with env_int and env_bool), unless `empty_allowed`: where empty has a meaning of its own
+    (an unlimited throttle rate, no key prefix)."""
+    raw = os.environ.get(name)
+    return default if raw is None or (raw == "" and not empty_allowed) else raw
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -325,8 +328,8 @@ REST_FRAMEWORK = {
 # Requests per client (user, else address) and period (s, min, hour, day) of the API's writes: labels (`feedback`)
 # and other token-authenticated writes (`writes`: drift runs); over it, 429 with Retry-After. Empty: no limit.
 API_THROTTLE_RATES = {
-    "feedback": env_str("API_THROTTLE_FEEDBACK_RATE", "600/min"),
-    "writes": env_str("API_THROTTLE_WRITE_RATE", "60/min"),
+    "feedback": env_str("API_THROTTLE_FEEDBACK_RATE", "600/min", empty_allowed=True),
+    "writes": env_str("API_THROTTLE_WRITE_RATE", "60/min", empty_allowed=True),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "mlmonitor API",
@@ -352,7 +355,7 @@ CELERY_TASK_ACKS_LATE = False  # opted into per task, only for idempotent ones
 # Keys and the queue of this deployment, apart from other programs on the same Redis: every broker and result key
 # and the drift locks start with REDIS_KEY_PREFIX, and tasks go to CELERY_QUEUE (not Celery's shared "celery").
 # `make run` gives each checkout its own of both (scripts/run.sh).
-REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "mlmonitor:")
+REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "mlmonitor:", empty_allowed=True)
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "mlmonitor")
 # An acks_late message whose worker vanished (the whole worker killed, not only a pool process) is delivered again
 # after this many seconds: longer than the longest acks_late task (history_prune: 1900 s), or a running task would be

@@ -86,3 +86,32 @@ def test_a_multiprocess_metrics_directory_not_made_yet_is_made(tmp_path: Path) -
     # then
     assert result.returncode == 0, result.stderr
     assert directory.is_dir() and any(directory.glob("*.db"))
+
+
+def test_a_variable_set_but_empty_takes_its_default() -> None:
+    """`DATABASE_URL=` (a blank line in an env file) is SQLite by default, not a crash, and so is every string setting
+    with a default; where empty has a meaning of its own (an unlimited throttle rate, no key prefix) it is kept."""
+    code = (
+        "import mlmonitor.settings.base as s; print(s.DATABASES['default']['ENGINE'], s.REDIS_URL, s.STATIC_ROOT.name, "
+        "s.PROMETHEUS_URL, repr(s.API_THROTTLE_RATES['writes']), repr(s.REDIS_KEY_PREFIX))"
+    )
+    empty = (
+        "DATABASE_URL",
+        "REDIS_URL",
+        "STATIC_ROOT",
+        "PROMETHEUS_URL",
+        "API_THROTTLE_WRITE_RATE",
+        "REDIS_KEY_PREFIX",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={"PATH": os.environ.get("PATH", ""), "SECRET_KEY": "x", **dict.fromkeys(empty, "")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    engine, *rest = result.stdout.split()
+    assert engine.endswith(".sqlite3"), result.stdout  # Django's, or its metrics subclass (METRICS_ENABLED)
+    assert rest == ["redis://127.0.0.1:6379/0", "staticfiles", "http://127.0.0.1:9090", "''", "''"]
