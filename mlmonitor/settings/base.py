@@ -130,6 +130,8 @@ METRICS_COLLECTORS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # outside every middleware that answers a request itself (the 411 below), so those answers carry it too
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "mlmonitor.errors.LengthRequiredMiddleware",  # a chunked body, which Django would read as empty: 411
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -138,7 +140,6 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks: answers a locked-out login
 ]
 # The stock django-prometheus middleware records ~15 values per request; the lean pair (mlmonitor/middleware.py)

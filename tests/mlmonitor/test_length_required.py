@@ -27,6 +27,8 @@ def test_a_chunked_api_body_gets_411_in_the_json_error_shape_and_stores_nothing(
     assert response.status_code == 411
     assert response.json()["error"]["code"] == "length_required"
     assert "Content-Length" in response.json()["error"]["message"]
+    assert response["X-Frame-Options"] == "DENY"  # the security headers of every other answer
+    assert response["X-Content-Type-Options"] == "nosniff"
     assert Prediction.objects.count() == 0
 
 
@@ -34,6 +36,7 @@ def test_a_chunked_form_post_to_a_page_gets_a_plain_411(admin_client: Client) ->
     response = admin_client.post("/admin/login/", "username=a&password=b", content_type="text/plain", **CHUNKED)
     assert response.status_code == 411
     assert response["Content-Type"].startswith("text/plain")
+    assert response["X-Frame-Options"] == "DENY"
 
 
 @pytest.mark.parametrize("headers", [{}, {"HTTP_TRANSFER_ENCODING": "gzip"}, {"HTTP_TRANSFER_ENCODING": "chunked"}])
