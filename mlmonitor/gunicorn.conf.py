@@ -12,18 +12,18 @@ from __future__ import annotations
 import os
 from typing import Any
 
-bind = os.environ.get("WEB_BIND", "127.0.0.1:8000")
+bind = os.environ.get("WEB_BIND") or "127.0.0.1:8000"
 # gthread: keep-alive connections and a thread pool that overlaps database waits; see docs/benchmarks.md.
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
-workers = int(os.environ.get("WEB_WORKERS", "2"))
-threads = int(os.environ.get("WEB_THREADS", "8"))  # 8 measured 1.35x the req/s of 4 (docs/benchmarks.md)
-keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS") or "gthread"
+workers = int(os.environ.get("WEB_WORKERS") or "2")
+threads = int(os.environ.get("WEB_THREADS") or "8")  # 8 measured 1.35x the req/s of 4 (docs/benchmarks.md)
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE") or "5")
+timeout = int(os.environ.get("GUNICORN_TIMEOUT") or "60")
 graceful_timeout = 20
 max_requests = 0
 accesslog = os.environ.get("WEB_ACCESSLOG") or None
 errorlog = "-"
-loglevel = os.environ.get("WEB_LOGLEVEL", "info")
+loglevel = os.environ.get("WEB_LOGLEVEL") or "info"
 wsgi_app = "mlmonitor.wsgi:application"
 
 

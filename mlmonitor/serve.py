@@ -46,15 +46,20 @@ def bind_split(bind: str) -> tuple[str, str]:
     return host.strip("[]"), port
 
 
+def web_setting(environ: Mapping[str, str], name: str, default: str) -> str:
+    """A WEB_* variable; set but empty counts as unset (as in the settings, README "Configuration")."""
+    return environ.get(name) or default
+
+
 def server_command(environ: Mapping[str, str], arguments: Sequence[str] = ()) -> list[str]:
     """The command line of the server WEB_SERVER names, from the WEB_* variables; ValueError for an unknown server
     or a malformed WEB_BIND."""
-    server = environ.get("WEB_SERVER", "granian") or "granian"
+    server = web_setting(environ, "WEB_SERVER", "granian")
     if server not in SERVERS:
         raise ValueError(f"WEB_SERVER must be one of {', '.join(SERVERS)}, got {server!r}")
     if server == "gunicorn":  # mlmonitor/gunicorn.conf.py reads the WEB_* variables itself
         return [sys.executable, "-m", "gunicorn", "-c", "mlmonitor/gunicorn.conf.py", *arguments]
-    host, port = bind_split(environ.get("WEB_BIND", "127.0.0.1:8000"))
+    host, port = bind_split(web_setting(environ, "WEB_BIND", "127.0.0.1:8000"))
     command = [
         sys.executable,
         "-m",
@@ -66,12 +71,12 @@ def server_command(environ: Mapping[str, str], arguments: Sequence[str] = ()) ->
         "--port",
         port,
         "--workers",
-        environ.get("WEB_WORKERS", "2"),
+        web_setting(environ, "WEB_WORKERS", "2"),
         "--blocking-threads",
-        environ.get("WEB_THREADS", "8"),
+        web_setting(environ, "WEB_THREADS", "8"),
         "--no-ws",
         "--log-level",
-        environ.get("WEB_LOGLEVEL", "info"),
+        web_setting(environ, "WEB_LOGLEVEL", "info"),
         "--respawn-failed-workers",
     ]
     if environ.get("WEB_ACCESSLOG"):

@@ -59,8 +59,8 @@ def env_float(name: str, default: float) -> float:
 
 
 def env_list(name: str, default: str) -> list[str]:
-    """Read a comma-separated list."""
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+    """Read a comma-separated list; set but empty counts as unset, as in env_str."""
+    return [item.strip() for item in (os.environ.get(name) or default).split(",") if item.strip()]
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
@@ -109,6 +109,10 @@ INSTALLED_APPS = [
 METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
 # prometheus_client writes its multiprocess files into PROMETHEUS_MULTIPROC_DIR as soon as a metric exists, in any
 # process (a manage.py command too): a directory not made yet is made here, instead of a FileNotFoundError there.
+# Set but empty counts as unset here too: prometheus_client would go multiprocess on the variable's presence alone and
+# write its files into the working directory, each worker then scraped alone. Removed before the client is imported.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR") == "":
+    del os.environ["PROMETHEUS_MULTIPROC_DIR"]
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 GPU_METRICS_ENABLED = env_bool("GPU_METRICS_ENABLED", True)

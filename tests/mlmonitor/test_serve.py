@@ -40,6 +40,33 @@ def test_granian_defaults_and_access_log() -> None:
     assert "--access-log" in command
 
 
+def test_web_variables_set_but_empty_take_their_defaults() -> None:
+    """A blank `WEB_WORKERS=` line in an env file is the default, for granian's command line and gunicorn's config."""
+    empty = dict.fromkeys(("WEB_SERVER", "WEB_BIND", "WEB_WORKERS", "WEB_THREADS", "WEB_LOGLEVEL"), "")
+    # when
+    command = server_command(empty)
+    config = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import runpy; c = runpy.run_path('mlmonitor/gunicorn.conf.py'); "
+            "print(c['bind'], c['workers'], c['threads'], c['loglevel'], c['keepalive'], c['timeout'])",
+        ],
+        cwd=REPO,
+        env={"PATH": os.environ.get("PATH", ""), **empty, "GUNICORN_KEEPALIVE": "", "GUNICORN_TIMEOUT": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # then
+    assert command[:3] == [sys.executable, "-m", "granian"]
+    values = [command[command.index(option) + 1] for option in ("--host", "--port", "--workers", "--blocking-threads")]
+    assert values == ["127.0.0.1", "8000", "2", "8"]
+    assert command[command.index("--log-level") + 1] == "info"
+    assert config.returncode == 0, config.stderr
+    assert config.stdout.split() == ["127.0.0.1:8000", "2", "8", "info", "5", "60"]
+
+
 def test_gunicorn_runs_with_the_project_config() -> None:
     # when
     command = server_command({"WEB_SERVER": "gunicorn"}, ["--control-socket", "/tmp/x.ctl"])

@@ -115,3 +115,45 @@ def test_a_variable_set_but_empty_takes_its_default() -> None:
     engine, *rest = result.stdout.split()
     assert engine.endswith(".sqlite3"), result.stdout  # Django's, or its metrics subclass (METRICS_ENABLED)
     assert rest == ["redis://127.0.0.1:6379/0", "staticfiles", "http://127.0.0.1:9090", "''", "''"]
+
+
+def test_a_list_variable_set_but_empty_takes_its_default() -> None:
+    """`ALLOWED_HOSTS=` is the default hosts, not none (every request a 400 DisallowedHost)."""
+    code = "import mlmonitor.settings.base as s; print(','.join(s.ALLOWED_HOSTS), len(s.MODEL_TRUSTED_TYPES) > 0)"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={"PATH": os.environ.get("PATH", ""), "SECRET_KEY": "x", "ALLOWED_HOSTS": "", "MODEL_TRUSTED_TYPES": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["localhost,127.0.0.1,[::1]", "True"]
+
+
+def test_an_empty_multiprocess_directory_variable_is_single_process_mode(tmp_path: Path) -> None:
+    """prometheus_client goes multiprocess on PROMETHEUS_MULTIPROC_DIR's presence alone: set but empty, it wrote its
+    files into the working directory and each worker's scrape showed only its own counts. Empty counts as unset."""
+    code = (
+        "import django; django.setup(); import predictions.metrics as m; from prometheus_client import values; "
+        "m.PREDICTION_ROWS.labels('iris', '1').inc(); print(getattr(values.ValueClass, '_multiprocess', False))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "PYTHONPATH": str(ROOT),
+            "SECRET_KEY": "x",
+            "DJANGO_SETTINGS_MODULE": "mlmonitor.settings.base",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+            "PROMETHEUS_MULTIPROC_DIR": "",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False"]
+    assert list(tmp_path.glob("*.db")) == []

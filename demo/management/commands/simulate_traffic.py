@@ -53,7 +53,7 @@ class Command(BaseCommand):
         parser.add_argument("--shift", type=float, default=2.0, help="shift in reference standard deviations")
         parser.add_argument("--label-share", type=float, default=0.3, help="share of predictions that get a label")
         parser.add_argument("--error-rate", type=float, default=0.05, help="wrong labels before drift")
-        parser.add_argument("--url", default=os.environ.get("MLMONITOR_URL", "http://127.0.0.1:8000"))
+        parser.add_argument("--url", default=os.environ.get("MLMONITOR_URL") or "http://127.0.0.1:8000")
         parser.add_argument(
             "--token",
             default=os.environ.get("MLMONITOR_API_TOKEN"),
