@@ -11,16 +11,21 @@ WEB_THREADS (threads per process, 8), WEB_LOGLEVEL (info) and WEB_ACCESSLOG (gra
 log on; gunicorn: a path, `-` for stdout). Arguments after the command go to the server as they are (granian's
 GRANIAN_* variables work too).
 
-Multiprocess metrics (client_python "multiprocess" docs): PROMETHEUS_MULTIPROC_DIR is emptied here before any
-worker starts, so a restart does not resurrect the counters of dead processes; the live gauges of a worker that
-died are dropped by the scrape (mlmonitor.metrics.dead_processes_forget), whichever server runs.
+Multiprocess metrics (client_python "multiprocess" docs): every worker is a process of its own, so without
+PROMETHEUS_MULTIPROC_DIR each scrape would show only the counts of the worker that answered it; where it is unset the
+launcher sets it to a directory of its own under the system's temporary directory, one per user and WEB_BIND
+(`multiprocess_directory_default`). The directory is emptied here before any worker starts, so a restart does not
+resurrect the counters of dead processes; the live gauges of a worker that died are dropped by the scrape
+(mlmonitor.metrics.dead_processes_forget), whichever server runs.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -36,6 +41,16 @@ def multiprocess_directory_reset(environ: Mapping[str, str] = os.environ) -> Non
         if path.exists():
             shutil.rmtree(path)
         path.mkdir(parents=True, exist_ok=True)
+
+
+def multiprocess_directory_default(environ: Mapping[str, str]) -> str:
+    """PROMETHEUS_MULTIPROC_DIR where set, else a directory under the temporary directory named after the user and
+    WEB_BIND: two servers never share one (they cannot bind the same address), and a restart reuses it (emptied)."""
+    directory = environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        return directory
+    bind = re.sub(r"[^A-Za-z0-9.-]+", "_", environ.get("WEB_BIND") or "127.0.0.1:8000")
+    return str(Path(tempfile.gettempdir()) / f"mlmonitor-prometheus-{os.getuid()}-{bind}")
 
 
 def bind_split(bind: str) -> tuple[str, str]:
@@ -85,12 +100,14 @@ def server_command(environ: Mapping[str, str], arguments: Sequence[str] = ()) ->
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Reset the metrics directory and replace this process with the server (signals then reach it directly)."""
+    """Set (where unset) and reset the metrics directory, and replace this process with the server (signals then
+    reach it directly)."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     try:
         command = server_command(os.environ, arguments)
     except ValueError as exc:
         sys.exit(f"mlmonitor.serve: {exc}")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = multiprocess_directory_default(os.environ)
     multiprocess_directory_reset()
     os.execv(command[0], command)  # noqa: S606 - the arguments are a list, never a shell line
 

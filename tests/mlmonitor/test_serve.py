@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import http.client
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from mlmonitor.metrics import dead_processes_forget, process_alive
-from mlmonitor.serve import bind_split, multiprocess_directory_reset, server_command
+from mlmonitor.serve import bind_split, multiprocess_directory_default, multiprocess_directory_reset, server_command
 from tests.mlmonitor.test_gunicorn import REPO, server_env
 from tests.servers import LOOPBACK, command_run, free_port, http_get, wait_for_http
 
@@ -127,6 +129,19 @@ def test_multiprocess_directory_is_emptied_or_created(tmp_path: Path) -> None:
     # then
     assert directory.is_dir() and list(directory.iterdir()) == []
     assert (tmp_path / "new").is_dir()
+
+
+def test_the_launcher_gives_the_workers_a_metrics_directory_where_none_is_set() -> None:
+    """Without PROMETHEUS_MULTIPROC_DIR (unset or empty) every worker would count alone and each scrape show one
+    worker's counts: the launcher picks a directory per user and bind address; a set one is kept."""
+    # when
+    default = multiprocess_directory_default({})
+    empty = multiprocess_directory_default({"PROMETHEUS_MULTIPROC_DIR": "", "WEB_BIND": "[::1]:9000"})
+    kept = multiprocess_directory_default({"PROMETHEUS_MULTIPROC_DIR": "/srv/prom", "WEB_BIND": "[::1]:9000"})
+    # then
+    assert default.startswith(tempfile.gettempdir()) and default.endswith(f"-{os.getuid()}-127.0.0.1_8000")
+    assert empty.endswith(f"-{os.getuid()}-_1_9000") and "/" not in Path(empty).name
+    assert kept == "/srv/prom"
 
 
 _LIVE_GAUGE = """
@@ -339,3 +354,30 @@ def test_granian_hands_over_a_cut_off_body_and_it_is_refused(tmp_path: Path) -> 
     finally:
         os.killpg(server.pid, signal.SIGKILL)
         server.wait()
+
+
+def test_two_granian_workers_without_a_metrics_directory_are_scraped_together(tmp_path: Path) -> None:
+    """Started without PROMETHEUS_MULTIPROC_DIR, the two workers share the launcher's default directory: every scrape
+    shows both workers' counts (before, each worker counted alone and a scrape showed the one that answered it)."""
+    # given: the server as the README starts it by hand, no metrics directory set
+    server, port, _, _ = _granian_with_demo(tmp_path, {"WEB_WORKERS": "2"})
+    directory = Path(multiprocess_directory_default({"WEB_BIND": f"{LOOPBACK}:{port}"}))
+    try:
+        wait_for_http(port, "/healthz", timeout=60)
+        # when: requests until both workers have counted some (each has its own counter file)
+        deadline = time.monotonic() + 60
+        while len(list(directory.glob("counter_*.db"))) < 2 and time.monotonic() < deadline:
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(lambda _: http_get(port, "/healthz"), range(16)))
+        # then
+        assert len(list(directory.glob("counter_*.db"))) == 2, "the workers did not share the default directory"
+        totals = set()
+        for _ in range(6):
+            status, body = http_get(port, "/metrics")
+            assert status == 200
+            totals.add(float(_value(body, "django_http_requests_before_middlewares_total ")))
+        assert len(totals) == 6, totals  # each scrape counts every earlier request, whichever worker served them
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        shutil.rmtree(directory, ignore_errors=True)
