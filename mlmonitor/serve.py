@@ -13,7 +13,7 @@ GRANIAN_* variables work too).
 
 Multiprocess metrics (client_python "multiprocess" docs): every worker is a process of its own, so without
 PROMETHEUS_MULTIPROC_DIR each scrape would show only the counts of the worker that answered it; where it is unset the
-launcher sets it to a directory of its own under the system's temporary directory, one per user and WEB_BIND
+launcher sets it to a new private directory under the system's temporary directory, one per start
 (`multiprocess_directory_default`). The directory is emptied here before any worker starts, so a restart does not
 resurrect the counters of dead processes; the live gauges of a worker that died are dropped by the scrape
 (mlmonitor.metrics.dead_processes_forget), whichever server runs.
@@ -22,7 +22,6 @@ resurrect the counters of dead processes; the live gauges of a worker that died 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -44,13 +43,11 @@ def multiprocess_directory_reset(environ: Mapping[str, str] = os.environ) -> Non
 
 
 def multiprocess_directory_default(environ: Mapping[str, str]) -> str:
-    """PROMETHEUS_MULTIPROC_DIR where set, else a directory under the temporary directory named after the user and
-    WEB_BIND: two servers never share one (they cannot bind the same address), and a restart reuses it (emptied)."""
-    directory = environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if directory:
-        return directory
-    bind = re.sub(r"[^A-Za-z0-9.-]+", "_", environ.get("WEB_BIND") or "127.0.0.1:8000")
-    return str(Path(tempfile.gettempdir()) / f"mlmonitor-prometheus-{os.getuid()}-{bind}")
+    """PROMETHEUS_MULTIPROC_DIR where set, else a new private directory (mode 0700, a name no one can predict) under
+    the temporary directory: each start its own, so a second start on the same address or port cannot empty or mix a
+    running server's counts. It outlives the server (the launcher replaces itself with it): the system's cleaning of
+    the temporary directory removes it."""
+    return environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="mlmonitor-prometheus-")
 
 
 def bind_split(bind: str) -> tuple[str, str]:
@@ -107,8 +104,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         command = server_command(os.environ, arguments)
     except ValueError as exc:
         sys.exit(f"mlmonitor.serve: {exc}")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = multiprocess_directory_default(os.environ)
-    multiprocess_directory_reset()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        try:
+            multiprocess_directory_reset()
+        except OSError as exc:  # a file, a link, no permission: say which setting, not a traceback
+            sys.exit(f"mlmonitor.serve: PROMETHEUS_MULTIPROC_DIR cannot be emptied: {exc}")
+    else:  # a new directory, empty and private: nothing to reset
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = multiprocess_directory_default(os.environ)
     os.execv(command[0], command)  # noqa: S606 - the arguments are a list, never a shell line
 
 

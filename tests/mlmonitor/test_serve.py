@@ -117,6 +117,24 @@ def test_the_launcher_exits_with_the_reason_for_bad_settings() -> None:
     assert "WEB_SERVER must be one of granian, gunicorn, got 'nope'" in done.stderr
 
 
+def test_the_launcher_exits_with_the_reason_for_a_metrics_directory_it_cannot_empty(tmp_path: Path) -> None:
+    # given: a file where the directory should be
+    (tmp_path / "prom").write_text("not a directory")
+    # when
+    done = subprocess.run(
+        [sys.executable, "-m", "mlmonitor.serve"],
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom")},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # then
+    assert done.returncode == 1
+    assert "mlmonitor.serve: PROMETHEUS_MULTIPROC_DIR cannot be emptied" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_multiprocess_directory_is_emptied_or_created(tmp_path: Path) -> None:
     # given
     directory = tmp_path / "prom"
@@ -133,15 +151,20 @@ def test_multiprocess_directory_is_emptied_or_created(tmp_path: Path) -> None:
 
 def test_the_launcher_gives_the_workers_a_metrics_directory_where_none_is_set() -> None:
     """Without PROMETHEUS_MULTIPROC_DIR (unset or empty) every worker would count alone and each scrape show one
-    worker's counts: the launcher picks a directory per user and bind address; a set one is kept."""
+    worker's counts: the launcher makes a new private directory per start (two starts never share or empty one);
+    a set one is kept."""
     # when
-    default = multiprocess_directory_default({})
-    empty = multiprocess_directory_default({"PROMETHEUS_MULTIPROC_DIR": "", "WEB_BIND": "[::1]:9000"})
-    kept = multiprocess_directory_default({"PROMETHEUS_MULTIPROC_DIR": "/srv/prom", "WEB_BIND": "[::1]:9000"})
+    first, second = multiprocess_directory_default({}), multiprocess_directory_default({"PROMETHEUS_MULTIPROC_DIR": ""})
+    kept = multiprocess_directory_default({"PROMETHEUS_MULTIPROC_DIR": "/srv/prom"})
     # then
-    assert default.startswith(tempfile.gettempdir()) and default.endswith(f"-{os.getuid()}-127.0.0.1_8000")
-    assert empty.endswith(f"-{os.getuid()}-_1_9000") and "/" not in Path(empty).name
-    assert kept == "/srv/prom"
+    try:
+        assert first != second and kept == "/srv/prom"
+        for directory in (first, second):
+            assert Path(directory).parent == Path(tempfile.gettempdir()) and Path(directory).is_dir()
+            assert Path(directory).stat().st_mode & 0o777 == 0o700
+    finally:
+        for directory in (first, second):
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 _LIVE_GAUGE = """
@@ -360,10 +383,13 @@ def test_two_granian_workers_without_a_metrics_directory_are_scraped_together(tm
     """Started without PROMETHEUS_MULTIPROC_DIR, the two workers share the launcher's default directory: every scrape
     shows both workers' counts (before, each worker counted alone and a scrape showed the one that answered it)."""
     # given: the server as the README starts it by hand, no metrics directory set
-    server, port, _, _ = _granian_with_demo(tmp_path, {"WEB_WORKERS": "2"})
-    directory = Path(multiprocess_directory_default({"WEB_BIND": f"{LOOPBACK}:{port}"}))
+    server, port, _, _ = _granian_with_demo(tmp_path, {"WEB_WORKERS": "2", "TMPDIR": str(tmp_path / "tmp")})
+    (tmp_path / "tmp").mkdir()
     try:
         wait_for_http(port, "/healthz", timeout=60)
+        directories = list((tmp_path / "tmp").glob("mlmonitor-prometheus-*"))
+        assert len(directories) == 1, directories
+        directory = directories[0]
         # when: requests until both workers have counted some (each has its own counter file)
         deadline = time.monotonic() + 60
         while len(list(directory.glob("counter_*.db"))) < 2 and time.monotonic() < deadline:
@@ -380,4 +406,3 @@ def test_two_granian_workers_without_a_metrics_directory_are_scraped_together(tm
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
-        shutil.rmtree(directory, ignore_errors=True)
