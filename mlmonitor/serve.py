@@ -14,8 +14,8 @@ GRANIAN_* variables work too).
 Multiprocess metrics (client_python "multiprocess" docs): every worker is a process of its own, so without
 PROMETHEUS_MULTIPROC_DIR each scrape would show only the counts of the worker that answered it; where it is unset the
 launcher sets it to a new private directory under the system's temporary directory, one per start
-(`multiprocess_directory_default`). The directory is emptied here before any worker starts, so a restart does not
-resurrect the counters of dead processes; the live gauges of a worker that died are dropped by the scrape
+(`multiprocess_directory_default`). A directory that was set is emptied here before any worker starts, so a restart
+does not resurrect the counters of dead processes; the live gauges of a worker that died are dropped by the scrape
 (mlmonitor.metrics.dead_processes_forget), whichever server runs.
 """
 
