@@ -102,16 +102,21 @@ def test_ipv6_bind() -> None:
     assert bind_split("[::1]:8000") == ("::1", "8000")
 
 
-def test_the_launcher_exits_with_the_reason_for_bad_settings() -> None:
-    # when
-    done = subprocess.run(
+def _launcher_run(**settings: str) -> subprocess.CompletedProcess[str]:
+    """`python -m mlmonitor.serve` with these variables added to the environment, run to its end."""
+    return subprocess.run(
         [sys.executable, "-m", "mlmonitor.serve"],
-        env={**os.environ, "WEB_SERVER": "nope"},
+        env={**os.environ, **settings},
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_the_launcher_exits_with_the_reason_for_bad_settings() -> None:
+    # when
+    done = _launcher_run(WEB_SERVER="nope")
     # then
     assert done.returncode == 1
     assert "WEB_SERVER must be one of granian, gunicorn, got 'nope'" in done.stderr
@@ -121,14 +126,7 @@ def test_the_launcher_exits_with_the_reason_for_a_metrics_directory_it_cannot_em
     # given: a file where the directory should be
     (tmp_path / "prom").write_text("not a directory")
     # when
-    done = subprocess.run(
-        [sys.executable, "-m", "mlmonitor.serve"],
-        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom")},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _launcher_run(PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prom"))
     # then
     assert done.returncode == 1
     assert "mlmonitor.serve: PROMETHEUS_MULTIPROC_DIR cannot be emptied" in done.stderr
