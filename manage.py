@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 
 def main() -> None:
     """Run an administrative command."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mlmonitor.settings.base")
+    from mlmonitor.environment import settings_module_default
+
+    settings_module_default()
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

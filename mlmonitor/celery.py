@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mlmonitor.settings.base")
+from .environment import settings_module_default
+
+settings_module_default()
 
 app = Celery("mlmonitor")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -9,21 +9,26 @@ behind.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from typing import Any
 
-bind = os.environ.get("WEB_BIND") or "127.0.0.1:8000"
+from mlmonitor.environment import environ_or, environ_value
+
+# Blank counts as unset, as in the settings (mlmonitor.environment).
+bind = environ_or("WEB_BIND", "127.0.0.1:8000")
 # gthread: keep-alive connections and a thread pool that overlaps database waits; see docs/benchmarks.md.
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS") or "gthread"
-workers = int(os.environ.get("WEB_WORKERS") or "2")
-threads = int(os.environ.get("WEB_THREADS") or "8")  # 8 measured 1.35x the req/s of 4 (docs/benchmarks.md)
-keepalive = int(os.environ.get("GUNICORN_KEEPALIVE") or "5")
-timeout = int(os.environ.get("GUNICORN_TIMEOUT") or "60")
+worker_class = environ_or("GUNICORN_WORKER_CLASS", "gthread")
+workers = int(environ_or("WEB_WORKERS", "2"))
+threads = int(environ_or("WEB_THREADS", "8"))  # 8 measured 1.35x the req/s of 4 (docs/benchmarks.md)
+keepalive = int(environ_or("GUNICORN_KEEPALIVE", "5"))
+timeout = int(environ_or("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 20
 max_requests = 0
-accesslog = os.environ.get("WEB_ACCESSLOG") or None
+accesslog = environ_value("WEB_ACCESSLOG")
 errorlog = "-"
-loglevel = os.environ.get("WEB_LOGLEVEL") or "info"
+loglevel = environ_or("WEB_LOGLEVEL", "info")
 wsgi_app = "mlmonitor.wsgi:application"
 
 
@@ -34,9 +39,31 @@ def on_starting(server: Any) -> None:
     multiprocess_directory_reset()
 
 
+def when_ready(server: Any) -> None:
+    """Give the control socket (`gunicornc`, gunicorn 25.1+) a path of this server's own, named after the addresses
+    it listens on, unless --control-socket chose one: gunicorn's default is one path per user, so a second gunicorn
+    started by the same user took it over (unlinking the first's socket), and stopping either removed it. Only one
+    running server can listen on an address, so the name is unique among running servers; it is logged."""
+    setting = server.cfg.settings["control_socket"]
+    if server.cfg.control_socket_disable or server.cfg.control_socket != setting.default:
+        return
+    path = control_socket_path(os.path.dirname(setting.default), [str(listener) for listener in server.LISTENERS])
+    server.cfg.set("control_socket", path)
+    server.log.info("Control socket (gunicornc -s): %s", path)
+
+
+def control_socket_path(directory: str, addresses: list[str]) -> str:
+    """`<directory>/gunicorn-<addresses>.ctl`, the addresses made safe for a file name; a digest of them where that
+    name would pass the 108-byte limit of a Unix socket path."""
+    name = re.sub(r"[^A-Za-z0-9.]+", "-", "_".join(addresses)).strip("-")
+    if len(directory) + len(name) > 80:
+        name = hashlib.sha256("_".join(addresses).encode()).hexdigest()[:20]
+    return os.path.join(directory, f"gunicorn-{name}.ctl")
+
+
 def child_exit(server: Any, worker: Any) -> None:
     """Drop the live gauges of a worker that exited."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if environ_value("PROMETHEUS_MULTIPROC_DIR") is not None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)

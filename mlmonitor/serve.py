@@ -4,7 +4,8 @@ or under gunicorn with WEB_SERVER=gunicorn.
 granian is the default: its HTTP server is written in Rust and calls the app from a pool of Python threads per
 worker process; on the predict benchmark it spent 0.45 ms of CPU per request against gunicorn gthread's 0.77 ms, at
 1.6x the requests per second and a third of the p99 (docs/benchmarks.md, "WSGI server"). gunicorn stays supported
-(`mlmonitor/gunicorn.conf.py`), for its worker timeout and control socket.
+(`mlmonitor/gunicorn.conf.py`), for its worker timeout and control socket (`gunicornc`; without --control-socket, a
+path of the server's own, named after its address and logged at start).
 
 Both read the same variables: WEB_BIND (host:port, default 127.0.0.1:8000), WEB_WORKERS (processes, 2),
 WEB_THREADS (threads per process, 8), WEB_LOGLEVEL (info) and WEB_ACCESSLOG (granian: any value turns its access
@@ -28,14 +29,16 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from mlmonitor.environment import environ_or, environ_value
+
 SERVERS = ("granian", "gunicorn")
 WSGI_APP = "mlmonitor.wsgi:application"
 
 
 def multiprocess_directory_reset(environ: Mapping[str, str] = os.environ) -> None:
     """Empty (or create) PROMETHEUS_MULTIPROC_DIR when it is set; nothing otherwise."""
-    directory = environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if directory:
+    directory = environ_value("PROMETHEUS_MULTIPROC_DIR", environ)
+    if directory is not None:
         path = Path(directory)
         if path.exists():
             shutil.rmtree(path)
@@ -47,7 +50,7 @@ def multiprocess_directory_default(environ: Mapping[str, str]) -> str:
     the temporary directory: each start its own, so a second start on the same address or port cannot empty or mix a
     running server's counts. It outlives the server (the launcher replaces itself with it): the system's cleaning of
     the temporary directory removes it."""
-    return environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="mlmonitor-prometheus-")
+    return environ_value("PROMETHEUS_MULTIPROC_DIR", environ) or tempfile.mkdtemp(prefix="mlmonitor-prometheus-")
 
 
 def bind_split(bind: str) -> tuple[str, str]:
@@ -59,8 +62,8 @@ def bind_split(bind: str) -> tuple[str, str]:
 
 
 def web_setting(environ: Mapping[str, str], name: str, default: str) -> str:
-    """A WEB_* variable; set but empty counts as unset (as in the settings, README "Configuration")."""
-    return environ.get(name) or default
+    """A WEB_* variable; set but blank counts as unset (mlmonitor.environment, as in the settings)."""
+    return environ_or(name, default, environ)
 
 
 def server_command(environ: Mapping[str, str], arguments: Sequence[str] = ()) -> list[str]:
@@ -91,7 +94,7 @@ def server_command(environ: Mapping[str, str], arguments: Sequence[str] = ()) ->
         web_setting(environ, "WEB_LOGLEVEL", "info"),
         "--respawn-failed-workers",
     ]
-    if environ.get("WEB_ACCESSLOG"):
+    if environ_value("WEB_ACCESSLOG", environ) is not None:
         command.append("--access-log")
     return [*command, *arguments, WSGI_APP]
 
@@ -104,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         command = server_command(os.environ, arguments)
     except ValueError as exc:
         sys.exit(f"mlmonitor.serve: {exc}")
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if environ_value("PROMETHEUS_MULTIPROC_DIR") is not None:
         try:
             multiprocess_directory_reset()
         except OSError as exc:  # a file, a link, no permission: say which setting, not a traceback

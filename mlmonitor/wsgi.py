@@ -32,7 +32,6 @@ work").
 from __future__ import annotations
 
 import gc
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -47,7 +46,9 @@ from django.db.backends.signals import connection_created
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import Resolver404, ResolverMatch, get_resolver
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mlmonitor.settings.base")
+from mlmonitor.environment import settings_module_default
+
+settings_module_default()
 
 # What an anonymous JSON POST to a predict endpoint never uses: static files (not a static URL), the session and
 # authentication (no cookie, no credentials: the user is anonymous either way), CSRF (the view is exempt), messages,

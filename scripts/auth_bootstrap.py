@@ -12,7 +12,6 @@ alerts_config.services.webhook_token_file_ensure, through `manage.py publish_ale
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import sys
 from pathlib import Path
@@ -31,7 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mlmonitor.settings.base")
+    from mlmonitor.environment import settings_module_default
+
+    settings_module_default()
     import django
 
     django.setup()

@@ -13,6 +13,8 @@ import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
+from mlmonitor.environment import blank_remove, environ_or, environ_value
+
 # Django's generic classes (ModelAdmin[Model], ModelForm[Model], QuerySet[Model]) subscriptable at runtime as they are
 # for mypy: https://github.com/typeddjango/django-stubs/tree/master/ext
 django_stubs_ext.monkeypatch()
@@ -21,46 +23,46 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 
 def env_str(name: str, default: str = "", *, empty_allowed: bool = False) -> str:
-    """Read a string variable. Set but empty counts as unset (a blank `NAME=` line in an env file or a compose file
-    gives the default, as with env_int and env_bool), unless `empty_allowed`: where empty has a meaning of its own
-    (an unlimited throttle rate, no key prefix)."""
-    raw = os.environ.get(name)
-    return default if raw is None or (raw == "" and not empty_allowed) else raw
+    """Read a string variable. Set but blank (empty or only whitespace) counts as unset (a blank `NAME=` line in an
+    env file or a compose file gives the default; mlmonitor.environment), unless `empty_allowed`: where empty has a
+    meaning of its own (an unlimited throttle rate, no key prefix), a blank value is that empty string."""
+    value = environ_value(name)
+    if value is None:
+        return "" if empty_allowed and name in os.environ else default
+    return value
 
 
 def env_bool(name: str, default: bool) -> bool:
-    """Read a boolean variable: 1/true/yes/on (any case) are true."""
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    return raw.strip().lower() in {"1", "true", "yes", "on"}
+    """Read a boolean variable: 1/true/yes/on (any case) are true; blank is unset."""
+    value = environ_value(name)
+    return default if value is None else value.strip().lower() in {"1", "true", "yes", "on"}
 
 
 def env_int(name: str, default: int) -> int:
-    """Read an integer variable, failing loudly on garbage."""
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
+    """Read an integer variable, failing loudly on garbage; blank is unset."""
+    value = environ_value(name)
+    if value is None:
         return default
     try:
-        return int(raw)
+        return int(value)
     except ValueError as exc:
-        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from exc
+        raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from exc
 
 
 def env_float(name: str, default: float) -> float:
-    """Read a float variable, failing loudly on garbage."""
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
+    """Read a float variable, failing loudly on garbage; blank is unset."""
+    value = environ_value(name)
+    if value is None:
         return default
     try:
-        return float(raw)
+        return float(value)
     except ValueError as exc:
-        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from exc
+        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from exc
 
 
 def env_list(name: str, default: str) -> list[str]:
-    """Read a comma-separated list; set but empty counts as unset, as in env_str."""
-    return [item.strip() for item in (os.environ.get(name) or default).split(",") if item.strip()]
+    """Read a comma-separated list; blank counts as unset, as in env_str."""
+    return [item.strip() for item in environ_or(name, default).split(",") if item.strip()]
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
@@ -109,10 +111,9 @@ INSTALLED_APPS = [
 METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
 # prometheus_client writes its multiprocess files into PROMETHEUS_MULTIPROC_DIR as soon as a metric exists, in any
 # process (a manage.py command too): a directory not made yet is made here, instead of a FileNotFoundError there.
-# Set but empty counts as unset here too: prometheus_client would go multiprocess on the variable's presence alone and
+# Set but blank counts as unset here too: prometheus_client would go multiprocess on the variable's presence alone and
 # write its files into the working directory, each worker then scraped alone. Removed before the client is imported.
-if os.environ.get("PROMETHEUS_MULTIPROC_DIR") == "":
-    del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+blank_remove("PROMETHEUS_MULTIPROC_DIR")
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 GPU_METRICS_ENABLED = env_bool("GPU_METRICS_ENABLED", True)

@@ -9,8 +9,10 @@ import json
 import os
 import sqlite3
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +186,65 @@ def test_counts_are_exact_across_four_workers(tmp_path: Path, web_server: str) -
         server.check_alive()
     with contextlib.closing(sqlite3.connect(tmp_path / "db.sqlite3")) as database:
         assert database.execute("SELECT COUNT(*) FROM predictions_prediction").fetchone() == (REQUESTS,)
+
+
+@pytest.fixture
+def short_home() -> Iterator[Path]:
+    """A home directory with a short path: a Unix socket's path has at most 107 bytes, and tmp_path's are long."""
+    with tempfile.TemporaryDirectory(prefix="home-", dir="/tmp") as directory:
+        yield Path(directory)
+
+
+def control_command(socket_path: Path, command: str, env: dict[str, str]) -> dict[str, Any]:
+    """Run one gunicornc command against a control socket; its JSON answer."""
+    output = command_run([str(VENV_BIN / "gunicornc"), "-s", str(socket_path), "-c", command, "-j"], env=env)
+    answer: dict[str, Any] = json.loads(output)
+    return answer
+
+
+def socket_wait(path: Path, *, server: ServerProcess, timeout: float = 60.0) -> None:
+    """Wait until a control socket exists (gunicorn makes it once its first workers are spawned)."""
+    deadline = time.monotonic() + timeout
+    while not path.is_socket():
+        server.check_alive()
+        if time.monotonic() > deadline:
+            raise ServerError(f"no control socket at {path}")
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_two_gunicorn_servers_each_keep_a_control_socket_of_their_own(tmp_path: Path, short_home: Path) -> None:
+    """gunicorn's default control socket is one path per user (~/.gunicorn/gunicorn.ctl): a second server took it
+    over and stopping either removed it. Each server's socket is now named after its address; both answer gunicornc
+    while both run, and the first still answers after the second stops."""
+    # given: the same user (one HOME) starts two gunicorn servers on two ports, without --control-socket
+    home = short_home
+    env = {key: value for key, value in server_env(tmp_path).items() if key != "XDG_RUNTIME_DIR"}
+    env.update({"HOME": str(home), "WEB_SERVER": "gunicorn", "WEB_WORKERS": "1", "WEB_THREADS": "2"})
+    ports = [free_port(), free_port()]
+    sockets = [home / ".gunicorn" / f"gunicorn-http-127.0.0.1-{port}.ctl" for port in ports]
+    with contextlib.ExitStack() as stack:
+        servers = [
+            stack.enter_context(
+                running(
+                    [sys.executable, "-m", "mlmonitor.serve"],
+                    name=f"gunicorn-{index}",
+                    log_path=tmp_path / f"gunicorn-{index}.log",
+                    env={**env, "WEB_BIND": f"{LOOPBACK}:{port}"},
+                    cwd=REPO,
+                )
+            )
+            for index, port in enumerate(ports)
+        ]
+        for path, server in zip(sockets, servers, strict=True):
+            socket_wait(path, server=server)
+        # when: both answer, then the second stops
+        answers = [control_command(path, "show workers", env) for path in sockets]
+        servers[1].stop()
+        after = control_command(sockets[0], "show workers", env)
+        # then: each socket reaches its own server; the first survives the second's exit
+        worker_pids = [{worker["pid"] for worker in answer["workers"]} for answer in answers]
+        assert all(len(pids) == 1 for pids in worker_pids) and worker_pids[0] != worker_pids[1], answers
+        assert {worker["pid"] for worker in after["workers"]} == worker_pids[0]
+        assert sockets[0].is_socket() and not sockets[1].exists()
+        assert not (home / ".gunicorn" / "gunicorn.ctl").exists()

@@ -42,9 +42,13 @@ def test_granian_defaults_and_access_log() -> None:
     assert "--access-log" in command
 
 
-def test_web_variables_set_but_empty_take_their_defaults() -> None:
-    """A blank `WEB_WORKERS=` line in an env file is the default, for granian's command line and gunicorn's config."""
-    empty = dict.fromkeys(("WEB_SERVER", "WEB_BIND", "WEB_WORKERS", "WEB_THREADS", "WEB_LOGLEVEL"), "")
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_web_variables_set_but_blank_take_their_defaults(blank: str) -> None:
+    """A blank `WEB_WORKERS=` or `WEB_WORKERS= ` line in an env file is the default, for granian's command line and
+    gunicorn's config; a blank WEB_ACCESSLOG leaves the access log off."""
+    empty = dict.fromkeys(
+        ("WEB_SERVER", "WEB_BIND", "WEB_WORKERS", "WEB_THREADS", "WEB_LOGLEVEL", "WEB_ACCESSLOG"), blank
+    )
     # when
     command = server_command(empty)
     config = subprocess.run(
@@ -52,10 +56,15 @@ def test_web_variables_set_but_empty_take_their_defaults() -> None:
             sys.executable,
             "-c",
             "import runpy; c = runpy.run_path('mlmonitor/gunicorn.conf.py'); "
-            "print(c['bind'], c['workers'], c['threads'], c['loglevel'], c['keepalive'], c['timeout'])",
+            "print(c['bind'], c['workers'], c['threads'], c['loglevel'], c['keepalive'], c['timeout'], "
+            "c['worker_class'], c['accesslog'])",
         ],
         cwd=REPO,
-        env={"PATH": os.environ.get("PATH", ""), **empty, "GUNICORN_KEEPALIVE": "", "GUNICORN_TIMEOUT": ""},
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            **empty,
+            **dict.fromkeys(("GUNICORN_KEEPALIVE", "GUNICORN_TIMEOUT", "GUNICORN_WORKER_CLASS"), blank),
+        },
         capture_output=True,
         text=True,
         timeout=60,
@@ -64,9 +73,9 @@ def test_web_variables_set_but_empty_take_their_defaults() -> None:
     assert command[:3] == [sys.executable, "-m", "granian"]
     values = [command[command.index(option) + 1] for option in ("--host", "--port", "--workers", "--blocking-threads")]
     assert values == ["127.0.0.1", "8000", "2", "8"]
-    assert command[command.index("--log-level") + 1] == "info"
+    assert command[command.index("--log-level") + 1] == "info" and "--access-log" not in command
     assert config.returncode == 0, config.stderr
-    assert config.stdout.split() == ["127.0.0.1:8000", "2", "8", "info", "5", "60"]
+    assert config.stdout.split() == ["127.0.0.1:8000", "2", "8", "info", "5", "60", "gthread", "None"]
 
 
 def test_gunicorn_runs_with_the_project_config() -> None:
@@ -133,8 +142,11 @@ def test_the_launcher_exits_with_the_reason_for_a_metrics_directory_it_cannot_em
     assert "Traceback" not in done.stderr
 
 
-def test_multiprocess_directory_is_emptied_or_created(tmp_path: Path) -> None:
+def test_multiprocess_directory_is_emptied_or_created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A set directory is emptied or made; an unset or blank one is left alone (a blank one was made, named by the
+    blank, in the working directory)."""
     # given
+    monkeypatch.chdir(tmp_path)
     directory = tmp_path / "prom"
     directory.mkdir()
     (directory / "counter_123.db").write_bytes(b"old")
@@ -142,9 +154,10 @@ def test_multiprocess_directory_is_emptied_or_created(tmp_path: Path) -> None:
     multiprocess_directory_reset({"PROMETHEUS_MULTIPROC_DIR": str(directory)})
     multiprocess_directory_reset({"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "new")})
     multiprocess_directory_reset({})
+    multiprocess_directory_reset({"PROMETHEUS_MULTIPROC_DIR": " "})
     # then
     assert directory.is_dir() and list(directory.iterdir()) == []
-    assert (tmp_path / "new").is_dir()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["new", "prom"]
 
 
 def test_the_launcher_gives_the_workers_a_metrics_directory_where_none_is_set() -> None:
@@ -152,16 +165,17 @@ def test_the_launcher_gives_the_workers_a_metrics_directory_where_none_is_set() 
     worker's counts: the launcher makes a new private directory per start (two starts never share or empty one);
     a set one is kept."""
     # when
-    first, second = multiprocess_directory_default({}), multiprocess_directory_default({"PROMETHEUS_MULTIPROC_DIR": ""})
+    made = [multiprocess_directory_default(environ) for environ in ({}, {"PROMETHEUS_MULTIPROC_DIR": ""})]
+    made.append(multiprocess_directory_default({"PROMETHEUS_MULTIPROC_DIR": " "}))
     kept = multiprocess_directory_default({"PROMETHEUS_MULTIPROC_DIR": "/srv/prom"})
     # then
     try:
-        assert first != second and kept == "/srv/prom"
-        for directory in (first, second):
+        assert len(set(made)) == 3 and kept == "/srv/prom"
+        for directory in made:
             assert Path(directory).parent == Path(tempfile.gettempdir()) and Path(directory).is_dir()
             assert Path(directory).stat().st_mode & 0o777 == 0o700
     finally:
-        for directory in (first, second):
+        for directory in made:
             shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -405,3 +419,42 @@ def test_two_granian_workers_without_a_metrics_directory_are_scraped_together(tm
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+@pytest.mark.parametrize("entry_point", ["manage.py", "wsgi", "celery"])
+def test_an_empty_settings_module_variable_takes_the_projects_settings(tmp_path: Path, entry_point: str) -> None:
+    """`DJANGO_SETTINGS_MODULE=` (empty or blank) in the environment: manage.py, the WSGI app and the Celery app use
+    the project's settings, as without the variable (`os.environ.setdefault` kept the empty value, and Django then
+    failed with "settings are not configured")."""
+    code = {
+        "manage.py": [sys.executable, "manage.py", "diffsettings", "--output", "unified"],
+        "wsgi": [
+            sys.executable,
+            "-c",
+            "import mlmonitor.wsgi; from django.conf import settings; print(settings.DEBUG)",
+        ],
+        "celery": [sys.executable, "-c", "from mlmonitor.celery import app; print(app.conf.task_default_queue)"],
+    }[entry_point]
+    for blank in ("", " "):
+        environ = {**server_env(tmp_path), "DJANGO_SETTINGS_MODULE": blank}
+        # when
+        done = subprocess.run(code, env=environ, cwd=REPO, capture_output=True, text=True, timeout=120)
+        # then
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "settings are not configured" not in done.stderr and done.stdout.strip()
+
+
+def test_a_control_socket_path_fits_a_unix_socket() -> None:
+    """gunicorn's control socket is named after the server's addresses; a name that would pass the 107 bytes of a
+    Unix socket path becomes a digest of them (the same addresses, the same digest)."""
+    import runpy
+
+    control_socket_path = runpy.run_path(str(REPO / "mlmonitor" / "gunicorn.conf.py"))["control_socket_path"]
+    # when
+    short = control_socket_path("/run/user/0", ["http://[::1]:8000", "unix:/tmp/a b.sock"])
+    long_addresses = ["unix:/" + "d" * 90 + "/app.sock"]
+    long = control_socket_path("/home/someone/.gunicorn", long_addresses)
+    # then
+    assert short == "/run/user/0/gunicorn-http-1-8000-unix-tmp-a-b.sock.ctl"
+    assert len(long.encode()) < 108 and long == control_socket_path("/home/someone/.gunicorn", long_addresses)
+    assert long != control_socket_path("/home/someone/.gunicorn", ["unix:/" + "e" * 90 + "/app.sock"])

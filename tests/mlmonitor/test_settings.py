@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -88,12 +90,15 @@ def test_a_multiprocess_metrics_directory_not_made_yet_is_made(tmp_path: Path) -
     assert directory.is_dir() and any(directory.glob("*.db"))
 
 
-def test_a_variable_set_but_empty_takes_its_default() -> None:
-    """`DATABASE_URL=` (a blank line in an env file) is SQLite by default, not a crash, and so is every string setting
-    with a default; where empty has a meaning of its own (an unlimited throttle rate, no key prefix) it is kept."""
+@pytest.mark.parametrize("blank", ["", " \t"])
+def test_a_variable_set_but_blank_takes_its_default(blank: str) -> None:
+    """`DATABASE_URL=` or `DATABASE_URL= ` (a blank line in an env file) is SQLite by default, not a crash, and so is
+    every string setting with a default; where empty has a meaning of its own (an unlimited throttle rate, no key
+    prefix) a blank value is that empty string. Integers and booleans take their defaults too."""
     code = (
         "import mlmonitor.settings.base as s; print(s.DATABASES['default']['ENGINE'], s.REDIS_URL, s.STATIC_ROOT.name, "
-        "s.PROMETHEUS_URL, repr(s.API_THROTTLE_RATES['writes']), repr(s.REDIS_KEY_PREFIX))"
+        "s.PROMETHEUS_URL, repr(s.API_THROTTLE_RATES['writes']), repr(s.REDIS_KEY_PREFIX), repr(s.SECRET_KEY), "
+        "s.FEEDBACK_WINDOW, s.DEBUG, s.METRICS_COLLECTOR_CACHE_SECONDS)"
     )
     empty = (
         "DATABASE_URL",
@@ -102,11 +107,18 @@ def test_a_variable_set_but_empty_takes_its_default() -> None:
         "PROMETHEUS_URL",
         "API_THROTTLE_WRITE_RATE",
         "REDIS_KEY_PREFIX",
+        "FEEDBACK_WINDOW",
+        "METRICS_COLLECTOR_CACHE_SECONDS",
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
-        env={"PATH": os.environ.get("PATH", ""), "SECRET_KEY": "x", **dict.fromkeys(empty, "")},
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "SECRET_KEY": "x",
+            "DJANGO_DEBUG": blank,
+            **dict.fromkeys(empty, blank),
+        },
         capture_output=True,
         text=True,
         timeout=60,
@@ -114,16 +126,46 @@ def test_a_variable_set_but_empty_takes_its_default() -> None:
     assert result.returncode == 0, result.stderr
     engine, *rest = result.stdout.split()
     assert engine.endswith(".sqlite3"), result.stdout  # Django's, or its metrics subclass (METRICS_ENABLED)
-    assert rest == ["redis://127.0.0.1:6379/0", "staticfiles", "http://127.0.0.1:9090", "''", "''"]
+    assert rest == [
+        "redis://127.0.0.1:6379/0",
+        "staticfiles",
+        "http://127.0.0.1:9090",
+        "''",
+        "''",
+        "'x'",
+        "1000",
+        "False",
+        "5.0",
+    ]
 
 
-def test_a_list_variable_set_but_empty_takes_its_default() -> None:
-    """`ALLOWED_HOSTS=` is the default hosts, not none (every request a 400 DisallowedHost)."""
+def test_a_blank_secret_key_is_refused_in_production() -> None:
+    """`SECRET_KEY= ` (blanks only) is no key: production refuses to start, as without one."""
+    result = subprocess.run(
+        [sys.executable, "-c", "import mlmonitor.settings.base"],
+        cwd=ROOT,
+        env={"PATH": os.environ.get("PATH", ""), "SECRET_KEY": "   "},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_a_list_variable_set_but_blank_takes_its_default(blank: str) -> None:
+    """`ALLOWED_HOSTS=` or `ALLOWED_HOSTS= ` is the default hosts, not none (every request a 400 DisallowedHost)."""
     code = "import mlmonitor.settings.base as s; print(','.join(s.ALLOWED_HOSTS), len(s.MODEL_TRUSTED_TYPES) > 0)"
     result = subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
-        env={"PATH": os.environ.get("PATH", ""), "SECRET_KEY": "x", "ALLOWED_HOSTS": "", "MODEL_TRUSTED_TYPES": ""},
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "SECRET_KEY": "x",
+            "ALLOWED_HOSTS": blank,
+            "MODEL_TRUSTED_TYPES": blank,
+        },
         capture_output=True,
         text=True,
         timeout=60,
@@ -132,9 +174,11 @@ def test_a_list_variable_set_but_empty_takes_its_default() -> None:
     assert result.stdout.split() == ["localhost,127.0.0.1,[::1]", "True"]
 
 
-def test_an_empty_multiprocess_directory_variable_is_single_process_mode(tmp_path: Path) -> None:
+@pytest.mark.parametrize("blank", ["", " "])
+def test_a_blank_multiprocess_directory_variable_is_single_process_mode(tmp_path: Path, blank: str) -> None:
     """prometheus_client goes multiprocess on PROMETHEUS_MULTIPROC_DIR's presence alone: set but empty, it wrote its
-    files into the working directory and each worker's scrape showed only its own counts. Empty counts as unset."""
+    files into the working directory and each worker's scrape showed only its own counts (set to a blank, into a
+    directory named by the blank). Blank counts as unset."""
     code = (
         "import django; django.setup(); import predictions.metrics as m; from prometheus_client import values; "
         "m.PREDICTION_ROWS.labels('iris', '1').inc(); print(getattr(values.ValueClass, '_multiprocess', False))"
@@ -148,7 +192,7 @@ def test_an_empty_multiprocess_directory_variable_is_single_process_mode(tmp_pat
             "SECRET_KEY": "x",
             "DJANGO_SETTINGS_MODULE": "mlmonitor.settings.base",
             "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-            "PROMETHEUS_MULTIPROC_DIR": "",
+            "PROMETHEUS_MULTIPROC_DIR": blank,
         },
         capture_output=True,
         text=True,
@@ -156,4 +200,4 @@ def test_an_empty_multiprocess_directory_variable_is_single_process_mode(tmp_pat
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False"]
-    assert list(tmp_path.glob("*.db")) == []
+    assert list(tmp_path.iterdir()) == []  # no metrics files, no directory named by the blank

@@ -8,7 +8,6 @@ answer, wrong in --error-rate of cases, more often once drift starts), so accura
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 import urllib.error
@@ -22,6 +21,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from drift.selectors import reference_dataset_active_get
 from drift.services import reference_table_read
+from mlmonitor.environment import environ_or, environ_value
 from predictions.schema import CATEGORICAL
 from predictions.selectors import model_version_resolve
 
@@ -53,10 +53,10 @@ class Command(BaseCommand):
         parser.add_argument("--shift", type=float, default=2.0, help="shift in reference standard deviations")
         parser.add_argument("--label-share", type=float, default=0.3, help="share of predictions that get a label")
         parser.add_argument("--error-rate", type=float, default=0.05, help="wrong labels before drift")
-        parser.add_argument("--url", default=os.environ.get("MLMONITOR_URL") or "http://127.0.0.1:8000")
+        parser.add_argument("--url", default=environ_or("MLMONITOR_URL", "http://127.0.0.1:8000"))
         parser.add_argument(
             "--token",
-            default=os.environ.get("MLMONITOR_API_TOKEN"),
+            default=environ_value("MLMONITOR_API_TOKEN"),
             help="API token for feedback (default: $MLMONITOR_API_TOKEN or .run/api_token)",
         )
         parser.add_argument("--seed", type=int, default=0)
