@@ -17,6 +17,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django_celery_beat.models import ClockedSchedule, SolarSchedule
 
+from mlmonitor.admin import ChecksOutsideTransactionAdmin
 from mlmonitor.formatting import (
     NO_VALUE,
     distribution_format,
@@ -87,7 +88,7 @@ def _replaced_text(replaced: list[ReferenceDataset]) -> str:
 
 
 @admin.register(ReferenceDataset)
-class ReferenceDatasetAdmin(admin.ModelAdmin[ReferenceDataset]):
+class ReferenceDatasetAdmin(ChecksOutsideTransactionAdmin[ReferenceDataset]):
     """Reference datasets; adding one goes through services.reference_dataset_upload. Each reference's page shows
     its per-feature statistics (and a CSV of them); an action makes an earlier reference active again."""
 

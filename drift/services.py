@@ -82,7 +82,6 @@ def reference_upload_read(file: IO[bytes] | bytes) -> bytes:
         ) from exc
 
 
-@transaction.atomic
 def reference_dataset_upload(
     *,
     model_version: ModelVersion,
@@ -97,7 +96,12 @@ def reference_dataset_upload(
     With label_column (the file's true-label column), the model's probabilities on the reference and the labels
     fit the CBPE state (drift/estimation.py) that estimates accuracy and F1 of each drift window; the suggested drift
     thresholds are computed after commit (drift.tasks.suggested_thresholds_compute). ValidationError for a bad file,
-    label or a reference the estimator cannot be fitted on."""
+    label or a reference the estimator cannot be fitted on.
+
+    Reading, parsing, summarizing and scoring the file happen before any transaction opens, and the rows are then
+    written in one short transaction: on SQLite a transaction holds the database's write lock from its start, and every
+    prediction would wait for the whole upload's work (seconds for a large file). The stored file is removed if that
+    transaction fails."""
     data = reference_upload_read(file)
     file_format = file_format or reference_format_guess(filename)
     table = reference_table_read(
@@ -129,7 +133,6 @@ def reference_dataset_upload(
     cbpe = _cbpe_fit(probabilities=probabilities, labels=table.labels)
     predicted = probabilities.argmax(axis=1)
     class_counts = np.bincount(predicted, minlength=len(loaded.class_labels))
-    ReferenceDataset.objects.filter(model_version=model_version, is_active=True).update(is_active=False)
     reference = ReferenceDataset(
         model_version=model_version,
         name=name or filename,
@@ -144,10 +147,16 @@ def reference_dataset_upload(
         is_active=True,
     )
     reference.file.save(filename, ContentFile(data), save=False)
-    reference.save()
+    try:
+        with transaction.atomic():
+            ReferenceDataset.objects.filter(model_version=model_version, is_active=True).update(is_active=False)
+            reference.save()
+            DriftSettings.objects.get_or_create(model=model_version.model)
+            _suggested_thresholds_queue_on_commit(reference_id=reference.pk)
+    except BaseException:
+        reference.file.delete(save=False)
+        raise
     data_quality_forget()
-    DriftSettings.objects.get_or_create(model=model_version.model)
-    _suggested_thresholds_queue_on_commit(reference_id=reference.pk)
     return reference
 
 

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from mlmonitor.admin import ChecksOutsideTransactionAdmin
 from mlmonitor.files import upload_read
 
 from . import services
@@ -54,7 +55,7 @@ class ModelVersionForm(forms.ModelForm[ModelVersion]):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
+class ModelVersionAdmin(ChecksOutsideTransactionAdmin[ModelVersion]):
     """Model versions; saving goes through services.model_version_save_checked."""
 
     form = ModelVersionForm

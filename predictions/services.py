@@ -85,7 +85,6 @@ def artifact_check(*, data: bytes, feature_schema: object, class_labels: object)
     return checked
 
 
-@transaction.atomic
 def model_version_register(
     *,
     model_name: str,
@@ -98,34 +97,37 @@ def model_version_register(
     make_default: bool = False,
     artifact_name: str | None = None,
 ) -> ModelVersion:
-    """Register a checked artifact as a new version of a model (created if needed), optionally active/default."""
+    """Register a checked artifact as a new version of a model (created if needed), optionally active/default. The
+    artifact is loaded and checked before the transaction opens (on SQLite a transaction holds the write lock, and
+    every prediction would wait for the load)."""
     data = artifact if isinstance(artifact, bytes) else upload_read(artifact)
     checked = artifact_check(data=data, feature_schema=feature_schema, class_labels=class_labels)
-    model, _ = MLModel.objects.get_or_create(name=model_name)
-    model_version = ModelVersion(
-        model=model,
-        version=version,
-        framework=framework,
-        feature_schema=checked.schema.to_json(),
-        class_labels=list(class_labels),
-        artifact_sha256=checked.sha256,
-        memory_bytes=checked.memory_bytes,
-    )
-    # Validate (an existing version is refused here, not by the database) before the file is written: no orphan files.
-    model_version.full_clean(exclude=["artifact"])
-    model_version.artifact.save(artifact_name or f"{model_name}-{version}.skops", ContentFile(data), save=False)
-    model_version.save()
-    if activate:
-        model_version_activate(model_version=model_version)
-    if make_default:
-        model_set_default(model=model)
-    return model_version
+    with transaction.atomic():
+        model, _ = MLModel.objects.get_or_create(name=model_name)
+        model_version = ModelVersion(
+            model=model,
+            version=version,
+            framework=framework,
+            feature_schema=checked.schema.to_json(),
+            class_labels=list(class_labels),
+            artifact_sha256=checked.sha256,
+            memory_bytes=checked.memory_bytes,
+        )
+        # Validate (an existing version is refused here, not by the database) before the file is written: no orphans.
+        model_version.full_clean(exclude=["artifact"])
+        model_version.artifact.save(artifact_name or f"{model_name}-{version}.skops", ContentFile(data), save=False)
+        model_version.save()
+        if activate:
+            model_version_activate(model_version=model_version)
+        if make_default:
+            model_set_default(model=model)
+        return model_version
 
 
-@transaction.atomic
 def model_version_save_checked(*, model_version: ModelVersion, data: bytes | None) -> ModelVersion:
     """Save an admin-edited version: check its artifact (`data`, given when the artifact, schema or labels changed)
-    against schema and labels, keep one active version."""
+    against schema and labels before the transaction opens (as in model_version_register), keep one active
+    version."""
     if data is not None:
         checked = artifact_check(
             data=data, feature_schema=model_version.feature_schema, class_labels=model_version.class_labels
@@ -133,15 +135,15 @@ def model_version_save_checked(*, model_version: ModelVersion, data: bytes | Non
         model_version.artifact_sha256 = checked.sha256
         model_version.memory_bytes = checked.memory_bytes
         model_version.feature_schema = checked.schema.to_json()
-    if model_version.is_active:
-        # Deactivate the others first, so the one-active-version constraint validates; a failure below rolls it back.
-        ModelVersion.objects.filter(model=model_version.model, is_active=True).exclude(pk=model_version.pk).update(
-            is_active=False
-        )
-    model_version.full_clean()
-    model_version.save()
-    transaction.on_commit(model_version_resolve_forget)
-    return model_version
+    with transaction.atomic():
+        if model_version.is_active:
+            # Deactivate the others first, so the one-active-version constraint validates; a failure below rolls back.
+            others = ModelVersion.objects.filter(model=model_version.model, is_active=True)
+            others.exclude(pk=model_version.pk).update(is_active=False)
+        model_version.full_clean()
+        model_version.save()
+        transaction.on_commit(model_version_resolve_forget)
+        return model_version
 
 
 @transaction.atomic

@@ -139,3 +139,70 @@ def test_the_reference_page_shows_feature_statistics_and_a_csv(
     expected = float(iris_demo().x_train[:, 2].mean())
     assert float(rows[2]["mean"]) == pytest.approx(expected)
     assert int(rows[2]["count"]) == len(iris_demo().x_train)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_upload_is_parsed_and_scored_outside_any_transaction(
+    admin_client: Client, iris_version: Any, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """On SQLite a transaction holds the database's write lock from its start (transaction_mode IMMEDIATE), and
+    Django's admin wrapped the whole upload POST in one: the file's parse (in the form and again in the service), its
+    statistics and the model's scoring ran under the lock while every prediction waited. They now run with no
+    transaction open; only the rows' writes take one."""
+    # given: each heavy step records whether a transaction is open when it runs
+    from django.db import connection
+
+    from drift import services, statistics
+
+    seen: list[tuple[str, bool]] = []
+
+    def recorded(name: str, function: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            seen.append((name, connection.in_atomic_block))
+            return function(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(services, "reference_table_read", recorded("parse", services.reference_table_read))
+    monkeypatch.setattr(
+        statistics, "numeric_reference_prepare", recorded("statistics", statistics.numeric_reference_prepare)
+    )
+    monkeypatch.setattr(services, "_cbpe_fit", recorded("after scoring", services._cbpe_fit))
+    upload = SimpleUploadedFile("train.csv", iris_reference_csv(iris_demo().x_train), content_type="text/csv")
+    # when
+    response = admin_client.post(
+        ADD_URL, {"model_version": str(iris_version.pk), "name": "train", "file": upload, "_save": "Save"}
+    )
+    # then
+    assert response.status_code == 302, response.content[:2000]
+    assert ReferenceDataset.objects.get(name="train").is_active
+    assert seen == [("parse", False), ("parse", False), ("statistics", False), ("after scoring", False)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_upload_whose_rows_cannot_be_written_leaves_no_file_and_the_old_reference_active(
+    iris_reference: ReferenceDataset, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """The file is stored before the rows' transaction; when that transaction fails, the file is removed and the
+    previous reference stays the active one."""
+    # given
+    from pathlib import Path
+
+    from drift import services
+    from drift.models import DriftSettings
+
+    def refuse(**kwargs: Any) -> Any:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(DriftSettings.objects, "get_or_create", refuse)
+    files_before = sorted(Path(settings.MEDIA_ROOT).rglob("*.csv"))
+    # when
+    with pytest.raises(RuntimeError, match="went away"):
+        services.reference_dataset_upload(
+            model_version=iris_reference.model_version,
+            file=iris_reference_csv(iris_demo().x_train[:80]),
+            filename="second.csv",
+        )
+    # then
+    assert sorted(Path(settings.MEDIA_ROOT).rglob("*.csv")) == files_before
+    assert list(ReferenceDataset.objects.values_list("name", "is_active")) == [(iris_reference.name, True)]

@@ -207,3 +207,35 @@ def test_changing_the_schema_of_a_version_is_checked_against_its_artifact(
     assert "takes 4 features but the schema lists 3" in response.content.decode()
     version.refresh_from_db()
     assert len(version.feature_schema) == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_artifact_is_loaded_and_checked_outside_any_transaction(
+    admin_client: Client, register_iris: Callable[..., ModelVersion], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite a transaction holds the write lock from its start, and Django's admin wrapped the whole upload POST
+    in one: the artifact's load and check (seconds for a large model) ran under the lock while every prediction
+    waited. The admin form, its save and model_version_register now check with no transaction open."""
+    # given
+    from django.db import connection
+
+    from predictions import services
+
+    seen: list[bool] = []
+    check = services.artifact_check
+
+    def recorded(**kwargs: Any) -> Any:
+        seen.append(connection.in_atomic_block)
+        return check(**kwargs)
+
+    monkeypatch.setattr(services, "artifact_check", recorded)
+    v1 = register_iris(version="1")
+    form = add_form(
+        model=v1.model, data=artifacts.constant_artifact(), schema=IRIS_SCHEMA, labels=artifacts.IRIS_CLASSES
+    )
+    # when
+    response = admin_client.post(ADD_URL, form)
+    # then
+    assert response.status_code == 302, response.content[:2000]
+    assert ModelVersion.objects.get(model=v1.model, version="2").is_active
+    assert seen == [False, False, False]  # register_iris, the form's check, the save's (remembered) check
