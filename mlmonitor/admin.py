@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import method_decorator
@@ -32,8 +33,41 @@ class ChecksOutsideTransactionAdmin(admin.ModelAdmin[_M]):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
-        """The add/change page without the outer transaction."""
-        response: HttpResponse = self._changeform_view(  # type: ignore[attr-defined]  # Django's own body
-            request, object_id, form_url, extra_context
-        )
+        """The add/change page without the outer transaction. Where the service refuses a save the form passed (a
+        ValidationError from save_model: a concurrent save took the version number first), the page is shown again
+        with the refusal as the form's errors, instead of a 500."""
+        try:
+            response: HttpResponse = self._changeform_view(  # type: ignore[attr-defined]  # Django's own body
+                request, object_id, form_url, extra_context
+            )
+        except ValidationError as refusal:
+            if request.method != "POST":
+                raise
+            request._save_refusal = refusal  # type: ignore[attr-defined]  # read by get_form on the second pass
+            response = self._changeform_view(  # type: ignore[attr-defined]
+                request, object_id, form_url, extra_context
+            )
         return response
+
+    def get_form(self, request: HttpRequest, obj: _M | None = None, change: bool = False, **kwargs: Any) -> Any:
+        """The form, which on the second pass after a refused save carries the refusal among its errors."""
+        form_class = super().get_form(request, obj, change, **kwargs)
+        refusal: ValidationError | None = getattr(request, "_save_refusal", None)
+        if refusal is None:
+            return form_class
+        error: ValidationError = refusal
+
+        class RefusedForm(form_class):  # type: ignore[misc,valid-type]  # a class made at runtime
+            def _post_clean(self) -> None:
+                """After the form's own checks (model validation included, which may now find what the save
+                found): the refusal, unless those checks already refuse the form."""
+                super()._post_clean()
+                if self._errors:
+                    return
+                if hasattr(error, "error_dict"):
+                    for field, errors in error.message_dict.items():
+                        self.add_error(field if field in self.fields else None, errors)
+                else:
+                    self.add_error(None, error.messages)
+
+        return RefusedForm

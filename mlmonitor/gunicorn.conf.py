@@ -53,11 +53,13 @@ def when_ready(server: Any) -> None:
 
 
 def control_socket_path(directory: str, addresses: list[str]) -> str:
-    """`<directory>/gunicorn-<addresses>.ctl`, the addresses made safe for a file name; a digest of them where that
-    name would pass the 108-byte limit of a Unix socket path."""
-    name = re.sub(r"[^A-Za-z0-9.]+", "-", "_".join(addresses)).strip("-")
-    if len(directory) + len(name) > 80:
-        name = hashlib.sha256("_".join(addresses).encode()).hexdigest()[:20]
+    """`<directory>/gunicorn-<addresses>-<digest>.ctl`: the addresses made safe for a file name, for the reader, and a
+    digest of them as given, for uniqueness (`unix:/a_b.sock` and `unix:/a-b.sock` read the same once made safe); the
+    digest alone where the name would pass the 108-byte limit of a Unix socket path."""
+    given = "_".join(addresses)
+    digest = hashlib.sha256(given.encode()).hexdigest()
+    readable = re.sub(r"[^A-Za-z0-9.]+", "-", given).strip("-")
+    name = f"{readable}-{digest[:8]}" if len(directory) + len(readable) <= 70 else digest[:20]
     return os.path.join(directory, f"gunicorn-{name}.ctl")
 
 

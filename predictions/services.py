@@ -104,6 +104,7 @@ def model_version_register(
     checked = artifact_check(data=data, feature_schema=feature_schema, class_labels=class_labels)
     with transaction.atomic():
         model, _ = MLModel.objects.get_or_create(name=model_name)
+        model_lock(model_id=model.pk)
         model_version = ModelVersion(
             model=model,
             version=version,
@@ -136,6 +137,7 @@ def model_version_save_checked(*, model_version: ModelVersion, data: bytes | Non
         model_version.memory_bytes = checked.memory_bytes
         model_version.feature_schema = checked.schema.to_json()
     with transaction.atomic():
+        model_lock(model_id=model_version.model_id)
         if model_version.is_active:
             # Deactivate the others first, so the one-active-version constraint validates; a failure below rolls back.
             others = ModelVersion.objects.filter(model=model_version.model, is_active=True)
@@ -146,9 +148,19 @@ def model_version_save_checked(*, model_version: ModelVersion, data: bytes | Non
         return model_version
 
 
+def model_lock(*, model_id: int) -> None:
+    """Lock a model's row until the transaction ends (SELECT ... FOR UPDATE; on SQLite, whose write transactions run
+    one at a time already, nothing). Saves of one model's versions then run one after another: "deactivate the
+    others, then activate this one" of two concurrent saves would otherwise each miss the other's uncommitted active
+    version, and the one-active-version constraint would fail one of them (PostgreSQL: an IntegrityError, a 500); a
+    version number saved twice at once is refused by the second save's check instead of by the constraint."""
+    list(MLModel.objects.select_for_update().filter(pk=model_id).values_list("pk", flat=True))
+
+
 @transaction.atomic
 def model_version_activate(*, model_version: ModelVersion) -> ModelVersion:
     """Make this version the one that answers for its model."""
+    model_lock(model_id=model_version.model_id)
     ModelVersion.objects.filter(model=model_version.model, is_active=True).exclude(pk=model_version.pk).update(
         is_active=False
     )
@@ -160,7 +172,10 @@ def model_version_activate(*, model_version: ModelVersion) -> ModelVersion:
 
 @transaction.atomic
 def model_set_default(*, model: MLModel) -> MLModel:
-    """Make this model the one behind the seed's /predict and /drift."""
+    """Make this model the one behind the seed's /predict and /drift. Every model's row is locked first (in key
+    order), so two concurrent calls run one after another instead of both missing the other's uncommitted default
+    (the one-default-model constraint would fail one of them)."""
+    list(MLModel.objects.select_for_update().order_by("pk").values_list("pk", flat=True))
     MLModel.objects.filter(is_default=True).exclude(pk=model.pk).update(is_default=False)
     model.is_default = True
     model.save(update_fields=["is_default", "updated_at"])

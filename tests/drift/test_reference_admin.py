@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from typing import Any
 
 import pytest
@@ -206,3 +207,50 @@ def test_an_upload_whose_rows_cannot_be_written_leaves_no_file_and_the_old_refer
     # then
     assert sorted(Path(settings.MEDIA_ROOT).rglob("*.csv")) == files_before
     assert list(ReferenceDataset.objects.values_list("name", "is_active")) == [(iris_reference.name, True)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_uploads_of_one_version_all_succeed_and_one_stays_active(
+    iris_version: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four uploads of one version's reference whose write transactions start together: each deactivated the active
+    reference it saw and inserted its own, missing the others' uncommitted ones, and on PostgreSQL the
+    one-active-reference constraint failed all but one (a 500 in the admin). The version's row is now locked first:
+    every upload is stored and exactly one reference, the last committed, is active."""
+    from django.db import connection, connections
+
+    from drift import services
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite runs write transactions one at a time (transaction_mode IMMEDIATE): there is no race")
+    # given: every upload waits for the others at the start of its write transaction
+    uploads = 4
+    barrier = threading.Barrier(uploads, timeout=60)
+    lock = services.model_version_lock
+
+    def together(**kwargs: Any) -> None:
+        barrier.wait()
+        lock(**kwargs)
+
+    monkeypatch.setattr(services, "model_version_lock", together)
+    data = iris_reference_csv(iris_demo().x_train)
+    errors: list[BaseException] = []
+
+    def upload(index: int) -> None:
+        try:
+            services.reference_dataset_upload(model_version=iris_version, file=data, filename=f"r{index}.csv")
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    # when
+    threads = [threading.Thread(target=upload, args=(index,)) for index in range(uploads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    # then
+    assert errors == []
+    assert ReferenceDataset.objects.filter(model_version=iris_version).count() == uploads
+    assert ReferenceDataset.objects.filter(model_version=iris_version, is_active=True).count() == 1

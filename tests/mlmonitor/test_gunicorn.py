@@ -7,6 +7,7 @@ import contextlib
 import http.client
 import json
 import os
+import runpy
 import sqlite3
 import sys
 import tempfile
@@ -222,7 +223,10 @@ def test_two_gunicorn_servers_each_keep_a_control_socket_of_their_own(tmp_path: 
     env = {key: value for key, value in server_env(tmp_path).items() if key != "XDG_RUNTIME_DIR"}
     env.update({"HOME": str(home), "WEB_SERVER": "gunicorn", "WEB_WORKERS": "1", "WEB_THREADS": "2"})
     ports = [free_port(), free_port()]
-    sockets = [home / ".gunicorn" / f"gunicorn-http-127.0.0.1-{port}.ctl" for port in ports]
+    conf = runpy.run_path(str(REPO / "mlmonitor" / "gunicorn.conf.py"))
+    sockets = [
+        Path(conf["control_socket_path"](str(home / ".gunicorn"), [f"http://{LOOPBACK}:{port}"])) for port in ports
+    ]
     with contextlib.ExitStack() as stack:
         servers = [
             stack.enter_context(

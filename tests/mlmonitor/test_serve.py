@@ -444,17 +444,21 @@ def test_an_empty_settings_module_variable_takes_the_projects_settings(tmp_path:
         assert "settings are not configured" not in done.stderr and done.stdout.strip()
 
 
-def test_a_control_socket_path_fits_a_unix_socket() -> None:
-    """gunicorn's control socket is named after the server's addresses; a name that would pass the 107 bytes of a
-    Unix socket path becomes a digest of them (the same addresses, the same digest)."""
+def test_a_control_socket_path_is_one_per_address_and_fits_a_unix_socket() -> None:
+    """gunicorn's control socket is named after the server's addresses, with a digest of them as given: addresses that
+    read the same once made safe for a file name (`_` and `-`, `/` and `-`) get their own sockets. A name that would
+    pass the 107 bytes of a Unix socket path becomes the digest alone (the same addresses, the same digest)."""
     import runpy
 
     control_socket_path = runpy.run_path(str(REPO / "mlmonitor" / "gunicorn.conf.py"))["control_socket_path"]
     # when
-    short = control_socket_path("/run/user/0", ["http://[::1]:8000", "unix:/tmp/a b.sock"])
+    short = control_socket_path("/run/user/0", ["http://[::1]:8000"])
+    alike = [control_socket_path("/run/user/0", [address]) for address in ("unix:/tmp/a_b.sock", "unix:/tmp/a-b.sock")]
+    alike.append(control_socket_path("/run/user/0", ["unix:/tmp/a/b.sock"]))
     long_addresses = ["unix:/" + "d" * 90 + "/app.sock"]
     long = control_socket_path("/home/someone/.gunicorn", long_addresses)
     # then
-    assert short == "/run/user/0/gunicorn-http-1-8000-unix-tmp-a-b.sock.ctl"
+    assert short.startswith("/run/user/0/gunicorn-http-1-8000-") and short.endswith(".ctl")
+    assert len(set(alike)) == 3, alike
     assert len(long.encode()) < 108 and long == control_socket_path("/home/someone/.gunicorn", long_addresses)
     assert long != control_socket_path("/home/someone/.gunicorn", ["unix:/" + "e" * 90 + "/app.sock"])

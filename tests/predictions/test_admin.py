@@ -4,6 +4,7 @@ anything is saved; a saved upload answers predictions; the activate action keeps
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -239,3 +240,91 @@ def test_an_artifact_is_loaded_and_checked_outside_any_transaction(
     assert response.status_code == 302, response.content[:2000]
     assert ModelVersion.objects.get(model=v1.model, version="2").is_active
     assert seen == [False, False, False]  # register_iris, the form's check, the save's (remembered) check
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_version_saves_of_one_model_neither_fail_nor_leave_two_active(
+    register_iris: Callable[..., ModelVersion], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Versions of one model registered at once, active, whose write transactions start together: on PostgreSQL the
+    one-active-version constraint failed all but one. The model's row is now locked first: each distinct version is
+    stored and one is active; three saves of one version number store it once, and the others are refused with the
+    validation error the admin shows on its form (not an IntegrityError, a 500)."""
+    from django.core.exceptions import ValidationError
+    from django.db import connection, connections
+
+    from predictions import services
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite runs write transactions one at a time (transaction_mode IMMEDIATE): there is no race")
+    # given
+    v1 = register_iris(version="1")
+    versions = ["2", "3", "4", "9", "9", "9"]
+    barrier = threading.Barrier(len(versions), timeout=60)
+    lock = services.model_lock
+    waited = threading.local()
+
+    def together(**kwargs: Any) -> None:
+        if not getattr(waited, "done", False):  # the first lock of each save, at its transaction's start
+            waited.done = True
+            barrier.wait()
+        lock(**kwargs)
+
+    monkeypatch.setattr(services, "model_lock", together)
+    errors: list[BaseException] = []
+
+    def register(version: str) -> None:
+        try:
+            services.model_version_register(
+                model_name="iris",
+                version=version,
+                artifact=artifacts.constant_artifact(),
+                feature_schema=IRIS_SCHEMA,
+                class_labels=artifacts.IRIS_CLASSES,
+            )
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    # when
+    threads = [threading.Thread(target=register, args=(version,)) for version in versions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    # then
+    assert len(errors) == 2 and all(isinstance(error, ValidationError) for error in errors), errors
+    assert all("already exists" in str(error) for error in errors)
+    stored = sorted(ModelVersion.objects.filter(model=v1.model).values_list("version", flat=True))
+    assert stored == ["1", "2", "3", "4", "9"]
+    assert ModelVersion.objects.filter(model=v1.model, is_active=True).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_save_the_service_refuses_after_the_form_passed_shows_the_form_again(
+    admin_client: Client, register_iris: Callable[..., ModelVersion], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The form validates outside any transaction, so a concurrent save can take the version number between the
+    form's check and the service's: the service's refusal is shown on the form (200), not a 500."""
+    from django.core.exceptions import ValidationError
+
+    from predictions import services
+
+    # given
+    v1 = register_iris(version="1")
+
+    def refuse(**kwargs: Any) -> ModelVersion:
+        raise ValidationError({"version": ["Model version with this Model and Version already exists."]})
+
+    monkeypatch.setattr(services, "model_version_save_checked", refuse)
+    form = add_form(
+        model=v1.model, data=artifacts.constant_artifact(), schema=IRIS_SCHEMA, labels=artifacts.IRIS_CLASSES
+    )
+    # when
+    response = admin_client.post(ADD_URL, form)
+    # then
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors["version"] == ["Model version with this Model and Version already exists."]
+    assert list(ModelVersion.objects.filter(model=v1.model).values_list("version", flat=True)) == ["1"]
