@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db.models import Model
@@ -49,7 +50,9 @@ class ChecksOutsideTransactionAdmin(admin.ModelAdmin[_M]):
             )
         return response
 
-    def get_form(self, request: HttpRequest, obj: _M | None = None, change: bool = False, **kwargs: Any) -> Any:
+    def get_form(
+        self, request: HttpRequest, obj: _M | None = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm[_M]]:
         """The form, which on the second pass after a refused save carries the refusal among its errors."""
         form_class = super().get_form(request, obj, change, **kwargs)
         refusal: ValidationError | None = getattr(request, "_save_refusal", None)
@@ -57,7 +60,7 @@ class ChecksOutsideTransactionAdmin(admin.ModelAdmin[_M]):
             return form_class
         error: ValidationError = refusal
 
-        class RefusedForm(form_class):  # type: ignore[misc,valid-type]  # a class made at runtime
+        class RefusedForm(form_class):  # type: ignore[valid-type,misc]  # a class made at runtime
             def _post_clean(self) -> None:
                 """After the form's own checks (model validation included, which may now find what the save
                 found): the refusal, unless those checks already refuse the form."""
