@@ -3,6 +3,8 @@
 # token, alerting config), `worker` (one Celery worker), `beat` (the one Celery beat), or any other command as given.
 set -eu
 cd /app
+. /app/scripts/env_blank.sh
+blank_unset CELERY_CONCURRENCY CELERY_LOG_LEVEL PROMETHEUS_MULTIPROC_DIR WEB_SERVER
 # prometheus_client reads this directory at import time, in manage.py commands too: make sure it exists.
 if [ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then mkdir -p "$PROMETHEUS_MULTIPROC_DIR"; fi
 

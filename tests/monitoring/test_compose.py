@@ -7,6 +7,7 @@ Alertmanager files are checked with Debian's promtool and amtool (the versions t
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -531,6 +532,38 @@ def test_start_scripts_parse(shell: str, script: str) -> None:
     # then
     assert done.returncode == 0, done.stderr
     assert (ROOT / script).stat().st_mode & 0o111, f"{script} is not executable"
+
+
+@pytest.mark.parametrize("shell", ["sh", "bash"])
+def test_blank_unset_unsets_only_blank_variables(shell: str) -> None:
+    """scripts/env_blank.sh's blank_unset, in both scripts' shells: a value of only spaces and tabs is unset, as
+    mlmonitor/environment.py reads it; a value with text (surrounding spaces kept) and an empty value are left as
+    they are, and the function leaves no variable of its own behind."""
+    # given
+    env = {"PATH": os.environ["PATH"], "A": "   ", "B": " \t ", "C": " x ", "D": ""}
+    line = '. scripts/env_blank.sh; set -u; blank_unset A B C D E; echo "${A-unset}|${B-unset}|${C-unset}|${D-unset}|'
+    line += '${E-unset}|${blank_name-none}|${blank_value-none}"'
+    # when
+    done = subprocess.run([shell, "-c", line], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    # then
+    assert done.stdout == "unset|unset| x ||unset|none|none\n"
+
+
+@pytest.mark.parametrize("script", ["scripts/run.sh", "scripts/docker-entrypoint.sh"])
+def test_start_scripts_unset_every_blank_variable_they_read(script: str) -> None:
+    """Each variable a start script reads with a default or a set-test (`${NAME:-...}`, `${NAME-...}`) is passed to
+    blank_unset before its first use: `SECRET_KEY=' ' make run` generates a key instead of exporting a blank one that
+    the settings then refuse, and `WEB_WORKERS=' '` gets the default."""
+    # given
+    text = (ROOT / script).read_text()
+    call = re.search(r"^blank_unset ((?:\\\n|[^\n])+)$", text, re.MULTILINE)
+    assert call is not None, f"{script} does not call blank_unset"
+    listed = set(call.group(1).replace("\\\n", " ").split())
+    # when
+    read = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?-", text))
+    # then
+    assert read - listed == set()
+    assert text.index("blank_unset ") < min(text.index("${" + name) for name in read)
 
 
 def test_make_run_uses_the_same_service_commands_as_compose() -> None:
