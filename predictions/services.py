@@ -170,15 +170,37 @@ def model_version_activate(*, model_version: ModelVersion) -> ModelVersion:
     return model_version
 
 
+def models_lock_all() -> None:
+    """Lock every model's row, in key order, until the transaction ends (SELECT ... FOR UPDATE; on SQLite nothing):
+    what a change of the default model takes before its first write of a model row. Two concurrent changes then run
+    one after another instead of both missing the other's uncommitted default (the one-default-model constraint
+    would fail one of them). Taken before any single model's row (model_lock) or update of one: a
+    transaction that held one model's row and then waited here for the rest deadlocked with one that locked them
+    all in key order (PostgreSQL's "deadlock detected", a 503)."""
+    list(MLModel.objects.select_for_update().order_by("pk").values_list("pk", flat=True))
+
+
 @transaction.atomic
 def model_set_default(*, model: MLModel) -> MLModel:
-    """Make this model the one behind the seed's /predict and /drift. Every model's row is locked first (in key
-    order), so two concurrent calls run one after another instead of both missing the other's uncommitted default
-    (the one-default-model constraint would fail one of them)."""
-    list(MLModel.objects.select_for_update().order_by("pk").values_list("pk", flat=True))
+    """Make this model the one behind the seed's /predict and /drift (the other default loses it); every model's row
+    is locked first (models_lock_all)."""
+    models_lock_all()
     MLModel.objects.filter(is_default=True).exclude(pk=model.pk).update(is_default=False)
     model.is_default = True
     model.save(update_fields=["is_default", "updated_at"])
+    transaction.on_commit(model_version_resolve_forget)
+    return model
+
+
+@transaction.atomic
+def model_save(*, model: MLModel) -> MLModel:
+    """Save a model as edited (the admin's add and change pages). Saved as the default, it takes the default from
+    the model that had it, as model_set_default does: every model's row is locked first (models_lock_all), before
+    this row is written."""
+    if model.is_default:
+        models_lock_all()
+        MLModel.objects.filter(is_default=True).exclude(pk=model.pk).update(is_default=False)
+    model.save()
     transaction.on_commit(model_version_resolve_forget)
     return model
 
