@@ -104,7 +104,10 @@ def model_version_register(
     checked = artifact_check(data=data, feature_schema=feature_schema, class_labels=class_labels)
     with transaction.atomic():
         model, _ = MLModel.objects.get_or_create(name=model_name)
-        model_lock(model_id=model.pk)
+        if make_default:
+            models_lock_all()  # every model's row, this one's included, before any one of them (no deadlock)
+        else:
+            model_lock(model_id=model.pk)
         model_version = ModelVersion(
             model=model,
             version=version,
