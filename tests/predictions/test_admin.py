@@ -263,16 +263,16 @@ def test_concurrent_version_saves_of_one_model_neither_fail_nor_leave_two_active
     v1 = register_iris(version="1")
     versions = ["2", "3", "4", "9", "9", "9"]
     barrier = threading.Barrier(len(versions), timeout=60)
-    lock = services.model_lock
+    lock = services.row_lock
     waited = threading.local()
 
-    def together(**kwargs: Any) -> None:
+    def together(*args: Any) -> None:
         if not getattr(waited, "done", False):  # the first lock of each save, at its transaction's start
             waited.done = True
             barrier.wait()
-        lock(**kwargs)
+        lock(*args)
 
-    monkeypatch.setattr(services, "model_lock", together)
+    monkeypatch.setattr(services, "row_lock", together)
     errors: list[BaseException] = []
 
     def register(version: str) -> None:
