@@ -23,6 +23,7 @@ from django.utils import timezone
 from alerts_config.selectors import feature_drift_thresholds_resolve, prediction_drift_threshold_resolve
 from mlmonitor.errors import ApplicationError
 from mlmonitor.files import UploadTooLarge, upload_read
+from mlmonitor.locks import row_lock
 from mlmonitor.retention import PruneResult, primary_key_batches_delete, table_prune
 from predictions.data_quality import data_quality_forget
 from predictions.models import MLModel, ModelVersion
@@ -149,7 +150,7 @@ def reference_dataset_upload(
     reference.file.save(filename, ContentFile(data), save=False)
     try:
         with transaction.atomic():
-            model_version_lock(model_version_id=model_version.pk)
+            row_lock(ModelVersion, model_version.pk)
             ReferenceDataset.objects.filter(model_version=model_version, is_active=True).update(is_active=False)
             reference.save()
             DriftSettings.objects.get_or_create(model=model_version.model)
@@ -159,15 +160,6 @@ def reference_dataset_upload(
         raise
     data_quality_forget()
     return reference
-
-
-def model_version_lock(*, model_version_id: int) -> None:
-    """Lock a model version's row until the transaction ends (SELECT ... FOR UPDATE; on SQLite, whose write
-    transactions run one at a time already, nothing). Uploads and activations of one version's references then run
-    one after another: "deactivate the active one, then add or activate this one" of two concurrent ones would
-    otherwise each miss the other's uncommitted active reference, and the one-active-reference constraint would fail
-    one of them (PostgreSQL: an IntegrityError, a 500). The last one to commit is the active reference."""
-    list(ModelVersion.objects.select_for_update().filter(pk=model_version_id).values_list("pk", flat=True))
 
 
 def _cbpe_fit(*, probabilities: np.ndarray, labels: np.ndarray | None) -> estimation.CBPEReference | None:
@@ -293,7 +285,7 @@ def suggested_thresholds_compute(*, reference_id: int) -> list[SuggestedThreshol
 @transaction.atomic
 def reference_dataset_activate(*, reference: ReferenceDataset) -> list[ReferenceDataset]:
     """Make a reference its version's active one again; returns the references it replaced (now inactive)."""
-    model_version_lock(model_version_id=reference.model_version_id)
+    row_lock(ModelVersion, reference.model_version_id)
     replaced = selectors.reference_dataset_active_others(reference=reference)
     ReferenceDataset.objects.filter(pk__in=[other.pk for other in replaced]).update(is_active=False)
     ReferenceDataset.objects.filter(pk=reference.pk).update(is_active=True)

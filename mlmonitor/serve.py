@@ -61,20 +61,15 @@ def bind_split(bind: str) -> tuple[str, str]:
     return host.strip("[]"), port
 
 
-def web_setting(environ: Mapping[str, str], name: str, default: str) -> str:
-    """A WEB_* variable; set but blank counts as unset (mlmonitor.environment, as in the settings)."""
-    return environ_or(name, default, environ)
-
-
 def server_command(environ: Mapping[str, str], arguments: Sequence[str] = ()) -> list[str]:
     """The command line of the server WEB_SERVER names, from the WEB_* variables; ValueError for an unknown server
     or a malformed WEB_BIND."""
-    server = web_setting(environ, "WEB_SERVER", "granian")
+    server = environ_or("WEB_SERVER", "granian", environ)
     if server not in SERVERS:
         raise ValueError(f"WEB_SERVER must be one of {', '.join(SERVERS)}, got {server!r}")
     if server == "gunicorn":  # mlmonitor/gunicorn.conf.py reads the WEB_* variables itself
         return [sys.executable, "-m", "gunicorn", "-c", "mlmonitor/gunicorn.conf.py", *arguments]
-    host, port = bind_split(web_setting(environ, "WEB_BIND", "127.0.0.1:8000"))
+    host, port = bind_split(environ_or("WEB_BIND", "127.0.0.1:8000", environ))
     command = [
         sys.executable,
         "-m",
@@ -86,12 +81,12 @@ def server_command(environ: Mapping[str, str], arguments: Sequence[str] = ()) ->
         "--port",
         port,
         "--workers",
-        web_setting(environ, "WEB_WORKERS", "2"),
+        environ_or("WEB_WORKERS", "2", environ),
         "--blocking-threads",
-        web_setting(environ, "WEB_THREADS", "8"),
+        environ_or("WEB_THREADS", "8", environ),
         "--no-ws",
         "--log-level",
-        web_setting(environ, "WEB_LOGLEVEL", "info"),
+        environ_or("WEB_LOGLEVEL", "info", environ),
         "--respawn-failed-workers",
     ]
     if environ_value("WEB_ACCESSLOG", environ) is not None:

@@ -91,10 +91,24 @@ class ModelVersionInline(admin.TabularInline[ModelVersion, MLModel]):
         return False
 
 
+class MLModelForm(forms.ModelForm[MLModel]):
+    """A model's fields; ticking "is default" makes it the default, whichever model had it (services.model_save)."""
+
+    class Meta:
+        model = MLModel
+        fields = ["name", "description", "is_default", "is_enabled"]
+
+    def _get_validation_exclusions(self) -> set[str]:
+        """Leave the one-default-model constraint to the save service, which takes the default from the other model."""
+        # Django's hook for the fields model validation skips; django-stubs does not declare it.
+        return {*super()._get_validation_exclusions(), "is_default"}  # type: ignore[misc]
+
+
 @admin.register(MLModel)
 class MLModelAdmin(admin.ModelAdmin[MLModel]):
     """Models: default, enabled, their versions."""
 
+    form = MLModelForm
     list_display = ["name", "is_default", "is_enabled", "active_version", "updated_at"]
     list_filter = ["is_default", "is_enabled"]
     search_fields = ["name"]
@@ -107,11 +121,9 @@ class MLModelAdmin(admin.ModelAdmin[MLModel]):
         return version.version if version else "-"
 
     def save_model(self, request: HttpRequest, obj: MLModel, form: forms.ModelForm[MLModel], change: bool) -> None:
-        make_default = obj.is_default
-        obj.is_default = False if make_default else obj.is_default
-        super().save_model(request, obj, form, change)
-        if make_default:
-            services.model_set_default(model=obj)
+        """Save through the service, which (for a model saved as the default) locks every model's row before this
+        row's update, inside the admin's transaction, and takes the default from the model that had it."""
+        services.model_save(model=obj)
 
     @admin.action(description="Make the selected model the default")
     def make_default(self, request: HttpRequest, queryset: QuerySet[MLModel]) -> None:

@@ -23,6 +23,7 @@ from django_prometheus.db.common import DatabaseWrapperMixin
 from mlmonitor.backends import statement_record
 from mlmonitor.errors import ApplicationError, application_error_from
 from mlmonitor.files import upload_read
+from mlmonitor.locks import row_lock
 from mlmonitor.metrics import MetricWrites
 from mlmonitor.passed_checks import PassedChecks, content_digest
 from mlmonitor.retention import PruneResult, batch_pause, table_prune
@@ -104,7 +105,10 @@ def model_version_register(
     checked = artifact_check(data=data, feature_schema=feature_schema, class_labels=class_labels)
     with transaction.atomic():
         model, _ = MLModel.objects.get_or_create(name=model_name)
-        model_lock(model_id=model.pk)
+        if make_default:
+            models_lock_all()  # every model's row, this one's included, before any one of them (no deadlock)
+        else:
+            row_lock(MLModel, model.pk)
         model_version = ModelVersion(
             model=model,
             version=version,
@@ -137,7 +141,7 @@ def model_version_save_checked(*, model_version: ModelVersion, data: bytes | Non
         model_version.memory_bytes = checked.memory_bytes
         model_version.feature_schema = checked.schema.to_json()
     with transaction.atomic():
-        model_lock(model_id=model_version.model_id)
+        row_lock(MLModel, model_version.model_id)
         if model_version.is_active:
             # Deactivate the others first, so the one-active-version constraint validates; a failure below rolls back.
             others = ModelVersion.objects.filter(model=model_version.model, is_active=True)
@@ -148,19 +152,10 @@ def model_version_save_checked(*, model_version: ModelVersion, data: bytes | Non
         return model_version
 
 
-def model_lock(*, model_id: int) -> None:
-    """Lock a model's row until the transaction ends (SELECT ... FOR UPDATE; on SQLite, whose write transactions run
-    one at a time already, nothing). Saves of one model's versions then run one after another: "deactivate the
-    others, then activate this one" of two concurrent saves would otherwise each miss the other's uncommitted active
-    version, and the one-active-version constraint would fail one of them (PostgreSQL: an IntegrityError, a 500); a
-    version number saved twice at once is refused by the second save's check instead of by the constraint."""
-    list(MLModel.objects.select_for_update().filter(pk=model_id).values_list("pk", flat=True))
-
-
 @transaction.atomic
 def model_version_activate(*, model_version: ModelVersion) -> ModelVersion:
     """Make this version the one that answers for its model."""
-    model_lock(model_id=model_version.model_id)
+    row_lock(MLModel, model_version.model_id)
     ModelVersion.objects.filter(model=model_version.model, is_active=True).exclude(pk=model_version.pk).update(
         is_active=False
     )
@@ -170,15 +165,37 @@ def model_version_activate(*, model_version: ModelVersion) -> ModelVersion:
     return model_version
 
 
+def models_lock_all() -> None:
+    """Lock every model's row, in key order, until the transaction ends (SELECT ... FOR UPDATE; on SQLite nothing):
+    what a change of the default model takes before its first write of a model row. Two concurrent changes then run
+    one after another instead of both missing the other's uncommitted default (the one-default-model constraint
+    would fail one of them). Taken before any single model's row (mlmonitor.locks.row_lock) or update of one: a
+    transaction that held one model's row and then waited here for the rest deadlocked with one that locked them
+    all in key order (PostgreSQL's "deadlock detected", a 503)."""
+    list(MLModel.objects.select_for_update().order_by("pk").values_list("pk", flat=True))
+
+
 @transaction.atomic
 def model_set_default(*, model: MLModel) -> MLModel:
-    """Make this model the one behind the seed's /predict and /drift. Every model's row is locked first (in key
-    order), so two concurrent calls run one after another instead of both missing the other's uncommitted default
-    (the one-default-model constraint would fail one of them)."""
-    list(MLModel.objects.select_for_update().order_by("pk").values_list("pk", flat=True))
+    """Make this model the one behind the seed's /predict and /drift (the other default loses it); every model's row
+    is locked first (models_lock_all)."""
+    models_lock_all()
     MLModel.objects.filter(is_default=True).exclude(pk=model.pk).update(is_default=False)
     model.is_default = True
     model.save(update_fields=["is_default", "updated_at"])
+    transaction.on_commit(model_version_resolve_forget)
+    return model
+
+
+@transaction.atomic
+def model_save(*, model: MLModel) -> MLModel:
+    """Save a model as edited (the admin's add and change pages). Saved as the default, it takes the default from
+    the model that had it, as model_set_default does: every model's row is locked first (models_lock_all), before
+    this row is written."""
+    if model.is_default:
+        models_lock_all()
+        MLModel.objects.filter(is_default=True).exclude(pk=model.pk).update(is_default=False)
+    model.save()
     transaction.on_commit(model_version_resolve_forget)
     return model
 

@@ -226,13 +226,13 @@ def test_concurrent_uploads_of_one_version_all_succeed_and_one_stays_active(
     # given: every upload waits for the others at the start of its write transaction
     uploads = 4
     barrier = threading.Barrier(uploads, timeout=60)
-    lock = services.model_version_lock
+    lock = services.row_lock
 
-    def together(**kwargs: Any) -> None:
+    def together(*args: Any) -> None:
         barrier.wait()
-        lock(**kwargs)
+        lock(*args)
 
-    monkeypatch.setattr(services, "model_version_lock", together)
+    monkeypatch.setattr(services, "row_lock", together)
     data = iris_reference_csv(iris_demo().x_train)
     errors: list[BaseException] = []
 

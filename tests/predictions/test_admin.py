@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from django.test import Client
 from demo.iris import IRIS_SCHEMA
 from predictions.models import MLModel, ModelVersion
 from tests.predictions import artifacts
+from tests.predictions.together import together_at_first_model_write
 
 ADD_URL = "/admin/predictions/modelversion/add/"
 ROW = [5.1, 3.5, 1.4, 0.2]  # a setosa
@@ -261,16 +263,16 @@ def test_concurrent_version_saves_of_one_model_neither_fail_nor_leave_two_active
     v1 = register_iris(version="1")
     versions = ["2", "3", "4", "9", "9", "9"]
     barrier = threading.Barrier(len(versions), timeout=60)
-    lock = services.model_lock
+    lock = services.row_lock
     waited = threading.local()
 
-    def together(**kwargs: Any) -> None:
+    def together(*args: Any) -> None:
         if not getattr(waited, "done", False):  # the first lock of each save, at its transaction's start
             waited.done = True
             barrier.wait()
-        lock(**kwargs)
+        lock(*args)
 
-    monkeypatch.setattr(services, "model_lock", together)
+    monkeypatch.setattr(services, "row_lock", together)
     errors: list[BaseException] = []
 
     def register(version: str) -> None:
@@ -328,3 +330,82 @@ def test_a_save_the_service_refuses_after_the_form_passed_shows_the_form_again(
     errors = response.context["adminform"].form.errors
     assert errors["version"] == ["Model version with this Model and Version already exists."]
     assert list(ModelVersion.objects.filter(model=v1.model).values_list("version", flat=True)) == ["1"]
+
+
+def model_change_url(model: MLModel) -> str:
+    return f"/admin/predictions/mlmodel/{model.pk}/change/"
+
+
+def model_form(*, model: MLModel, is_default: bool, description: str = "") -> dict[str, Any]:
+    """The model change form's fields (a model without versions: the versions inline sends an empty formset)."""
+    form = {
+        "name": model.name,
+        "description": description,
+        "is_enabled": "on",
+        "versions-TOTAL_FORMS": "0",
+        "versions-INITIAL_FORMS": "0",
+        "versions-MIN_NUM_FORMS": "0",
+        "versions-MAX_NUM_FORMS": "1000",
+        "_save": "Save",
+    }
+    return {**form, "is_default": "on"} if is_default else form
+
+
+@pytest.mark.django_db
+def test_ticking_default_on_a_model_page_takes_the_default_from_the_other_model(admin_client: Client) -> None:
+    """Ticking "is default" on a model's page while another model is the default makes this one the default (the
+    other loses it), as the "make default" action does; the form refused it ("Constraint one_default_model is
+    violated")."""
+    # given
+    MLModel.objects.create(name="first", is_default=True)
+    second = MLModel.objects.create(name="second")
+    # when
+    response = admin_client.post(model_change_url(second), model_form(model=second, is_default=True))
+    # then
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
+    assert list(MLModel.objects.filter(is_default=True)) == [second]
+    # when: a new model added as the default
+    third = MLModel(name="third")
+    response = admin_client.post("/admin/predictions/mlmodel/add/", model_form(model=third, is_default=True))
+    # then
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
+    assert list(MLModel.objects.filter(is_default=True).values_list("name", flat=True)) == ["third"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("race", ["two-pages", "page-and-action"])
+def test_concurrent_default_changes_in_the_admin_do_not_deadlock(
+    admin_client: Client, admin_user: Any, race: str
+) -> None:
+    """Two admins change the default model at once: both tick "is default" on two models' pages (no default yet), or
+    one saves the default model's page while the other runs the "make default" action on another model. The page's
+    save updated its row and then locked every model's row in key order, the action only the latter: on PostgreSQL
+    the two transactions deadlocked and one admin got a 503. Every model's row is now locked before the page's
+    update: both saves succeed, one after the other, and one model is the default."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite runs write transactions one at a time (transaction_mode IMMEDIATE): there is no race")
+    # given
+    other_client = Client()
+    other_client.force_login(admin_user)
+    first = MLModel.objects.create(name="first")
+    second = MLModel.objects.create(name="second", is_default=race == "page-and-action")
+    if race == "two-pages":
+        requests = [
+            (admin_client, model_change_url(first), model_form(model=first, is_default=True)),
+            (other_client, model_change_url(second), model_form(model=second, is_default=True)),
+        ]
+    else:
+        requests = [
+            (admin_client, model_change_url(second), model_form(model=second, is_default=True, description="edited")),
+            (other_client, "/admin/predictions/mlmodel/", {"action": "make_default", "_selected_action": [first.pk]}),
+        ]
+    # when
+    responses, errors = together_at_first_model_write(
+        [partial(client.post, url, data) for client, url, data in requests]
+    )
+    # then
+    assert errors == []
+    assert [response.status_code if response else None for response in responses] == [302, 302]
+    assert MLModel.objects.filter(is_default=True).count() == 1

@@ -281,3 +281,30 @@ def test_a_batch_scores_and_logs_each_job_and_refuses_only_the_job_scored_as_nan
         assert list(stored.feature_values().values()) == pytest.approx(matrix[0].tolist())
         assert stored.predicted_index == int(job.probabilities[0].argmax())
         assert stored.confidence == pytest.approx(float(job.probabilities[0].max()))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_registrations_that_make_two_models_default_do_not_deadlock(
+    register_iris: Callable[..., ModelVersion],
+) -> None:
+    """New versions of two models registered at once, each with make_default: each registration locked its own
+    model's row and then every model's row in key order (model_set_default), and on PostgreSQL the two deadlocked
+    (OperationalError "deadlock detected"). A registration that makes its model the default now locks every model's
+    row first: both are stored, one after the other, and one model is the default."""
+    from functools import partial
+
+    from tests.predictions.together import together_at_first_model_write
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite runs write transactions one at a time (transaction_mode IMMEDIATE): there is no race")
+    # given
+    register_iris(name="first", version="1", default=False)
+    register_iris(name="second", version="1", default=False)
+    # when
+    versions, errors = together_at_first_model_write(
+        [partial(register_iris, name=name, version="2", default=True) for name in ("first", "second")]
+    )
+    # then
+    assert errors == []
+    assert all(version is not None and version.is_active for version in versions)
+    assert MLModel.objects.filter(is_default=True).count() == 1
