@@ -6,10 +6,10 @@ from django.db.models import Model
 
 
 def row_lock(model_class: type[Model], pk: object) -> None:
-    """Lock one row, by primary key, until the transaction ends (SELECT ... FOR UPDATE; on SQLite, whose write
-    transactions run one at a time already, nothing). Call it inside transaction.atomic, before the transaction's
-    first write of what the row guards: writers of the same row then run one after another, each seeing what the
-    one before committed.
+    """Lock one row, by primary key, against the other writers of what it guards until the transaction ends
+    (PostgreSQL: SELECT ... FOR NO KEY UPDATE; SQLite, whose write transactions run one at a time already: nothing).
+    Call it inside transaction.atomic, before the transaction's first write of what the row guards: writers of the
+    same row then run one after another, each seeing what the one before committed.
 
     Where "deactivate the active one, then add or activate this one" of two concurrent transactions would otherwise
     each miss the other's uncommitted active row, and a one-active constraint would fail one of them (PostgreSQL: an
@@ -20,6 +20,16 @@ def row_lock(model_class: type[Model], pk: object) -> None:
     - a model version (predictions.ModelVersion) guards its reference datasets: uploads and activations of one
       version's references (the one-active-reference constraint; the last one to commit is the active reference).
 
-    A transaction that locks rows of one table should lock them in one order (predictions.services.models_lock_all
-    locks every model's row, in key order, where the default model changes), or two transactions can deadlock."""
-    list(model_class._default_manager.select_for_update().filter(pk=pk).values_list("pk", flat=True))
+    NO KEY UPDATE, not FOR UPDATE (PostgreSQL docs, "Row-Level Locks"): it leaves the row's key-share lock free, which
+    the check of a foreign key referencing it takes at commit (Django's constraints are deferred). With FOR UPDATE,
+    every prediction logged for a version waited to commit while that version's reference was stored (a write of tens of
+    megabytes), and a first reference upload (the version's row locked, then at commit the key-share lock on its model's
+    row for the new drift settings) deadlocked with an activation of another version (the model's row locked, then the
+    version's row updated), and so did any version lock, whose query joined the model's table for the version's default
+    ordering and so locked the model's row too. A transaction that locks several rows of one table should lock them in
+    one order (predictions.services.models_lock_all locks every model's row in key order where the default model
+    changes), or two transactions can deadlock."""
+    # order_by(): no ordering, so no join (a version's default ordering joins its model, and FOR ... UPDATE without
+    # OF locks the joined model's row too)
+    rows = model_class._default_manager.select_for_update(no_key=True).filter(pk=pk).order_by()
+    list(rows.values_list("pk", flat=True))

@@ -254,3 +254,41 @@ def test_concurrent_uploads_of_one_version_all_succeed_and_one_stays_active(
     assert errors == []
     assert ReferenceDataset.objects.filter(model_version=iris_version).count() == uploads
     assert ReferenceDataset.objects.filter(model_version=iris_version, is_active=True).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_first_upload_and_an_activation_of_another_version_at_once_both_succeed(register_iris: Any) -> None:
+    """A model's first reference upload (its version's row locked, then at commit the key-share lock on the model's
+    row that checks the new drift settings' foreign key) and the activation of another version of the model (the
+    model's row locked, then the active version's row updated) took their locks in opposite orders: on PostgreSQL
+    they deadlocked and one failed (a 503 in the admin). The locks are now FOR NO KEY UPDATE, which leaves key-share
+    locks free: both succeed."""
+    from functools import partial
+
+    from django.db import connection
+
+    from drift import services
+    from drift.models import DriftSettings
+    from predictions.services import model_version_activate
+    from tests.predictions.together import together_at_first_model_write
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite runs write transactions one at a time (transaction_mode IMMEDIATE): there is no race")
+    # given: v1 and v2 of one model
+    first = register_iris(version="1")
+    second = register_iris(version="2", activate=False)
+    data = iris_reference_csv(iris_demo().x_train)
+    for attempt in range(3):  # the interleaving that deadlocked came in about half of the attempts
+        # v1 active, no drift settings yet
+        model_version_activate(model_version=first)
+        DriftSettings.objects.filter(model=first.model).delete()
+        upload = partial(services.reference_dataset_upload, model_version=first, file=data, filename=f"r{attempt}.csv")
+        # when: each starts its writes with the other's first lock taken
+        _, errors = together_at_first_model_write(
+            [upload, partial(model_version_activate, model_version=second)],
+            tables=("predictions_mlmodel", "predictions_modelversion"),
+        )
+        # then
+        assert errors == []
+        assert ReferenceDataset.objects.filter(model_version=first).count() == attempt + 1
+        assert list(first.model.versions.filter(is_active=True).values_list("version", flat=True)) == ["2"]

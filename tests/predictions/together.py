@@ -1,5 +1,5 @@
 """Run calls at once, each in its own thread (its own database connection), lined up at their first write or lock
-of a model row: the start of the race between two changes of the default model."""
+of a registry row (a model's or a model version's): the start of a race between two changes of the registry."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from typing import Any, TypeVar
 _T = TypeVar("_T")
 
 
-def together_at_first_model_write(calls: list[Callable[[], _T]]) -> tuple[list[_T | None], list[BaseException]]:
-    """Run each call in its own thread; each waits for the others just before its first UPDATE of a model row or
-    SELECT ... FOR UPDATE of model rows (inside its transaction). Their results (None where one raised), in the
-    order of `calls`, and what they raised."""
+def together_at_first_model_write(
+    calls: list[Callable[[], _T]], tables: tuple[str, ...] = ("predictions_mlmodel",)
+) -> tuple[list[_T | None], list[BaseException]]:
+    """Run each call in its own thread; each waits for the others just before its first UPDATE of a row or
+    SELECT ... FOR [NO KEY] UPDATE of rows of one of `tables` (inside its transaction; models by default). Their results
+    (None where one raised), in the order of `calls`, and what they raised."""
     from django.db import connection, connections
 
     barrier = threading.Barrier(len(calls), timeout=30)
@@ -25,8 +27,8 @@ def together_at_first_model_write(calls: list[Callable[[], _T]]) -> tuple[list[_
 
         def line_up(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
             nonlocal waited
-            writes = sql.lstrip().startswith("UPDATE") or "FOR UPDATE" in sql
-            if not waited and writes and '"predictions_mlmodel"' in sql:
+            writes = sql.lstrip().startswith("UPDATE") or "FOR UPDATE" in sql or "FOR NO KEY UPDATE" in sql
+            if not waited and writes and any(f'"{table}"' in sql for table in tables):
                 waited = True
                 barrier.wait()
             return execute(sql, params, many, context)
