@@ -127,10 +127,15 @@ class MLModelAdmin(admin.ModelAdmin[MLModel]):
 
     @admin.action(description="Make the selected model the default")
     def make_default(self, request: HttpRequest, queryset: QuerySet[MLModel]) -> None:
-        model = queryset.first()
-        if model is not None:
-            services.model_set_default(model=model)
-            self.message_user(request, f"{model} is now the default model.", messages.SUCCESS)
+        """Make the one selected model the default; with several selected, say so and change nothing (there is one
+        default model)."""
+        models = list(queryset[:2])
+        if len(models) > 1:
+            self.message_user(request, "Select one model: there is only one default model.", messages.ERROR)
+            return
+        if models:
+            services.model_set_default(model=models[0])
+            self.message_user(request, f"{models[0]} is now the default model.", messages.SUCCESS)
 
 
 @admin.register(Prediction)

@@ -372,6 +372,31 @@ def test_ticking_default_on_a_model_page_takes_the_default_from_the_other_model(
     assert list(MLModel.objects.filter(is_default=True).values_list("name", flat=True)) == ["third"]
 
 
+def test_make_default_with_several_models_selected_changes_nothing_and_says_why(admin_client: Client) -> None:
+    """The "make default" action on two selected models made the first one (in the list's order) the default and
+    said nothing of the other; it now refuses with a message and leaves the default where it was."""
+    # given
+    first = MLModel.objects.create(name="first", is_default=True)
+    second = MLModel.objects.create(name="second")
+    third = MLModel.objects.create(name="third")
+    # when
+    response = admin_client.post(
+        "/admin/predictions/mlmodel/",
+        {"action": "make_default", "_selected_action": [second.pk, third.pk]},
+        follow=True,
+    )
+    # then
+    assert response.status_code == 200
+    assert [str(m) for m in response.context["messages"]] == ["Select one model: there is only one default model."]
+    assert list(MLModel.objects.filter(is_default=True)) == [first]
+    # when: one selected
+    response = admin_client.post(
+        "/admin/predictions/mlmodel/", {"action": "make_default", "_selected_action": [third.pk]}, follow=True
+    )
+    # then
+    assert list(MLModel.objects.filter(is_default=True)) == [third]
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("race", ["two-pages", "page-and-action"])
 def test_concurrent_default_changes_in_the_admin_do_not_deadlock(
