@@ -204,6 +204,13 @@ if "postgresql" in DATABASES["default"]["ENGINE"]:
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT_SECONDS", 3)
     )
+    # A statement waits at most this long for a lock (PostgreSQL's lock_timeout, in every session): a table locked by
+    # a migration or VACUUM FULL fails a request with a 503 database_unavailable, as SQLite's busy timeout does,
+    # instead of holding it until the lock goes. 0: wait without limit.
+    _lock_timeout_ms = int(env_float("DATABASE_LOCK_TIMEOUT_SECONDS", 20.0) * 1000)
+    if _lock_timeout_ms > 0:
+        _options = DATABASES["default"]["OPTIONS"]
+        _options["options"] = f"{_options.get('options', '')} -c lock_timeout={_lock_timeout_ms}".strip()
 if "sqlite3" in DATABASES["default"]["ENGINE"]:
     # WAL lets gunicorn workers read while one writes; the busy timeout queues writers instead of failing. IMMEDIATE
     # transactions take the write lock when they begin, where the busy timeout is honoured: a DEFERRED one that read

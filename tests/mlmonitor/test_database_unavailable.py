@@ -127,3 +127,58 @@ def test_the_helper_for_plain_views_maps_database_errors_only() -> None:
     own = error_response_for(ApplicationError("gone", code="not_found", status=404))
     assert own is not None and own.status_code == 404
     assert error_response_for(ValueError("a bug")) is None
+
+
+def test_predict_answers_503_when_the_prediction_log_stays_locked(
+    api_client: Any, iris_version: ModelVersion, settings: Any
+) -> None:
+    """A prediction log locked by another session (a migration, VACUUM FULL: ACCESS EXCLUSIVE) fails a predict with
+    503 database_unavailable once DATABASE_LOCK_TIMEOUT_SECONDS has passed (PostgreSQL's lock_timeout), as SQLite's
+    busy timeout does; without it the request waited as long as the lock was held. Nothing is stored, and predicts
+    succeed again once the lock is gone."""
+    import threading
+
+    from django.db import connection, connections
+
+    from predictions.models import Prediction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's lock_timeout; SQLite has its busy timeout (SQLITE_BUSY_TIMEOUT_SECONDS)")
+    # given: this thread's next connection with a 1 s lock timeout, another session holding the table for 20 s
+    options = connection.settings_dict["OPTIONS"]
+    assert "-c lock_timeout=20000" in options["options"]  # the default
+    options["options"] = options["options"].replace("lock_timeout=20000", "lock_timeout=1000")
+    connection.close()
+    assert api_client.post("/predict", {"features": ROW}, format="json").status_code == 200
+    stored = Prediction.objects.count()
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with connections["default"].cursor() as cursor:
+                cursor.execute("BEGIN")
+                cursor.execute(f"LOCK TABLE {Prediction._meta.db_table} IN ACCESS EXCLUSIVE MODE")
+                locked.set()
+                release.wait(timeout=20)
+                cursor.execute("ROLLBACK")
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold)
+    try:
+        holder.start()
+        assert locked.wait(timeout=10)
+        # when
+        started = time.monotonic()
+        response = api_client.post("/predict", {"features": ROW}, format="json")
+        elapsed = time.monotonic() - started
+    finally:
+        release.set()
+        holder.join(timeout=30)
+        options["options"] = options["options"].replace("lock_timeout=1000", "lock_timeout=20000")
+        connection.close()
+    # then
+    assert_database_unavailable(response)
+    assert elapsed < 5.0
+    assert Prediction.objects.count() == stored
+    assert api_client.post("/predict", {"features": ROW}, format="json").status_code == 200

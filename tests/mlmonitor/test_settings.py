@@ -201,3 +201,29 @@ def test_a_blank_multiprocess_directory_variable_is_single_process_mode(tmp_path
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False"]
     assert list(tmp_path.iterdir()) == []  # no metrics files, no directory named by the blank
+
+
+def test_postgresql_sessions_get_a_lock_timeout_added_to_the_urls_options() -> None:
+    """DATABASE_LOCK_TIMEOUT_SECONDS becomes PostgreSQL's lock_timeout in every session (20 s by default), added to
+    any options the URL carries; 0 leaves it out."""
+    code = "import mlmonitor.settings.base as s; print(s.DATABASES['default']['OPTIONS'].get('options'))"
+
+    def options(url: str, **env: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env={"PATH": os.environ.get("PATH", ""), "DJANGO_DEBUG": "1", "DATABASE_URL": url, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert options("postgresql://u@127.0.0.1:1/db") == "-c lock_timeout=20000"
+    assert (
+        options("postgresql://u@127.0.0.1:1/db?options=-c%20work_mem%3D8MB") == "-c work_mem=8MB -c lock_timeout=20000"
+    )
+    assert options("postgresql://u@127.0.0.1:1/db", DATABASE_LOCK_TIMEOUT_SECONDS="2.5") == "-c lock_timeout=2500"
+    assert options("postgresql://u@127.0.0.1:1/db", DATABASE_LOCK_TIMEOUT_SECONDS="0") == "None"
+    assert options("sqlite:///x.sqlite3") == "None"
