@@ -167,12 +167,11 @@ def model_version_activate(*, model_version: ModelVersion) -> ModelVersion:
 
 def models_lock_all() -> None:
     """Lock every model's row, in key order, until the transaction ends (SELECT ... FOR NO KEY UPDATE, as
-    mlmonitor.locks.row_lock; on SQLite nothing):
-    what a change of the default model takes before its first write of a model row. Two concurrent changes then run
-    one after another instead of both missing the other's uncommitted default (the one-default-model constraint
-    would fail one of them). Taken before any single model's row (mlmonitor.locks.row_lock) or update of one: a
-    transaction that held one model's row and then waited here for the rest deadlocked with one that locked them
-    all in key order (PostgreSQL's "deadlock detected", a 503)."""
+    mlmonitor.locks.row_lock; on SQLite nothing): what a change of the default model takes before its first write of
+    a model row. Two concurrent changes then run one after another instead of both missing the other's uncommitted
+    default (the one-default-model constraint would fail one of them). Taken before any single model's row
+    (mlmonitor.locks.row_lock) or update of one: a transaction that held one model's row and then waited here for
+    the rest deadlocked with one that locked them all in key order (PostgreSQL's "deadlock detected", a 503)."""
     list(MLModel.objects.select_for_update(no_key=True).order_by("pk").values_list("pk", flat=True))
 
 
