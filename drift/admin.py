@@ -10,14 +10,13 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django_celery_beat.models import ClockedSchedule, SolarSchedule
 
-from mlmonitor.admin import ChecksOutsideTransactionAdmin
+from mlmonitor.admin import ChecksOutsideTransactionAdmin, ShownFlagsForm
 from mlmonitor.formatting import (
     NO_VALUE,
     distribution_format,
@@ -87,6 +86,12 @@ def _replaced_text(replaced: list[ReferenceDataset]) -> str:
     return ", ".join(reference.name for reference in replaced)
 
 
+class ReferenceDatasetChangeForm(ShownFlagsForm[ReferenceDataset]):
+    """A stored reference's page: its name, and "is active" (compared with what the page showed)."""
+
+    shown_flags = ("is_active",)
+
+
 @admin.register(ReferenceDataset)
 class ReferenceDatasetAdmin(ChecksOutsideTransactionAdmin[ReferenceDataset]):
     """Reference datasets; adding one goes through services.reference_dataset_upload. Each reference's page shows
@@ -111,7 +116,9 @@ class ReferenceDatasetAdmin(ChecksOutsideTransactionAdmin[ReferenceDataset]):
     ) -> type[forms.ModelForm[ReferenceDataset]]:
         if obj is not None:  # an uploaded reference is immutable: upload a new one instead
             kwargs["fields"] = ["name", "is_active"]
-            return forms.modelform_factory(ReferenceDataset, fields=["name", "is_active"])
+            return forms.modelform_factory(
+                ReferenceDataset, form=ReferenceDatasetChangeForm, fields=["name", "is_active"]
+            )
         # The upload form's fields: its model fields, plus the inputs it declares itself (file format, label column),
         # which the model keeps non-editable.
         kwargs["fields"] = list(ReferenceDatasetForm.Meta.fields)
@@ -172,12 +179,7 @@ class ReferenceDatasetAdmin(ChecksOutsideTransactionAdmin[ReferenceDataset]):
         if change:
             # Ticking "is active" makes this the version's active reference through the service, which switches the
             # other one off first (saving the flag alone would break the one-active-reference constraint: a 500).
-            activate = "is_active" in form.changed_data and obj.is_active
-            with transaction.atomic():
-                if activate:
-                    obj.is_active = False
-                obj.save()
-                replaced = services.reference_dataset_activate(reference=obj) if activate else []
+            replaced = services.reference_dataset_save(reference=obj, fields=form.changed_data)
             if replaced:
                 messages.info(
                     request, f"{obj.name} is the active reference now; it replaces {_replaced_text(replaced)}."

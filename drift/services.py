@@ -7,7 +7,7 @@ import io
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import IO, Any
@@ -280,6 +280,21 @@ def suggested_thresholds_compute(*, reference_id: int) -> list[SuggestedThreshol
         SuggestedThreshold.objects.filter(reference=reference, window_size=drift_settings.window_size).delete()
         SuggestedThreshold.objects.bulk_create(rows)
     return rows
+
+
+@transaction.atomic
+def reference_dataset_save(*, reference: ReferenceDataset, fields: Collection[str]) -> list[ReferenceDataset]:
+    """Save a reference edited on its page: the fields the edit changed (`fields`: the form's changed_data; a page
+    opened before another admin's change does not undo it) and, where the edit ticked "is active", make it its
+    version's active reference (reference_dataset_activate). Returns the references it replaced. The version's row
+    is locked before the reference's row is written, in the order of the "make active" action: written first, the
+    page and the action deadlocked on PostgreSQL (a 503)."""
+    row_lock(ModelVersion, reference.model_version_id)
+    activate = "is_active" in fields and reference.is_active
+    changed = [f.name for f in ReferenceDataset._meta.concrete_fields if f.name in fields]
+    if changed := [name for name in changed if not (activate and name == "is_active")]:
+        reference.save(update_fields=changed)
+    return reference_dataset_activate(reference=reference) if activate else []
 
 
 @transaction.atomic

@@ -15,6 +15,22 @@ from django.views.decorators.csrf import csrf_protect
 _M = TypeVar("_M", bound=Model)
 
 
+class ShownFlagsForm(forms.ModelForm[_M]):
+    """A change form whose `shown_flags` (fields such as "is default" or "is active" that other admins' actions also
+    change) count as changed only against the value the page showed, sent back in a hidden input (Django's
+    `show_hidden_initial`), not against the row as it is at save time. A page opened before another admin made a
+    model the default, or a reference active, then saves its other edits without undoing that change: the save
+    services write only the fields in `changed_data`."""
+
+    shown_flags: tuple[str, ...] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in self.shown_flags:
+            if name in self.fields:
+                self.fields[name].show_hidden_initial = True
+
+
 class ChecksOutsideTransactionAdmin(admin.ModelAdmin[_M]):
     """A ModelAdmin whose add and change forms validate outside a database transaction.
 

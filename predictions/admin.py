@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from mlmonitor.admin import ChecksOutsideTransactionAdmin
+from mlmonitor.admin import ChecksOutsideTransactionAdmin, ShownFlagsForm
 from mlmonitor.files import upload_read
 
 from . import services
@@ -91,8 +91,10 @@ class ModelVersionInline(admin.TabularInline[ModelVersion, MLModel]):
         return False
 
 
-class MLModelForm(forms.ModelForm[MLModel]):
+class MLModelForm(ShownFlagsForm[MLModel]):
     """A model's fields; ticking "is default" makes it the default, whichever model had it (services.model_save)."""
+
+    shown_flags = ("is_default",)
 
     class Meta:
         model = MLModel
@@ -123,7 +125,7 @@ class MLModelAdmin(admin.ModelAdmin[MLModel]):
     def save_model(self, request: HttpRequest, obj: MLModel, form: forms.ModelForm[MLModel], change: bool) -> None:
         """Save through the service, which (for a model saved as the default) locks every model's row before this
         row's update, inside the admin's transaction, and takes the default from the model that had it."""
-        services.model_save(model=obj)
+        services.model_save(model=obj, fields=form.changed_data if change else None)
 
     @admin.action(description="Make the selected model the default")
     def make_default(self, request: HttpRequest, queryset: QuerySet[MLModel]) -> None:

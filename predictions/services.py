@@ -6,6 +6,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Collection
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -188,14 +189,18 @@ def model_set_default(*, model: MLModel) -> MLModel:
 
 
 @transaction.atomic
-def model_save(*, model: MLModel) -> MLModel:
-    """Save a model as edited (the admin's add and change pages). Saved as the default, it takes the default from
-    the model that had it, as model_set_default does: every model's row is locked first (models_lock_all), before
-    this row is written."""
-    if model.is_default:
+def model_save(*, model: MLModel, fields: Collection[str] | None = None) -> MLModel:
+    """Save a model as edited (the admin's add and change pages): a new one whole (`fields` None), an edited one's
+    changed fields only (`fields`: the form's changed_data; a page opened before another admin's change does not
+    undo it). Made the default, it takes the default from the model that had it, as model_set_default does: every
+    model's row is locked first (models_lock_all), before this row is written."""
+    if model.is_default and (fields is None or "is_default" in fields):
         models_lock_all()
         MLModel.objects.filter(is_default=True).exclude(pk=model.pk).update(is_default=False)
-    model.save()
+    if fields is None:
+        model.save()
+    elif changed := [f.name for f in MLModel._meta.concrete_fields if f.name in fields]:
+        model.save(update_fields=[*changed, "updated_at"])
     transaction.on_commit(model_version_resolve_forget)
     return model
 

@@ -102,7 +102,7 @@ def test_ticking_is_active_on_an_earlier_reference_switches_the_active_one(
     # when
     response = admin_client.post(
         f"/admin/drift/referencedataset/{iris_reference.pk}/change/",
-        {"name": "first again", "is_active": "on", "_save": "Save"},
+        {"name": "first again", "is_active": "on", "initial-is_active": "False", "_save": "Save"},
         follow=True,
     )
     # then
@@ -112,9 +112,10 @@ def test_ticking_is_active_on_an_earlier_reference_switches_the_active_one(
     second.refresh_from_db()
     assert iris_reference.is_active and iris_reference.name == "first again"
     assert not second.is_active
-    # when: unticking leaves the version without an active reference, and nothing else changes
+    # when: unticking (the page showed it ticked) leaves the version without an active reference
     response = admin_client.post(
-        f"/admin/drift/referencedataset/{iris_reference.pk}/change/", {"name": "first again", "_save": "Save"}
+        f"/admin/drift/referencedataset/{iris_reference.pk}/change/",
+        {"name": "first again", "initial-is_active": "True", "_save": "Save"},
     )
     # then
     assert response.status_code == 302
@@ -292,3 +293,73 @@ def test_a_first_upload_and_an_activation_of_another_version_at_once_both_succee
         assert errors == []
         assert ReferenceDataset.objects.filter(model_version=first).count() == attempt + 1
         assert list(first.model.versions.filter(is_active=True).values_list("version", flat=True)) == ["2"]
+
+
+def test_a_page_opened_before_another_activation_saves_its_name_without_undoing_it(
+    admin_client: Client, iris_reference: ReferenceDataset
+) -> None:
+    """An admin opens the active reference's page; meanwhile another admin makes a second reference active; the first
+    admin renames the reference and saves (the box still ticked, as the page showed it). The name changes and the
+    second reference stays active: the save compared "is active" with the row at save time, saw it ticked anew, and
+    made the first reference active again."""
+    # given: the page as opened (the active reference, its box ticked)
+    page = admin_client.get(f"/admin/drift/referencedataset/{iris_reference.pk}/change/").content.decode()
+    assert 'name="initial-is_active"' in page
+    upload = SimpleUploadedFile("second.csv", iris_reference_csv(iris_demo().x_train[:80]), content_type="text/csv")
+    admin_client.post(
+        ADD_URL, {"model_version": str(iris_reference.model_version_id), "name": "second", "file": upload}
+    )
+    second = ReferenceDataset.objects.get(name="second")
+    assert second.is_active
+    # when
+    response = admin_client.post(
+        f"/admin/drift/referencedataset/{iris_reference.pk}/change/",
+        {"name": "renamed", "is_active": "on", "initial-is_active": "True", "_save": "Save"},
+    )
+    # then
+    assert response.status_code == 302
+    iris_reference.refresh_from_db()
+    second.refresh_from_db()
+    assert iris_reference.name == "renamed"
+    assert second.is_active and not iris_reference.is_active
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_page_and_the_action_activating_one_reference_at_once_both_succeed(
+    iris_reference: ReferenceDataset, admin_user: Any
+) -> None:
+    """Two admins make one inactive reference active at once, one by ticking its page's box, the other with the
+    "make active" action. The page wrote the reference's row and then locked the version's, the action the other way
+    round: on PostgreSQL they deadlocked and one got a 503. The page now locks the version's row first."""
+    from functools import partial
+
+    from django.db import connection
+
+    from tests.predictions.together import together_at_first_model_write
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite runs write transactions one at a time (transaction_mode IMMEDIATE): there is no race")
+    # given: a second upload made iris_reference inactive
+    clients = [Client(), Client()]
+    for client in clients:
+        client.force_login(admin_user)
+    upload = SimpleUploadedFile("second.csv", iris_reference_csv(iris_demo().x_train[:80]), content_type="text/csv")
+    clients[0].post(ADD_URL, {"model_version": str(iris_reference.model_version_id), "name": "second", "file": upload})
+    page = f"/admin/drift/referencedataset/{iris_reference.pk}/change/"
+    # when
+    responses, errors = together_at_first_model_write(
+        [
+            partial(clients[0].post, page, {"name": "first", "is_active": "on", "initial-is_active": "False"}),
+            partial(
+                clients[1].post,
+                "/admin/drift/referencedataset/",
+                {"action": "activate", "_selected_action": [str(iris_reference.pk)]},
+            ),
+        ],
+        tables=("predictions_modelversion", "drift_referencedataset"),
+    )
+    # then
+    assert errors == []
+    assert [response.status_code if response else None for response in responses] == [302, 302]
+    active = ReferenceDataset.objects.filter(model_version_id=iris_reference.model_version_id, is_active=True)
+    assert list(active.values_list("pk", flat=True)) == [iris_reference.pk]

@@ -15,6 +15,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from demo.iris import IRIS_SCHEMA
+from predictions import services
 from predictions.models import MLModel, ModelVersion
 from tests.predictions import artifacts
 from tests.predictions.together import together_at_first_model_write
@@ -370,6 +371,34 @@ def test_ticking_default_on_a_model_page_takes_the_default_from_the_other_model(
     # then
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
     assert list(MLModel.objects.filter(is_default=True).values_list("name", flat=True)) == ["third"]
+
+
+def test_a_model_page_opened_before_another_admin_made_it_default_saves_without_undoing_that(
+    admin_client: Client,
+) -> None:
+    """An admin opens a model's page (not the default); meanwhile another admin makes it the default; the first saves
+    a description edit with the box unticked, as the page showed it. The description is saved and the model stays
+    the default: the save compared the box with the row at save time and wrote "not default", leaving no default
+    model (/predict answered 404). Unticking on a page that showed the box ticked still removes the default."""
+    # given
+    MLModel.objects.create(name="first", is_default=True)
+    second = MLModel.objects.create(name="second")
+    page = admin_client.get(model_change_url(second)).content.decode()
+    assert 'name="initial-is_default"' in page
+    services.model_set_default(model=second)
+    # when
+    form = {**model_form(model=second, is_default=False, description="edited"), "initial-is_default": "False"}
+    response = admin_client.post(model_change_url(second), form)
+    # then
+    assert response.status_code == 302
+    second.refresh_from_db()
+    assert second.description == "edited" and second.is_default
+    # when: the page showed the box ticked and the admin unticked it
+    form = {**model_form(model=second, is_default=False, description="edited"), "initial-is_default": "True"}
+    response = admin_client.post(model_change_url(second), form)
+    # then
+    assert response.status_code == 302
+    assert not MLModel.objects.filter(is_default=True).exists()
 
 
 def test_make_default_with_several_models_selected_changes_nothing_and_says_why(admin_client: Client) -> None:
