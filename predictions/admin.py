@@ -20,9 +20,12 @@ from .models import MLModel, ModelVersion, Prediction
 ARTIFACT_CHECK_FIELDS = frozenset({"artifact", "feature_schema", "class_labels"})
 
 
-class ModelVersionForm(forms.ModelForm[ModelVersion]):
+class ModelVersionForm(ShownFlagsForm[ModelVersion]):
     """Shows on the form why the service would refuse a version: services.artifact_check (skops' trusted-type check,
-    schema and classes). The service checks again on save; that check reuses this one's outcome, not a new load."""
+    schema and classes). The service checks again on save; that check reuses this one's outcome, not a new load.
+    "is active" counts as changed against what the page showed (ShownFlagsForm)."""
+
+    shown_flags = ("is_active",)
 
     class Meta:
         model = ModelVersion
@@ -68,7 +71,7 @@ class ModelVersionAdmin(ChecksOutsideTransactionAdmin[ModelVersion]):
         """Save through the service, which checks what the form checked (that check is remembered, not rerun)."""
         recheck = not change or bool(ARTIFACT_CHECK_FIELDS & set(form.changed_data))
         data = upload_read(form.cleaned_data["artifact"]) if recheck else None
-        services.model_version_save_checked(model_version=obj, data=data)
+        services.model_version_save_checked(model_version=obj, data=data, fields=form.changed_data if change else None)
 
     @admin.action(description="Make the selected version active for its model")
     def activate(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:

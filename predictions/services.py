@@ -130,10 +130,13 @@ def model_version_register(
         return model_version
 
 
-def model_version_save_checked(*, model_version: ModelVersion, data: bytes | None) -> ModelVersion:
+def model_version_save_checked(
+    *, model_version: ModelVersion, data: bytes | None, fields: Collection[str] | None = None
+) -> ModelVersion:
     """Save an admin-edited version: check its artifact (`data`, given when the artifact, schema or labels changed)
     against schema and labels before the transaction opens (as in model_version_register), keep one active
-    version."""
+    version. `fields`, for an edit (the form's changed_data): where "is_active" is not among them, the version keeps
+    the state it has now, so a page opened before another admin activated a version does not undo that."""
     if data is not None:
         checked = artifact_check(
             data=data, feature_schema=model_version.feature_schema, class_labels=model_version.class_labels
@@ -143,6 +146,8 @@ def model_version_save_checked(*, model_version: ModelVersion, data: bytes | Non
         model_version.feature_schema = checked.schema.to_json()
     with transaction.atomic():
         row_lock(MLModel, model_version.model_id)
+        if fields is not None and "is_active" not in fields and model_version.pk is not None:
+            model_version.is_active = ModelVersion.objects.values_list("is_active", flat=True).get(pk=model_version.pk)
         if model_version.is_active:
             # Deactivate the others first, so the one-active-version constraint validates; a failure below rolls back.
             others = ModelVersion.objects.filter(model=model_version.model, is_active=True)

@@ -245,6 +245,37 @@ def test_an_artifact_is_loaded_and_checked_outside_any_transaction(
     assert seen == [False, False, False]  # register_iris, the form's check, the save's (remembered) check
 
 
+def test_a_version_page_opened_before_another_activation_saves_without_undoing_it(
+    admin_client: Client, register_iris: Callable[..., ModelVersion]
+) -> None:
+    """An admin opens the active version's page; meanwhile another admin activates a second version; the first saves
+    a rename with the box ticked, as the page showed it. The edit is saved and the second version stays
+    active: the save saw the box ticked and made the first version active again."""
+    # given
+    first = register_iris(version="1")
+    second = register_iris(version="2", activate=False)
+    url = f"/admin/predictions/modelversion/{first.pk}/change/"
+    assert 'name="initial-is_active"' in admin_client.get(url).content.decode()
+    services.model_version_activate(model_version=second)
+    data = {
+        "model": str(first.model.pk),
+        "version": "1-renamed",
+        "framework": "sklearn",
+        "feature_schema": json.dumps(IRIS_SCHEMA),
+        "class_labels": json.dumps(first.class_labels),
+        "is_active": "on",
+        "initial-is_active": "True",
+        "_save": "Save",
+    }
+    # when
+    response = admin_client.post(url, data)
+    # then
+    assert response.status_code == 302
+    first.refresh_from_db()
+    assert first.version == "1-renamed"
+    assert list(ModelVersion.objects.filter(is_active=True).values_list("version", flat=True)) == ["2"]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_version_saves_of_one_model_neither_fail_nor_leave_two_active(
     register_iris: Callable[..., ModelVersion], monkeypatch: pytest.MonkeyPatch
