@@ -1,7 +1,8 @@
 # `make run` starts the whole stack on this machine; `make test` runs the whole suite. Both set up what is missing.
 # `make lint`: ruff (lint and format) and mypy with django-stubs on the apps (config in pyproject.toml).
-PYTHON ?= python3
-VENV ?= .venv
+# A blank value (set to only spaces, in the environment or on the command line) counts as unset, as in the scripts.
+override PYTHON := $(or $(strip $(PYTHON)),python3)
+override VENV := $(or $(strip $(VENV)),.venv)
 export VENV
 
 .PHONY: run test venv system lint bench clean

@@ -3,6 +3,9 @@
 # private redis-server on a free port.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/env_blank.sh
+blank_unset VENV DATABASE_URL REDIS_URL CELERY_BROKER_URL
+unset REDIS_PID REDIS_DIR # this script's own (cleanup kills and removes them): never taken from the environment
 VENV=${VENV:-.venv}
 PY="$VENV/bin/python"
 cleanup() {

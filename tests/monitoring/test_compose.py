@@ -549,16 +549,35 @@ def test_blank_unset_unsets_only_blank_variables(shell: str) -> None:
     assert done.stdout == "unset|unset| x ||unset|none|none\n"
 
 
-@pytest.mark.parametrize("script", ["scripts/run.sh", "scripts/docker-entrypoint.sh"])
+def test_make_takes_a_blank_venv_or_python_as_unset() -> None:
+    """`VENV=' ' make run` built the virtualenv at "/" (`python -m venv  `, then `touch /.installed`) and `PYTHON=' '`
+    ran no interpreter; the Makefile now falls back on .venv and python3 for a blank value, as the scripts do."""
+    # given
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    # when
+    done = subprocess.run(
+        ["make", "-n", "venv"], cwd=ROOT, env={**env, "VENV": " ", "PYTHON": "\t"}, capture_output=True, text=True
+    )
+    # then
+    assert done.returncode == 0, done.stderr
+    assert "touch /.installed" not in done.stdout and "-m venv  " not in done.stdout
+    assert all(
+        line.startswith(("python3 ", "touch .venv/", ".venv/bin/pip ", "make: Nothing to be done"))
+        for line in done.stdout.splitlines()
+    )
+
+
+@pytest.mark.parametrize("script", ["scripts/run.sh", "scripts/docker-entrypoint.sh", "scripts/test.sh"])
 def test_start_scripts_unset_every_blank_variable_they_read(script: str) -> None:
     """Each variable a start script reads with a default or a set-test (`${NAME:-...}`, `${NAME-...}`) is passed to
-    blank_unset before its first use: `SECRET_KEY=' ' make run` generates a key instead of exporting a blank one that
-    the settings then refuse, and `WEB_WORKERS=' '` gets the default."""
+    blank_unset before its first use (or unset there, for the script's own): `SECRET_KEY=' ' make run` generates a
+    key instead of exporting a blank one that the settings then refuse, and `WEB_WORKERS=' '` gets the default."""
     # given
     text = (ROOT / script).read_text()
     call = re.search(r"^blank_unset ((?:\\\n|[^\n])+)$", text, re.MULTILINE)
     assert call is not None, f"{script} does not call blank_unset"
     listed = set(call.group(1).replace("\\\n", " ").split())
+    listed |= {name for line in re.findall(r"^unset ([^#\n]+)", text, re.MULTILINE) for name in line.split()}
     # when
     read = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?-", text))
     # then
