@@ -13,12 +13,16 @@ import os
 from collections.abc import Mapping, MutableMapping
 
 SETTINGS_MODULE = "mlmonitor.settings.base"
+# Blanks: POSIX's [:space:] class in the C locale, which the shell scripts test (scripts/env_blank.sh). Python's
+# str.strip() would also take a no-break space or U+001C-U+001F for blank, which the scripts keep: `SECRET_KEY` set
+# to a no-break space passed make run's "is it set" test and was then refused by the settings.
+BLANKS = " \t\n\r\v\f"
 
 
 def environ_value(name: str, environ: Mapping[str, str] = os.environ) -> str | None:
-    """The variable's value, or None when it is unset, empty or only whitespace."""
+    """The variable's value, or None when it is unset, empty or only blanks (BLANKS)."""
     raw = environ.get(name)
-    return None if raw is None or not raw.strip() else raw
+    return None if raw is None or not raw.strip(BLANKS) else raw
 
 
 def environ_or(name: str, default: str, environ: Mapping[str, str] = os.environ) -> str:

@@ -227,3 +227,15 @@ def test_postgresql_sessions_get_a_lock_timeout_added_to_the_urls_options() -> N
     assert options("postgresql://u@127.0.0.1:1/db", DATABASE_LOCK_TIMEOUT_SECONDS="2.5") == "-c lock_timeout=2500"
     assert options("postgresql://u@127.0.0.1:1/db", DATABASE_LOCK_TIMEOUT_SECONDS="0") == "None"
     assert options("sqlite:///x.sqlite3") == "None"
+
+
+@pytest.mark.parametrize(
+    ("value", "blank"), [(" \t\r\n\v\f", True), ("\u00a0", False), ("\x1c", False), (" x ", False)]
+)
+def test_blanks_are_the_shell_scripts_blanks(value: str, blank: bool) -> None:
+    """A value counts as blank where the shell scripts' blank_unset also unsets it (POSIX [:space:]): ASCII spaces,
+    tabs and line and form feeds. A no-break space or a separator control is a value in both (Python's str.strip()
+    took them for blanks, so the scripts exported a SECRET_KEY that the settings then refused)."""
+    from mlmonitor.environment import environ_value
+
+    assert (environ_value("X", {"X": value}) is None) is blank

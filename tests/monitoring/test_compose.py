@@ -540,13 +540,13 @@ def test_blank_unset_unsets_only_blank_variables(shell: str) -> None:
     mlmonitor/environment.py reads it; a value with text (surrounding spaces kept) and an empty value are left as
     they are, and the function leaves no variable of its own behind."""
     # given
-    env = {"PATH": os.environ["PATH"], "A": "   ", "B": " \t ", "C": " x ", "D": ""}
-    line = '. scripts/env_blank.sh; set -u; blank_unset A B C D E; echo "${A-unset}|${B-unset}|${C-unset}|${D-unset}|'
-    line += '${E-unset}|${blank_name-none}|${blank_value-none}"'
+    env = {"PATH": os.environ["PATH"], "A": "   ", "B": " \t\v\f\r ", "C": " x ", "D": "", "F": "\u00a0"}
+    line = '. scripts/env_blank.sh; set -u; blank_unset A B C D E F; echo "${A-unset}|${B-unset}|${C-unset}|'
+    line += '${D-unset}|${E-unset}|${F-unset}|${blank_name-none}|${blank_value-none}"'
     # when
     done = subprocess.run([shell, "-c", line], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
-    # then
-    assert done.stdout == "unset|unset| x ||unset|none|none\n"
+    # then: as mlmonitor.environment.environ_value reads them (a no-break space is a value)
+    assert done.stdout == "unset|unset| x ||unset|\u00a0|none|none\n"
 
 
 def test_make_takes_a_blank_venv_or_python_as_unset() -> None:
