@@ -291,8 +291,9 @@ def reference_dataset_save(*, reference: ReferenceDataset, fields: Collection[st
     page and the action deadlocked on PostgreSQL (a 503)."""
     row_lock(ModelVersion, reference.model_version_id)
     activate = "is_active" in fields and reference.is_active
-    changed = [f.name for f in ReferenceDataset._meta.concrete_fields if f.name in fields]
-    if changed := [name for name in changed if not (activate and name == "is_active")]:
+    skipped = {"is_active"} if activate else set()  # reference_dataset_activate sets it, with the others' flags
+    changed = [f.name for f in ReferenceDataset._meta.concrete_fields if f.name in fields and f.name not in skipped]
+    if changed:
         reference.save(update_fields=changed)
     return reference_dataset_activate(reference=reference) if activate else []
 
