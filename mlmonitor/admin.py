@@ -20,7 +20,9 @@ class ShownFlagsForm(forms.ModelForm[_M]):
     change) count as changed only against the value the page showed, sent back in a hidden input (Django's
     `show_hidden_initial`), not against the row as it is at save time. A page opened before another admin made a
     model the default, or a reference active, then saves its other edits without undoing that change: the save
-    services write only the fields in `changed_data`."""
+    services write only the fields in `changed_data`. The boxes are rendered with autocomplete="off": a browser that
+    goes Back to a page refetches it (the admin's pages are not cached) but puts a box back as the user left it,
+    beside the fresh hidden value, and the save then undid the other admin's change (seen with Chromium)."""
 
     shown_flags: tuple[str, ...] = ()
 
@@ -29,6 +31,7 @@ class ShownFlagsForm(forms.ModelForm[_M]):
         for name in self.shown_flags:
             if name in self.fields:
                 self.fields[name].show_hidden_initial = True
+                self.fields[name].widget.attrs["autocomplete"] = "off"
 
 
 class ChecksOutsideTransactionAdmin(admin.ModelAdmin[_M]):

@@ -75,9 +75,15 @@ class ModelVersionAdmin(ChecksOutsideTransactionAdmin[ModelVersion]):
 
     @admin.action(description="Make the selected version active for its model")
     def activate(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
-        for version in queryset:
+        """Make each selected version its model's active one; with two versions of one model selected, say so and
+        change nothing (a model has one active version)."""
+        versions = list(queryset)
+        if len({version.model_id for version in versions}) < len(versions):
+            self.message_user(request, "Select one version per model: a model has one active version.", messages.ERROR)
+            return
+        for version in versions:
             services.model_version_activate(model_version=version)
-        self.message_user(request, f"Activated {queryset.count()} version(s).", messages.SUCCESS)
+        self.message_user(request, f"Activated {len(versions)} version(s).", messages.SUCCESS)
 
 
 class ModelVersionInline(admin.TabularInline[ModelVersion, MLModel]):

@@ -4,6 +4,7 @@ anything is saved; a saved upload answers predictions; the activate action keeps
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable
 from functools import partial
@@ -430,6 +431,56 @@ def test_a_model_page_opened_before_another_admin_made_it_default_saves_without_
     # then
     assert response.status_code == 302
     assert not MLModel.objects.filter(is_default=True).exists()
+
+
+def test_the_flag_boxes_are_not_restored_by_the_browser(
+    admin_client: Client, register_iris: Callable[..., ModelVersion]
+) -> None:
+    """The "is default" and "is active" boxes carry autocomplete="off": going Back to a page, Chromium refetched it
+    but put the box back as the user had left it, beside the fresh hidden value, so a save undid another admin's
+    change of the flag (a browser trial)."""
+    from demo.iris import iris_reference_csv
+    from drift.services import reference_dataset_upload
+    from tests.conftest import iris_demo
+
+    # given
+    version = register_iris(version="1")
+    data = iris_reference_csv(iris_demo().x_train)
+    reference = reference_dataset_upload(model_version=version, file=data, filename="r.csv")
+    pages = [
+        ("is_default", f"/admin/predictions/mlmodel/{version.model.pk}/change/"),
+        ("is_active", f"/admin/predictions/modelversion/{version.pk}/change/"),
+        ("is_active", f"/admin/drift/referencedataset/{reference.pk}/change/"),
+    ]
+    # when
+    boxes = [
+        re.search(rf'<input type="checkbox" name="{name}"[^>]*>', admin_client.get(url).content.decode())
+        for name, url in pages
+    ]
+    # then
+    for (_, url), box in zip(pages, boxes, strict=True):
+        assert box is not None and 'autocomplete="off"' in box.group(0), url
+
+
+def test_the_activate_action_with_two_versions_of_one_model_changes_nothing_and_says_why(
+    admin_client: Client, register_iris: Callable[..., ModelVersion]
+) -> None:
+    """Two versions of one model selected for "make active": the action activated both in turn, left the last one
+    active and said "Activated 2 version(s)"; it now refuses with a message and changes nothing."""
+    # given
+    first = register_iris(version="1")
+    second = register_iris(version="2", activate=False)
+    # when
+    response = admin_client.post(
+        "/admin/predictions/modelversion/",
+        {"action": "activate", "_selected_action": [first.pk, second.pk]},
+        follow=True,
+    )
+    # then
+    assert [str(m) for m in response.context["messages"]] == [
+        "Select one version per model: a model has one active version."
+    ]
+    assert list(ModelVersion.objects.filter(is_active=True).values_list("version", flat=True)) == ["1"]
 
 
 def test_make_default_with_several_models_selected_changes_nothing_and_says_why(admin_client: Client) -> None:
