@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.servers import required_tool
@@ -157,6 +157,25 @@ def text_of(driver: webdriver.Chrome, selector: str) -> str:
     return driver.find_element(By.CSS_SELECTOR, selector).text
 
 
+def page_left(element: Any) -> Any:
+    """A wait condition: True once `element`'s page is gone (expected_conditions.staleness_of), also where
+    chromedriver answers the check made mid-navigation with "unknown error: ... Node with given id does not belong
+    to the document" instead of a stale-element error (seen in CI, Chromium 156)."""
+
+    def gone(driver: Any) -> bool:
+        try:
+            element.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+        return False
+
+    return gone
+
+
 def log_in(driver: webdriver.Chrome, base_url: str, *, username: str, password: str, next_path: str = "/") -> None:
     """Log in through the dashboard's login form."""
     driver.get(base_url + next_path)
@@ -164,7 +183,7 @@ def log_in(driver: webdriver.Chrome, base_url: str, *, username: str, password: 
     driver.find_element(By.ID, "id_password").send_keys(password)
     form = driver.find_element(By.CSS_SELECTOR, "main form")
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(form))
+    WebDriverWait(driver, 30).until(page_left(form))
     charts_draw(driver)
 
 
@@ -172,4 +191,4 @@ def click_and_wait(driver: webdriver.Chrome, selector: str) -> None:
     """Click an element that loads another page, and wait until the old page is gone."""
     element = driver.find_element(By.CSS_SELECTOR, selector)
     element.click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(element))
+    WebDriverWait(driver, 30).until(page_left(element))

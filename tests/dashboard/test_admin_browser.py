@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from alerts_config.models import AlertEvent, Threshold
@@ -22,7 +21,7 @@ from drift.services import drift_run_compute, reference_dataset_upload
 from predictions.models import ModelVersion
 from predictions.services import prediction_create
 from tests.conftest import iris_demo
-from tests.dashboard.browser import WIDTH, chromium, screenshot
+from tests.dashboard.browser import WIDTH, chromium, page_left, screenshot
 
 PASSWORD = "a-long-test-password-1"
 
@@ -41,7 +40,7 @@ def admin_log_in(driver: Any, base_url: str) -> None:
     driver.find_element(By.ID, "id_password").send_keys(PASSWORD)
     form = driver.find_element(By.ID, "login-form")
     form.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(form))
+    WebDriverWait(driver, 30).until(page_left(form))
 
 
 def page_width_check(driver: Any, url: str) -> dict[str, Any]:
