@@ -72,6 +72,12 @@ class ModelVersionAdmin(ChecksOutsideTransactionAdmin[ModelVersion]):
         recheck = not change or bool(ARTIFACT_CHECK_FIELDS & set(form.changed_data))
         data = upload_read(form.cleaned_data["artifact"]) if recheck else None
         services.model_version_save_checked(model_version=obj, data=data, fields=form.changed_data if change else None)
+        if "is_active" in form.changed_data and not obj.model.versions.filter(is_active=True).exists():
+            self.message_user(
+                request,
+                f"{obj.model.name} has no active version now: its predictions answer 409 until one is made active.",
+                messages.WARNING,
+            )
 
     @admin.action(description="Make the selected version active for its model")
     def activate(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
@@ -135,6 +141,10 @@ class MLModelAdmin(admin.ModelAdmin[MLModel]):
         """Save through the service, which (for a model saved as the default) locks every model's row before this
         row's update, inside the admin's transaction, and takes the default from the model that had it."""
         services.model_save(model=obj, fields=form.changed_data if change else None)
+        if "is_default" in form.changed_data and not MLModel.objects.filter(is_default=True).exists():
+            self.message_user(
+                request, "No model is the default now: /predict and /drift answer 404 until one is.", messages.WARNING
+            )
 
     @admin.action(description="Make the selected model the default")
     def make_default(self, request: HttpRequest, queryset: QuerySet[MLModel]) -> None:

@@ -275,6 +275,15 @@ def test_a_version_page_opened_before_another_activation_saves_without_undoing_i
     first.refresh_from_db()
     assert first.version == "1-renamed"
     assert list(ModelVersion.objects.filter(is_active=True).values_list("version", flat=True)) == ["2"]
+    # when: the second version's page, shown active, saved unticked
+    data = {**data, "version": "2", "initial-is_active": "True"}
+    del data["is_active"]
+    response = admin_client.post(f"/admin/predictions/modelversion/{second.pk}/change/", data, follow=True)
+    # then: no active version, and the page says what that means
+    assert not ModelVersion.objects.filter(is_active=True).exists()
+    assert "iris has no active version now: its predictions answer 409 until one is made active." in [
+        str(m) for m in response.context["messages"]
+    ]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -427,10 +436,12 @@ def test_a_model_page_opened_before_another_admin_made_it_default_saves_without_
     assert second.description == "edited" and second.is_default
     # when: the page showed the box ticked and the admin unticked it
     form = {**model_form(model=second, is_default=False, description="edited"), "initial-is_default": "True"}
-    response = admin_client.post(model_change_url(second), form)
-    # then
-    assert response.status_code == 302
+    response = admin_client.post(model_change_url(second), form, follow=True)
+    # then: no default, and the page says what that means
     assert not MLModel.objects.filter(is_default=True).exists()
+    assert "No model is the default now: /predict and /drift answer 404 until one is." in [
+        str(m) for m in response.context["messages"]
+    ]
 
 
 def test_the_flag_boxes_are_not_restored_by_the_browser(
