@@ -146,7 +146,7 @@ def model_version_save_checked(
         model_version.feature_schema = checked.schema.to_json()
     with transaction.atomic():
         row_lock(MLModel, model_version.model_id)
-        if fields is not None and "is_active" not in fields and model_version.pk is not None:
+        if fields is not None and "is_active" not in fields:  # an edit (fields: its changed data)
             model_version.is_active = ModelVersion.objects.values_list("is_active", flat=True).get(pk=model_version.pk)
         if model_version.is_active:
             # Deactivate the others first, so the one-active-version constraint validates; a failure below rolls back.
@@ -181,24 +181,18 @@ def models_lock_all() -> None:
     list(MLModel.objects.select_for_update(no_key=True).order_by("pk").values_list("pk", flat=True))
 
 
-@transaction.atomic
 def model_set_default(*, model: MLModel) -> MLModel:
-    """Make this model the one behind the seed's /predict and /drift (the other default loses it); every model's row
-    is locked first (models_lock_all)."""
-    models_lock_all()
-    MLModel.objects.filter(is_default=True).exclude(pk=model.pk).update(is_default=False)
+    """Make this model the one behind the seed's /predict and /drift (the other default loses it; model_save)."""
     model.is_default = True
-    model.save(update_fields=["is_default", "updated_at"])
-    transaction.on_commit(model_version_resolve_forget)
-    return model
+    return model_save(model=model, fields=("is_default",))
 
 
 @transaction.atomic
 def model_save(*, model: MLModel, fields: Collection[str] | None = None) -> MLModel:
     """Save a model as edited (the admin's add and change pages): a new one whole (`fields` None), an edited one's
     changed fields only (`fields`: the form's changed_data; a page opened before another admin's change does not
-    undo it). Made the default, it takes the default from the model that had it, as model_set_default does: every
-    model's row is locked first (models_lock_all), before this row is written."""
+    undo it). Made the default, it takes the default from the model that had it: every model's row is locked first
+    (models_lock_all), before this row is written."""
     if model.is_default and (fields is None or "is_default" in fields):
         models_lock_all()
         MLModel.objects.filter(is_default=True).exclude(pk=model.pk).update(is_default=False)

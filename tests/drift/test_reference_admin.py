@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
 from typing import Any
 
 import pytest
@@ -211,46 +210,29 @@ def test_an_upload_whose_rows_cannot_be_written_leaves_no_file_and_the_old_refer
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_uploads_of_one_version_all_succeed_and_one_stays_active(
-    iris_version: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_concurrent_uploads_of_one_version_all_succeed_and_one_stays_active(iris_version: Any) -> None:
     """Four uploads of one version's reference whose write transactions start together: each deactivated the active
     reference it saw and inserted its own, missing the others' uncommitted ones, and on PostgreSQL the
     one-active-reference constraint failed all but one (a 500 in the admin). The version's row is now locked first:
     every upload is stored and exactly one reference, the last committed, is active."""
-    from django.db import connection, connections
+    from functools import partial
+
+    from django.db import connection
 
     from drift import services
+    from tests.predictions.together import together_at_first_write
 
     if connection.vendor != "postgresql":
         pytest.skip("SQLite runs write transactions one at a time (transaction_mode IMMEDIATE): there is no race")
-    # given: every upload waits for the others at the start of its write transaction
+    # given
     uploads = 4
-    barrier = threading.Barrier(uploads, timeout=60)
-    lock = services.row_lock
-
-    def together(*args: Any) -> None:
-        barrier.wait()
-        lock(*args)
-
-    monkeypatch.setattr(services, "row_lock", together)
     data = iris_reference_csv(iris_demo().x_train)
-    errors: list[BaseException] = []
-
-    def upload(index: int) -> None:
-        try:
-            services.reference_dataset_upload(model_version=iris_version, file=data, filename=f"r{index}.csv")
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    # when
-    threads = [threading.Thread(target=upload, args=(index,)) for index in range(uploads)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    calls = [
+        partial(services.reference_dataset_upload, model_version=iris_version, file=data, filename=f"r{index}.csv")
+        for index in range(uploads)
+    ]
+    # when: every upload waits for the others at its first lock of the version's row, the start of its transaction
+    _, errors = together_at_first_write(calls, tables=("predictions_modelversion",))
     # then
     assert errors == []
     assert ReferenceDataset.objects.filter(model_version=iris_version).count() == uploads
@@ -271,7 +253,7 @@ def test_a_first_upload_and_an_activation_of_another_version_at_once_both_succee
     from drift import services
     from drift.models import DriftSettings
     from predictions.services import model_version_activate
-    from tests.predictions.together import together_at_first_model_write
+    from tests.predictions.together import together_at_first_write
 
     if connection.vendor != "postgresql":
         pytest.skip("SQLite runs write transactions one at a time (transaction_mode IMMEDIATE): there is no race")
@@ -285,7 +267,7 @@ def test_a_first_upload_and_an_activation_of_another_version_at_once_both_succee
         DriftSettings.objects.filter(model=first.model).delete()
         upload = partial(services.reference_dataset_upload, model_version=first, file=data, filename=f"r{attempt}.csv")
         # when: each starts its writes with the other's first lock taken
-        _, errors = together_at_first_model_write(
+        _, errors = together_at_first_write(
             [upload, partial(model_version_activate, model_version=second)],
             tables=("predictions_mlmodel", "predictions_modelversion"),
         )
@@ -335,7 +317,7 @@ def test_a_page_and_the_action_activating_one_reference_at_once_both_succeed(
 
     from django.db import connection
 
-    from tests.predictions.together import together_at_first_model_write
+    from tests.predictions.together import together_at_first_write
 
     if connection.vendor != "postgresql":
         pytest.skip("SQLite runs write transactions one at a time (transaction_mode IMMEDIATE): there is no race")
@@ -347,7 +329,7 @@ def test_a_page_and_the_action_activating_one_reference_at_once_both_succeed(
     clients[0].post(ADD_URL, {"model_version": str(iris_reference.model_version_id), "name": "second", "file": upload})
     page = f"/admin/drift/referencedataset/{iris_reference.pk}/change/"
     # when
-    responses, errors = together_at_first_model_write(
+    responses, errors = together_at_first_write(
         [
             partial(clients[0].post, page, {"name": "first", "is_active": "on", "initial-is_active": "False"}),
             partial(

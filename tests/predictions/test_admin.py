@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -19,7 +18,7 @@ from demo.iris import IRIS_SCHEMA
 from predictions import services
 from predictions.models import MLModel, ModelVersion
 from tests.predictions import artifacts
-from tests.predictions.together import together_at_first_model_write
+from tests.predictions.together import together_at_first_write
 
 ADD_URL = "/admin/predictions/modelversion/add/"
 ROW = [5.1, 3.5, 1.4, 0.2]  # a setosa
@@ -288,55 +287,37 @@ def test_a_version_page_opened_before_another_activation_saves_without_undoing_i
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_version_saves_of_one_model_neither_fail_nor_leave_two_active(
-    register_iris: Callable[..., ModelVersion], monkeypatch: pytest.MonkeyPatch
+    register_iris: Callable[..., ModelVersion],
 ) -> None:
     """Versions of one model registered at once, active, whose write transactions start together: on PostgreSQL the
     one-active-version constraint failed all but one. The model's row is now locked first: each distinct version is
     stored and one is active; three saves of one version number store it once, and the others are refused with the
     validation error the admin shows on its form (not an IntegrityError, a 500)."""
-    from django.core.exceptions import ValidationError
-    from django.db import connection, connections
+    from functools import partial
 
-    from predictions import services
+    from django.core.exceptions import ValidationError
+    from django.db import connection
+
+    from tests.predictions.together import together_at_first_write
 
     if connection.vendor != "postgresql":
         pytest.skip("SQLite runs write transactions one at a time (transaction_mode IMMEDIATE): there is no race")
     # given
     v1 = register_iris(version="1")
     versions = ["2", "3", "4", "9", "9", "9"]
-    barrier = threading.Barrier(len(versions), timeout=60)
-    lock = services.row_lock
-    waited = threading.local()
-
-    def together(*args: Any) -> None:
-        if not getattr(waited, "done", False):  # the first lock of each save, at its transaction's start
-            waited.done = True
-            barrier.wait()
-        lock(*args)
-
-    monkeypatch.setattr(services, "row_lock", together)
-    errors: list[BaseException] = []
-
-    def register(version: str) -> None:
-        try:
-            services.model_version_register(
-                model_name="iris",
-                version=version,
-                artifact=artifacts.constant_artifact(),
-                feature_schema=IRIS_SCHEMA,
-                class_labels=artifacts.IRIS_CLASSES,
-            )
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    # when
-    threads = [threading.Thread(target=register, args=(version,)) for version in versions]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    saves = [
+        partial(
+            services.model_version_register,
+            model_name="iris",
+            version=version,
+            artifact=artifacts.constant_artifact(),
+            feature_schema=IRIS_SCHEMA,
+            class_labels=artifacts.IRIS_CLASSES,
+        )
+        for version in versions
+    ]
+    # when: every save waits for the others at its first lock of the model's row, the start of its transaction
+    _, errors = together_at_first_write(saves)
     # then
     assert len(errors) == 2 and all(isinstance(error, ValidationError) for error in errors), errors
     assert all("already exists" in str(error) for error in errors)
@@ -549,9 +530,7 @@ def test_concurrent_default_changes_in_the_admin_do_not_deadlock(
             (other_client, "/admin/predictions/mlmodel/", {"action": "make_default", "_selected_action": [first.pk]}),
         ]
     # when
-    responses, errors = together_at_first_model_write(
-        [partial(client.post, url, data) for client, url, data in requests]
-    )
+    responses, errors = together_at_first_write([partial(client.post, url, data) for client, url, data in requests])
     # then
     assert errors == []
     assert [response.status_code if response else None for response in responses] == [302, 302]

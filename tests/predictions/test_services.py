@@ -293,7 +293,7 @@ def test_concurrent_registrations_that_make_two_models_default_do_not_deadlock(
     row first: both are stored, one after the other, and one model is the default."""
     from functools import partial
 
-    from tests.predictions.together import together_at_first_model_write
+    from tests.predictions.together import together_at_first_write
 
     if connection.vendor != "postgresql":
         pytest.skip("SQLite runs write transactions one at a time (transaction_mode IMMEDIATE): there is no race")
@@ -301,7 +301,7 @@ def test_concurrent_registrations_that_make_two_models_default_do_not_deadlock(
     register_iris(name="first", version="1", default=False)
     register_iris(name="second", version="1", default=False)
     # when
-    versions, errors = together_at_first_model_write(
+    versions, errors = together_at_first_write(
         [partial(register_iris, name=name, version="2", default=True) for name in ("first", "second")]
     )
     # then

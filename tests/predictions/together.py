@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 _T = TypeVar("_T")
 
 
-def together_at_first_model_write(
+def together_at_first_write(
     calls: list[Callable[[], _T]], tables: tuple[str, ...] = ("predictions_mlmodel",)
 ) -> tuple[list[_T | None], list[BaseException]]:
     """Run each call in its own thread; each waits for the others just before its first UPDATE of a row or
