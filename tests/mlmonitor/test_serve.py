@@ -258,8 +258,10 @@ def test_granian_worker_killed_is_respawned_its_gauge_dropped_and_sigterm_exits_
             time.sleep(0.1)
         wait_for_http(port, "/healthz", timeout=30)
         server.send_signal(signal.SIGTERM)
-        # then
-        assert server.wait(timeout=30) == 0
+        # then: it exits, with status 0. Within 90 s, not 30: in two full suite runs the exit took longer than 30 s
+        # (never alone); granian's idle blocking threads are reaped after 30 s (--blocking-threads-idle-timeout),
+        # which is the likely wait, not confirmed.
+        assert server.wait(timeout=90) == 0
         assert not [pid for pid in gauges - {victim} if _alive(pid)], "a worker outlived the server"
     finally:
         if server.poll() is None:
