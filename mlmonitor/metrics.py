@@ -20,18 +20,19 @@ import contextlib
 import logging
 import math
 import os
+import struct
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils.module_loading import import_string
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, generate_latest, values
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, generate_latest, mmap_dict, values
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.metrics import MetricWrapperBase
@@ -238,27 +239,32 @@ class _DefaultRegistryProxy(Collector):
         yield from REGISTRY.collect()
 
 
-_labelled_children: dict[tuple[int | str, ...], MetricWrapperBase] = {}
+_labelled_children: dict[tuple[MetricWrapperBase | str, ...], Any] = {}
 _MetricT = TypeVar("_MetricT", bound=MetricWrapperBase)
 
 
 def labelled(metric: _MetricT, *labels: str) -> _MetricT:
     """metric.labels(*labels), looked up once per process: on a request's path the lookup costs more than the
     increment it precedes. Label values in the metric's label order."""
-    key: tuple[int | str, ...] = (id(metric), *labels)
+    key: tuple[MetricWrapperBase | str, ...] = (metric, *labels)  # a metric hashes by identity (no __eq__)
     child = _labelled_children.get(key)
     if child is None:
         child = _labelled_children[key] = metric.labels(*labels)
-    return cast(_MetricT, child)  # stored under its own metric's id: the same type as `metric`
+    result: _MetricT = child  # stored under its own metric: the same type as `metric` (no cast() call per lookup)
+    return result
 
 
 def _client_value_lock() -> Any:
     """The lock prometheus_client's multiprocess values take around each write (a closure variable of their `inc`),
-    or None when values are not multiprocess ones of that shape (single-process mode, another client version)."""
+    or None when values are not multiprocess ones of that shape (single-process mode, another client version): their
+    files must also keep each key's position in `_positions` and the mapping in `_m`, which MetricWrites writes."""
     value_class = values.ValueClass
     inc: Any = getattr(value_class, "inc", None)
     code, closure = getattr(inc, "__code__", None), getattr(inc, "__closure__", None)
     if not getattr(value_class, "_multiprocess", False) or code is None or code.co_freevars != ("lock",):
+        return None
+    file_write = getattr(getattr(mmap_dict.MmapedDict, "write_value", None), "__code__", None)
+    if file_write is None or not {"_positions", "_m"} <= set(file_write.co_names):
         return None
     if not closure:
         return None
@@ -271,11 +277,14 @@ class MetricWrites:
 
     Under multiprocess mode each increment of prometheus_client takes a process-wide lock, checks for a fork and
     writes the mmap file: about 0.75 us for a counter and 1.6 for a histogram observation. `write()` takes that same
-    lock once for all the gathered increments and writes each value as the client does (0.25 us per value, measured
-    in docs/benchmarks.md, "Monitoring cost"). The fork check is the client's own: where os.getpid() differs from the
-    last write's, it first reads one value through the client, which reopens a forked process' own files. Where the
-    values are not multiprocess ones of the shape this knows, `write()` calls each value's `inc`. Nothing is visible
-    to a scrape before `write()` returns, so a caller writes before it answers.
+    lock once for all the gathered increments and stores each value's 8 bytes at its place in the client's mmap file
+    (the position the client gave its key, read from the file on every write, so a file the client grew or reopened
+    is followed; the timestamp beside it stays the 0.0 the client writes for counters and histograms): one call per
+    value instead of the client's three (docs/benchmarks.md, "Monitoring cost"). The fork check is the client's own:
+    on the first write of a process, and the first after a fork (os.register_at_fork), it reads one value through
+    the client, which reopens a forked process' own files. Where the values are not multiprocess ones of the shape
+    this knows, `write()` calls each value's `inc`. Nothing is visible to a scrape before `write()` returns, so a
+    caller writes before it answers.
 
     `inc(child, amount)` takes a counter (a child, `metric.labels(...)`, or a metric without labels);
     `observe(child, value)` and `observe_many(child, values)` take a histogram child and, as Histogram.observe, put a
@@ -286,7 +295,7 @@ class MetricWrites:
 
     _lock: Any = None
     _lock_known = False
-    _pid = 0  # the process whose files the client's values were last checked against (0: none yet)
+    _checked = False  # this process' files were checked against the client's values (its fork check)
 
     def __init__(self) -> None:
         self._values: list[Any] = []
@@ -297,9 +306,9 @@ class MetricWrites:
         self._values.append(child._value)
         self._amounts.append(amount)
 
-    def extend(self, values: tuple[Any, ...], amounts: tuple[float, ...]) -> None:
-        """Add increments of values taken from children beforehand (`MetricWrites.values_of`): for a caller that
-        increments the same children again and again and keeps their values."""
+    def extend(self, values: Sequence[Any], amounts: Sequence[float]) -> None:
+        """Add increments of values taken from children beforehand (`MetricWrites.values_of`), side by side with
+        their amounts: for a caller that increments the same children again and again and keeps their values."""
         self._values += values
         self._amounts += amounts
 
@@ -363,13 +372,26 @@ class MetricWrites:
             for value, amount in zip(values_, amounts, strict=True):
                 value.inc(amount)
             return
-        if MetricWrites._pid != os.getpid():  # first write in this process, or after a fork: the client's own check
+        if not MetricWrites._checked:  # first write in this process, or after a fork: the client's own check
             values_[0].get()  # reopens this process' own files first when the process is a fork
-            MetricWrites._pid = os.getpid()
+            MetricWrites._checked = True
+        pack = _pack_double
         with lock:
             for value, amount in zip(values_, amounts, strict=True):
-                value._value += amount  # the client's inc() less its timestamp, which stays 0.0 for these values
-                value._file.write_value(value._key, value._value, 0.0)
+                # the client's inc() less its fork check and timestamp: value._file.write_value(key, value, 0.0)
+                current = value._value = value._value + amount
+                file = value._file
+                position = file._positions[value._key]  # the client placed every value's key when it made it
+                file._m[position : position + 8] = pack(current)
+
+    @staticmethod
+    def _forked() -> None:
+        """After a fork, in the child: the next write runs the client's fork check first."""
+        MetricWrites._checked = False
+
+
+os.register_at_fork(after_in_child=MetricWrites._forked)
+_pack_double = struct.Struct("d").pack
 
 
 def process_alive(pid: int) -> bool:

@@ -8,9 +8,12 @@ gunicorn"). The scrape itself is assembled in mlmonitor/metrics.py.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -94,43 +97,80 @@ def prediction_batch_record(
     per request, into `writes` (the caller writes them)."""
     if not settings.METRICS_ENABLED or not sizes:
         return
-    succeeded, latency, batch_size, rows = _batch_children(model_name, model_version)
-    writes.inc(succeeded, len(sizes))
-    if len(sizes) == 1:  # one request (the common batch below saturation)
-        writes.observe(latency, latencies[0])
-        writes.observe(batch_size, float(sizes[0]))
+    series = _version_series(model_name, model_version, tuple(class_labels))
+    requests, rows = len(sizes), predicted.size
+    bisect_left = bisect.bisect_left
+    latency_bounds, latency_buckets = series.latency_bounds, series.latency_buckets
+    values = [series.succeeded, series.rows, series.latency_sum, series.size_sum]
+    amounts = [float(requests), float(rows), float(sum(latencies)), float(rows)]
+    values += [latency_buckets[bisect_left(latency_bounds, latency)] for latency in latencies]
+    amounts += [1.0] * requests
+    if rows == requests:  # one row per request (the common batch): every size falls in the first bucket
+        values.append(series.size_buckets[bisect_left(series.size_bounds, 1.0)])
+        amounts.append(float(requests))
     else:
-        writes.observe_many(latency, latencies)
-        writes.observe_many(batch_size, [float(size) for size in sizes])
-    writes.inc(rows, sum(sizes))
-    if predicted.size == 1:  # one row: no grouping
-        label = class_labels[int(predicted[0])]
-        writes.inc(labelled(PREDICTION_DISTRIBUTION, model_name, label))
-        writes.observe(labelled(MODEL_CONFIDENCE, model_name, label), float(confidences[0]))
-    else:
-        if predicted.size <= 32:  # group the rows' confidences by class in Python (numpy calls cost 1-5 us each)
-            by_class: dict[int, list[float]] = {}
-            for index, confidence in zip(predicted.tolist(), confidences.tolist(), strict=True):
-                by_class.setdefault(index, []).append(confidence)
-            groups: list[tuple[int, np.ndarray | list[float]]] = sorted(by_class.items())
-        else:
-            counts = np.bincount(predicted, minlength=len(class_labels))
-            groups = [(index, confidences[predicted == index]) for index in np.flatnonzero(counts).tolist()]
-        for index, values in groups:
-            label = class_labels[index]
-            writes.inc(labelled(PREDICTION_DISTRIBUTION, model_name, label), len(values))
-            writes.observe_many(labelled(MODEL_CONFIDENCE, model_name, label), values)
+        values += [series.size_buckets[bisect_left(series.size_bounds, size)] for size in sizes]
+        amounts += [1.0] * requests
+    if rows <= 32:  # each row's class and confidence in Python (numpy calls cost 1-5 us each)
+        distribution, confidence_bounds = series.distribution, series.confidence_bounds
+        confidence_buckets, confidence_sums = series.confidence_buckets, series.confidence_sums
+        for index, confidence in zip(predicted.tolist(), confidences.tolist(), strict=True):
+            values += (
+                distribution[index],
+                confidence_buckets[index][bisect_left(confidence_bounds, confidence)],
+                confidence_sums[index],
+            )
+            amounts += (1.0, 1.0, confidence)
+        writes.extend(values, amounts)
+        return
+    writes.extend(values, amounts)
+    counts = np.bincount(predicted, minlength=len(class_labels))
+    for index in np.flatnonzero(counts).tolist():
+        label = class_labels[index]
+        writes.inc(labelled(PREDICTION_DISTRIBUTION, model_name, label), float(counts[index]))
+        writes.observe_many(labelled(MODEL_CONFIDENCE, model_name, label), confidences[predicted == index])
+
+
+@dataclass(frozen=True, eq=False)
+class _VersionSeries:
+    """The multiprocess values (MetricWrites.values_of) a batch of one model version writes, taken from their children
+    once: the success and row counters; the latency and batch-size histograms' buckets (with their upper bounds) and
+    sums; per class index, its distribution counter and its confidence histogram's buckets and sum."""
+
+    succeeded: Any
+    rows: Any
+    latency_bounds: list[float]
+    latency_buckets: tuple[Any, ...]
+    latency_sum: Any
+    size_bounds: list[float]
+    size_buckets: tuple[Any, ...]
+    size_sum: Any
+    distribution: tuple[Any, ...]
+    confidence_bounds: list[float]
+    confidence_buckets: tuple[tuple[Any, ...], ...]
+    confidence_sums: tuple[Any, ...]
 
 
 @functools.lru_cache(maxsize=1024)
-def _batch_children(model_name: str, model_version: str) -> tuple[Counter, Histogram, Histogram, Counter]:
-    """The children every batch of a model version touches (successful requests, latency, batch size, rows), looked
-    up once per version instead of once per batch."""
-    return (
-        labelled(PREDICTION_REQUESTS, model_name, model_version, "success"),
-        labelled(PREDICTION_LATENCY, model_name),
-        labelled(BATCH_SIZE, model_name),
-        labelled(PREDICTION_ROWS, model_name, model_version),
+def _version_series(model_name: str, model_version: str, class_labels: tuple[str, ...]) -> _VersionSeries:
+    """The values every batch of a model version touches, looked up once per version instead of once per batch."""
+    values_of = MetricWrites.values_of
+    latency = labelled(PREDICTION_LATENCY, model_name)
+    size = labelled(BATCH_SIZE, model_name)
+    confidences = [values_of(labelled(MODEL_CONFIDENCE, model_name, label)) for label in class_labels]
+    return _VersionSeries(
+        succeeded=labelled(PREDICTION_REQUESTS, model_name, model_version, "success")._value,
+        rows=labelled(PREDICTION_ROWS, model_name, model_version)._value,
+        latency_bounds=latency._upper_bounds,
+        latency_buckets=values_of(latency)[:-1],
+        latency_sum=latency._sum,
+        size_bounds=size._upper_bounds,
+        size_buckets=values_of(size)[:-1],
+        size_sum=size._sum,
+        distribution=tuple(labelled(PREDICTION_DISTRIBUTION, model_name, label)._value for label in class_labels),
+        confidence_bounds=MODEL_CONFIDENCE._upper_bounds,
+        confidence_buckets=tuple(values[:-1] for values in confidences),
+        confidence_sums=tuple(values[-1] for values in confidences),
     )
 
 

@@ -11,6 +11,7 @@ looks up its labelled children on every statement; measured on the SQLite predic
 
 from __future__ import annotations
 
+import bisect
 import functools
 import time
 from typing import Any
@@ -34,23 +35,28 @@ def statement_record(
     executemany, else 1) in django_db_execute_total and, for executemany, django_db_execute_many_total; its duration
     (seconds) in django_db_query_duration_seconds; a failure in django_db_errors_total by exception type name. Into
     `writes` when given (the caller writes them), else written here."""
-    executed, duration = _statement_children(alias, vendor)
-    gathered = MetricWrites() if writes is None else writes
-    gathered.inc(executed, executions)
+    executed, bounds, buckets, duration_sum = _statement_values(alias, vendor)
+    values = [executed, buckets[bisect.bisect_left(bounds, seconds)], duration_sum]
+    amounts = [float(executions), 1.0, seconds]
     if many:
-        gathered.inc(labelled(execute_many_total, alias, vendor), executions)
-    gathered.observe(duration, seconds)
+        values.append(labelled(execute_many_total, alias, vendor)._value)
+        amounts.append(float(executions))
     if error is not None:
-        gathered.inc(labelled(errors_total, alias, vendor, type(error).__name__))
+        values.append(labelled(errors_total, alias, vendor, type(error).__name__)._value)
+        amounts.append(1.0)
     if writes is None:
-        gathered.write()
+        MetricWrites.write_values(values, amounts)
+    else:
+        writes.extend(values, amounts)
 
 
 @functools.cache
-def _statement_children(alias: str, vendor: str) -> tuple[Any, Any]:
-    """The execute and duration children of one (alias, vendor), the series every statement touches: looked up once
-    per process, not once per statement."""
-    return labelled(execute_total, alias, vendor), labelled(query_duration_seconds, alias, vendor)
+def _statement_values(alias: str, vendor: str) -> tuple[Any, list[float], tuple[Any, ...], Any]:
+    """The values every statement of one (alias, vendor) writes (MetricWrites.values_of), looked up once per process,
+    not once per statement: the execute counter's; the duration histogram's bucket upper bounds, buckets and sum."""
+    duration = labelled(query_duration_seconds, alias, vendor)
+    executed = labelled(execute_total, alias, vendor)._value
+    return executed, duration._upper_bounds, tuple(duration._buckets), duration._sum
 
 
 @functools.cache

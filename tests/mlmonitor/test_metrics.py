@@ -237,6 +237,16 @@ for thread in threads:
 for thread in threads:
     thread.join()
 assert MetricWrites._lock is not None, "the multiprocess fast path was not taken"
+# series made after the first writes grow the counter file past its first 64 KiB: the client maps it anew, and the
+# next writes must land in the new mapping, at the positions of the old series and of the new ones
+grow = Counter("grow", "", ["n"])
+for n in range(3000):
+    grow.labels(str(n))
+writes = MetricWrites()
+writes.inc(counter.labels("a"), 7)
+writes.inc(grow.labels("2999"), 3)
+writes.write()
+print("grown", os.path.getsize(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], f"counter_{os.getpid()}.db")))
 pid = os.fork()
 if pid == 0:
     writes = MetricWrites()
@@ -253,6 +263,7 @@ for name, labels in [
     ("job_seconds_bucket", {"kind": "a", "le": "1.0"}),
     ("job_seconds_bucket", {"kind": "a", "le": "+Inf"}),
     ("job_seconds_sum", {"kind": "a"}),
+    ("grow_total", {"n": "2999"}),
 ]:
     print(name + ":" + labels.get("le", ""), registry.get_sample_value(name, labels))
 print("files", sorted(name.split("_")[-1] for name in os.listdir(os.environ["PROMETHEUS_MULTIPROC_DIR"])))
@@ -262,8 +273,9 @@ print("child", pid)
 
 def test_metric_writes_under_multiprocess_mode_are_exact_and_follow_a_fork(tmp_path: Path) -> None:
     """In multiprocess mode (the web server's) MetricWrites writes under the client's own lock: 4 threads mixing it
-    with the client's inc() and observe() on the same series lose no increment; a forked child's writes go to its
-    own file (the client's fork check), not the parent's, and the scrape sums both."""
+    with the client's inc() and observe() on the same series lose no increment; writes after the client grew its
+    file land in the new mapping; a forked child's writes go to its own file (the client's fork check), not the
+    parent's, and the scrape sums both."""
     import os
     import subprocess
     import sys
@@ -278,7 +290,9 @@ def test_metric_writes_under_multiprocess_mode_are_exact_and_follow_a_fork(tmp_p
     # then
     assert done.returncode == 0, done.stderr
     lines = dict(line.rsplit(" ", 1) for line in done.stdout.splitlines() if not line.startswith(("files", "child")))
-    assert float(lines["jobs_total:"]) == 4 * 2000 * 2 + 5
+    assert int(lines["grown"]) > 1 << 16
+    assert float(lines["grow_total:"]) == 3
+    assert float(lines["jobs_total:"]) == 4 * 2000 * 2 + 5 + 7
     assert float(lines["job_seconds_bucket:0.1"]) == 1  # the child's
     assert float(lines["job_seconds_bucket:1.0"]) == 4 * 2000 + 1
     assert float(lines["job_seconds_bucket:+Inf"]) == 4 * 2000 * 2 + 1

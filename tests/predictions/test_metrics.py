@@ -197,3 +197,62 @@ def test_a_loaded_versions_error_series_exists_at_zero_before_its_first_error(
     after = scrape()
     assert after.value("ml_prediction_requests_total", **labels, status="error") == 0
     assert after.value("ml_prediction_requests_total", **labels, status="success") == 1
+
+
+@pytest.mark.parametrize(
+    ("sizes", "seed"),
+    [([1], 0), ([1] * 7, 1), ([3, 1, 12, 2], 2), ([30, 5], 3), ([1] * 40, 4)],
+    ids=["one-row", "seven-single-rows", "mixed-up-to-32-rows", "35-rows", "40-single-rows"],
+)
+def test_a_batch_records_what_one_observe_per_request_and_row_would(sizes: list[int], seed: int) -> None:
+    """prediction_batch_record (values looked up once per version, one write for the batch) moves every series as
+    the client's own observe() and inc() would, called once per request (latency, batch size) and once per row (class
+    and confidence): single-row batches, mixed sizes, and more than 32 rows (the numpy path)."""
+    from prometheus_client import REGISTRY
+
+    from mlmonitor.metrics import MetricWrites
+    from predictions.metrics import LATENCY_BUCKETS, prediction_batch_record
+
+    rng = np.random.default_rng(seed)
+    rows = sum(sizes)
+    classes = ("setosa", "versicolor", "virginica")
+    model_name = f"batch-record-{seed}"
+    latencies = rng.uniform(0.0, 0.06, len(sizes)).tolist()
+    latencies[0] = LATENCY_BUCKETS[3]  # on a bound: counts in that bucket, as observe() does
+    predicted = rng.integers(0, 3, rows)
+    confidences = rng.choice([*CONFIDENCE_BUCKETS, *rng.uniform(0.34, 1.0, 20)], rows)
+
+    def read(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, {"model_name": model_name, **labels}) or 0.0
+
+    # when
+    writes = MetricWrites()
+    prediction_batch_record(
+        model_name=model_name,
+        model_version="1",
+        class_labels=classes,
+        latencies=latencies,
+        sizes=sizes,
+        predicted=predicted,
+        confidences=confidences,
+        writes=writes,
+    )
+    writes.write()
+    # then
+    assert read("ml_prediction_requests_total", model_version="1", status="success") == len(sizes)
+    assert read("ml_prediction_rows_total", model_version="1") == rows
+    for name, observed, bounds in [
+        ("ml_prediction_latency_seconds", np.asarray(latencies), LATENCY_BUCKETS),
+        ("ml_batch_size", np.asarray(sizes, dtype=float), BATCH_BUCKETS),
+    ]:
+        assert read(f"{name}_count") == observed.size
+        assert read(f"{name}_sum") == pytest.approx(observed.sum())
+        for bound in bounds:
+            assert read(f"{name}_bucket", le=str(float(bound))) == (observed <= bound).sum(), (name, bound)
+    for index, label in enumerate(classes):
+        mine = confidences[predicted == index]
+        assert read("ml_prediction_distribution_total", predicted_class=label) == mine.size
+        assert read("ml_model_confidence_count", predicted_class=label) == mine.size
+        assert read("ml_model_confidence_sum", predicted_class=label) == pytest.approx(mine.sum())
+        for bound in CONFIDENCE_BUCKETS:
+            assert read("ml_model_confidence_bucket", predicted_class=label, le=str(bound)) == (mine <= bound).sum()
