@@ -281,8 +281,9 @@ class MetricWrites:
     (the position the client gave its key, read from the file on every write, so a file the client grew or reopened
     is followed; the timestamp beside it stays the 0.0 the client writes for counters and histograms): one call per
     value instead of the client's three (docs/benchmarks.md, "Monitoring cost"). The fork check is the client's own:
-    on the first write of a process, and the first after a fork (os.register_at_fork), it reads one value through
-    the client, which reopens a forked process' own files. Where the values are not multiprocess ones of the shape
+    where os.getpid() differs from the last write's, it first reads one value through the client, which reopens a
+    forked process' own files (a pid compared on every write, not an at-fork hook: a fork made in C, as uWSGI makes
+    it by default, runs no Python hook). Where the values are not multiprocess ones of the shape
     this knows, `write()` calls each value's `inc`. Nothing is visible to a scrape before `write()` returns, so a
     caller writes before it answers.
 
@@ -295,7 +296,7 @@ class MetricWrites:
 
     _lock: Any = None
     _lock_known = False
-    _checked = False  # this process' files were checked against the client's values (its fork check)
+    _pid = 0  # the process whose files the client's values were last checked against (0: none yet)
 
     def __init__(self) -> None:
         self._values: list[Any] = []
@@ -372,9 +373,9 @@ class MetricWrites:
             for value, amount in zip(values_, amounts, strict=True):
                 value.inc(amount)
             return
-        if not MetricWrites._checked:  # first write in this process, or after a fork: the client's own check
+        if MetricWrites._pid != os.getpid():  # first write in this process, or after a fork: the client's own check
             values_[0].get()  # reopens this process' own files first when the process is a fork
-            MetricWrites._checked = True
+            MetricWrites._pid = os.getpid()
         pack = _pack_double
         with lock:
             for value, amount in zip(values_, amounts, strict=True):
@@ -384,13 +385,7 @@ class MetricWrites:
                 position = file._positions[value._key]  # the client placed every value's key when it made it
                 file._m[position : position + 8] = pack(current)
 
-    @staticmethod
-    def _forked() -> None:
-        """After a fork, in the child: the next write runs the client's fork check first."""
-        MetricWrites._checked = False
 
-
-os.register_at_fork(after_in_child=MetricWrites._forked)
 _pack_double = struct.Struct("d").pack
 
 

@@ -93,8 +93,10 @@ def prediction_batch_record(
     writes: MetricWrites,
 ) -> None:
     """Record successful requests scored and logged together: one latency (seconds) and batch size per request, one
-    predicted class index and confidence per row ([rows] each). Each series is incremented once per batch, not once
-    per request, into `writes` (the caller writes them)."""
+    predicted class index and confidence per row ([rows] each; finite: the service refuses non-finite
+    probabilities). Each series is incremented once per batch, not once per request, into `writes` (the caller
+    writes them). The first batch of a version creates every class's distribution and confidence series, at 0 for
+    the classes it did not predict."""
     if not settings.METRICS_ENABLED or not sizes:
         return
     series = _version_series(model_name, model_version, tuple(class_labels))
@@ -105,7 +107,7 @@ def prediction_batch_record(
     amounts = [float(requests), float(rows), float(sum(latencies)), float(rows)]
     values += [latency_buckets[bisect_left(latency_bounds, latency)] for latency in latencies]
     amounts += [1.0] * requests
-    if rows == requests:  # one row per request (the common batch): every size falls in the first bucket
+    if rows == requests and 0 not in sizes:  # one row per request (the common batch): all in the first bucket
         values.append(series.size_buckets[bisect_left(series.size_bounds, 1.0)])
         amounts.append(float(requests))
     else:

@@ -255,6 +255,18 @@ if pid == 0:
     writes.write()
     os._exit(0)
 os.waitpid(pid, 0)
+# a fork made in C runs no Python at-fork hook (uWSGI forks so by default): the child must still write its own file
+import ctypes
+c_pid = ctypes.CDLL(None).fork()
+if c_pid == 0:
+    writes = MetricWrites()
+    writes.inc(counter.labels("a"), 11)
+    writes.write()
+    os._exit(0)
+os.waitpid(c_pid, 0)
+writes = MetricWrites()
+writes.inc(counter.labels("a"), 1)
+writes.write()
 registry = CollectorRegistry()
 MultiProcessCollector(registry)
 for name, labels in [
@@ -275,7 +287,7 @@ def test_metric_writes_under_multiprocess_mode_are_exact_and_follow_a_fork(tmp_p
     """In multiprocess mode (the web server's) MetricWrites writes under the client's own lock: 4 threads mixing it
     with the client's inc() and observe() on the same series lose no increment; writes after the client grew its
     file land in the new mapping; a forked child's writes go to its own file (the client's fork check), not the
-    parent's, and the scrape sums both."""
+    parent's, also after a fork made in C that runs no Python at-fork hook, and the scrape sums them all."""
     import os
     import subprocess
     import sys
@@ -292,7 +304,7 @@ def test_metric_writes_under_multiprocess_mode_are_exact_and_follow_a_fork(tmp_p
     lines = dict(line.rsplit(" ", 1) for line in done.stdout.splitlines() if not line.startswith(("files", "child")))
     assert int(lines["grown"]) > 1 << 16
     assert float(lines["grow_total:"]) == 3
-    assert float(lines["jobs_total:"]) == 4 * 2000 * 2 + 5 + 7
+    assert float(lines["jobs_total:"]) == 4 * 2000 * 2 + 5 + 7 + 11 + 1
     assert float(lines["job_seconds_bucket:0.1"]) == 1  # the child's
     assert float(lines["job_seconds_bucket:1.0"]) == 4 * 2000 + 1
     assert float(lines["job_seconds_bucket:+Inf"]) == 4 * 2000 * 2 + 1

@@ -201,8 +201,8 @@ def test_a_loaded_versions_error_series_exists_at_zero_before_its_first_error(
 
 @pytest.mark.parametrize(
     ("sizes", "seed"),
-    [([1], 0), ([1] * 7, 1), ([3, 1, 12, 2], 2), ([30, 5], 3), ([1] * 40, 4)],
-    ids=["one-row", "seven-single-rows", "mixed-up-to-32-rows", "35-rows", "40-single-rows"],
+    [([1], 0), ([1] * 7, 1), ([3, 1, 12, 2], 2), ([30, 5], 3), ([1] * 40, 4), ([0, 2], 5)],
+    ids=["one-row", "seven-single-rows", "mixed-up-to-32-rows", "35-rows", "40-single-rows", "rows-as-requests"],
 )
 def test_a_batch_records_what_one_observe_per_request_and_row_would(sizes: list[int], seed: int) -> None:
     """prediction_batch_record (values looked up once per version, one write for the batch) moves every series as
