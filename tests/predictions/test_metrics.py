@@ -251,6 +251,8 @@ def test_a_batch_records_what_one_observe_per_request_and_row_would(sizes: list[
             assert read(f"{name}_bucket", le=str(float(bound))) == (observed <= bound).sum(), (name, bound)
     for index, label in enumerate(classes):
         mine = confidences[predicted == index]
+        labels = {"model_name": model_name, "predicted_class": label}
+        assert REGISTRY.get_sample_value("ml_prediction_distribution_total", labels) is not None, "exists, 0 or more"
         assert read("ml_prediction_distribution_total", predicted_class=label) == mine.size
         assert read("ml_model_confidence_count", predicted_class=label) == mine.size
         assert read("ml_model_confidence_sum", predicted_class=label) == pytest.approx(mine.sum())
