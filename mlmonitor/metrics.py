@@ -283,9 +283,9 @@ class MetricWrites:
     value instead of the client's three (docs/benchmarks.md, "Monitoring cost"). The fork check is the client's own:
     where os.getpid() differs from the last write's, it first reads one value through the client, which reopens a
     forked process' own files (a pid compared on every write, not an at-fork hook: a fork made in C, as uWSGI makes
-    it by default, runs no Python hook). Where the values are not multiprocess ones of the shape
-    this knows, `write()` calls each value's `inc`. Nothing is visible to a scrape before `write()` returns, so a
-    caller writes before it answers.
+    it by default, runs no Python hook). Where the values are not multiprocess ones of the shape this knows,
+    `write()` calls each value's `inc`. Nothing is visible to a scrape before `write()` returns, so a caller writes
+    before it answers.
 
     `inc(child, amount)` takes a counter (a child, `metric.labels(...)`, or a metric without labels);
     `observe(child, value)` and `observe_many(child, values)` take a histogram child and, as Histogram.observe, put a

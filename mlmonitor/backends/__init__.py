@@ -54,9 +54,10 @@ def statement_record(
 def _statement_values(alias: str, vendor: str) -> tuple[Any, list[float], tuple[Any, ...], Any]:
     """The values every statement of one (alias, vendor) writes (MetricWrites.values_of), looked up once per process,
     not once per statement: the execute counter's; the duration histogram's bucket upper bounds, buckets and sum."""
+    (executed,) = MetricWrites.values_of(labelled(execute_total, alias, vendor))
     duration = labelled(query_duration_seconds, alias, vendor)
-    executed = labelled(execute_total, alias, vendor)._value
-    return executed, duration._upper_bounds, tuple(duration._buckets), duration._sum
+    histogram = MetricWrites.values_of(duration)  # its buckets' values, then its sum's
+    return executed, duration._upper_bounds, histogram[:-1], histogram[-1]
 
 
 @functools.cache
