@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django_prometheus.middleware import PrometheusAfterMiddleware, PrometheusBeforeMiddleware
 from django_prometheus.utils import Time, TimeSince
@@ -70,10 +71,10 @@ class HotPathHttpMetrics(LeanPrometheusAfterMiddleware):
 
     def __init__(self) -> None:
         super().__init__(get_response=lambda request: HttpResponse())  # never called: record() is the entry
-        # (view, method, https?, status) -> the values of its four counters, and the latency histogram's upper bounds
-        # and values (its buckets', then its sum's): a few keys (methods are mapped to django-prometheus' short list,
-        # statuses are integers), looked up once each
-        self._values: dict[tuple[str, str, bool, int], tuple[tuple[Any, ...], list[float], tuple[Any, ...]]] = {}
+        # (view, method, https?, status) -> for each latency bucket, the values one request writes (its four
+        # counters', that bucket's and the latency sum's), and the buckets' upper bounds: a few keys (methods are
+        # mapped to django-prometheus' short list, statuses are integers), looked up once each
+        self._values: dict[tuple[str, str, bool, int], tuple[tuple[tuple[Any, ...], ...], list[float]]] = {}
 
     def record(self, request: HttpRequest, response: HttpResponse, seconds: float) -> None:
         """Record one request and its response, `seconds` after it entered the handler."""
@@ -85,18 +86,19 @@ class HotPathHttpMetrics(LeanPrometheusAfterMiddleware):
                 (*values_of(metrics.requests_total), *values_of(metrics.responses_total)), _ONES[:2]
             )
             return
-        key = (match.view_name or "<unnamed view>", self._method(request), request.is_secure(), response.status_code)
+        # request.is_secure() without a TLS proxy setting is the WSGI scheme (Django's HttpRequest.scheme)
+        proxied = settings.SECURE_PROXY_SSL_HEADER
+        secure = request.is_secure() if proxied else request.META.get("wsgi.url_scheme") == "https"
+        key = (match.view_name or "<unnamed view>", self._method(request), secure, response.status_code)
         values = self._values.get(key)
         if values is None:
             values = self._values[key] = self._values_for(*key)
-        counters, bounds, latency = values
-        MetricWrites.write_values(
-            (*counters, latency[bisect.bisect_left(bounds, seconds)], latency[-1]), (*_ONES, 1.0, seconds)
-        )
+        by_bucket, bounds = values
+        MetricWrites.write_values(by_bucket[bisect.bisect_left(bounds, seconds)], (*_ONES, 1.0, seconds))
 
     def _values_for(
         self, view: str, method: str, secure: bool, status: int
-    ) -> tuple[tuple[Any, ...], list[float], tuple[Any, ...]]:
+    ) -> tuple[tuple[tuple[Any, ...], ...], list[float]]:
         metrics = self.metrics
         counters = (
             metrics.requests_total,
@@ -105,8 +107,9 @@ class HotPathHttpMetrics(LeanPrometheusAfterMiddleware):
             metrics.responses_total,
         )
         latency = metrics.requests_latency_by_view_method.labels(view, method)
-        values = tuple(value for counter in counters for value in MetricWrites.values_of(counter))
-        return values, latency._upper_bounds, MetricWrites.values_of(latency)
+        counted = tuple(value for counter in counters for value in MetricWrites.values_of(counter))
+        *buckets, latency_sum = MetricWrites.values_of(latency)
+        return tuple((*counted, bucket, latency_sum) for bucket in buckets), latency._upper_bounds
 
 
 _ONES = (1.0, 1.0, 1.0, 1.0)

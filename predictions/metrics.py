@@ -21,7 +21,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from mlmonitor.metrics import CachedCollector, MetricWrites, labelled
+from mlmonitor.metrics import CachedCollector, MetricWrites, bucket_counts, labelled
 
 from .ids import uuid7_time
 
@@ -95,34 +95,48 @@ def prediction_batch_record(
     """Record successful requests scored and logged together: one latency (seconds) and batch size per request, one
     predicted class index and confidence per row ([rows] each; finite: the service refuses non-finite
     probabilities). Each series is incremented once per batch, not once per request, into `writes` (the caller
-    writes them). The first batch of a version creates every class's distribution and confidence series, at 0 for
-    the classes it did not predict."""
+    writes them); a histogram once per bucket the batch touched. The first batch of a version creates every class's
+    distribution and confidence series, at 0 for the classes it did not predict."""
     if not settings.METRICS_ENABLED or not sizes:
         return
     series = _version_series(model_name, model_version, tuple(class_labels))
     requests, rows = len(sizes), predicted.size
-    bisect_left = bisect.bisect_left
-    latency_bounds, latency_buckets = series.latency_bounds, series.latency_buckets
     values = [series.succeeded, series.rows, series.latency_sum, series.size_sum]
     amounts = [float(requests), float(rows), float(sum(latencies)), float(rows)]
-    values += [latency_buckets[bisect_left(latency_bounds, latency)] for latency in latencies]
-    amounts += [1.0] * requests
+    # one increment per touched bucket, not per request: a batch's requests mostly share their latency's bucket
+    latency_buckets = series.latency_buckets
+    for position, count in bucket_counts(series.latency_bounds, latencies).items():
+        values.append(latency_buckets[position])
+        amounts.append(float(count))
+    size_buckets = series.size_buckets
     if rows == requests and 0 not in sizes:  # one row per request (the common batch): all in the first bucket
-        values.append(series.size_buckets[bisect_left(series.size_bounds, 1.0)])
+        values.append(size_buckets[bisect.bisect_left(series.size_bounds, 1.0)])
         amounts.append(float(requests))
     else:
-        values += [series.size_buckets[bisect_left(series.size_bounds, size)] for size in sizes]
-        amounts += [1.0] * requests
-    if rows <= 32:  # each row's class and confidence in Python (numpy calls cost 1-5 us each)
-        distribution, confidence_bounds = series.distribution, series.confidence_bounds
-        confidence_buckets, confidence_sums = series.confidence_buckets, series.confidence_sums
+        for position, count in bucket_counts(series.size_bounds, sizes).items():
+            values.append(size_buckets[position])
+            amounts.append(float(count))
+    if rows <= 32:  # rows counted per class and confidence bucket in Python (numpy calls cost 1-5 us each)
+        confidence_bounds, bisect_left = series.confidence_bounds, bisect.bisect_left
+        in_bucket: dict[tuple[int, int], int] = {}  # (class index, confidence bucket) -> rows
+        per_class: dict[int, list[float]] = {}  # class index -> [rows, their confidences' sum]
         for index, confidence in zip(predicted.tolist(), confidences.tolist(), strict=True):
-            values += (
-                distribution[index],
-                confidence_buckets[index][bisect_left(confidence_bounds, confidence)],
-                confidence_sums[index],
-            )
-            amounts += (1.0, 1.0, confidence)
+            key = (index, bisect_left(confidence_bounds, confidence))
+            in_bucket[key] = in_bucket.get(key, 0) + 1
+            counted = per_class.get(index)
+            if counted is None:
+                per_class[index] = [1.0, confidence]
+            else:
+                counted[0] += 1.0
+                counted[1] += confidence
+        confidence_buckets = series.confidence_buckets
+        for (index, position), count in in_bucket.items():
+            values.append(confidence_buckets[index][position])
+            amounts.append(float(count))
+        distribution, confidence_sums = series.distribution, series.confidence_sums
+        for index, (rows_of_class, total) in per_class.items():
+            values += (distribution[index], confidence_sums[index])
+            amounts += (rows_of_class, total)
         writes.extend(values, amounts)
         return
     writes.extend(values, amounts)

@@ -158,8 +158,13 @@ def http_series() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         ("/predict", b"[" * (10 * 1024 * 1024 + 1), {}, 413),
         ("/api/v1/models/unknown/predict", {"features": ROW}, {}, 404),
         ("/api/v1/models/iris/versions/9/predict", {"features": ROW}, {}, 404),
+        ("/predict", {"features": ROW}, {"wsgi.url_scheme": "https"}, 200),
+        ("/predict", {"features": ROW}, {"HTTP_X_FORWARDED_PROTO": "https"}, 200),
     ],
-    ids=["row", "batch", "version", "charset", "bad-json", "empty", "short-row", "chunked", "too-big", "model", "ver"],
+    ids=[
+        *("row", "batch", "version", "charset", "bad-json", "empty", "short-row", "chunked", "too-big", "model", "ver"),
+        *("https", "proxy-header-unset"),
+    ],
 )
 def test_the_hot_path_handler_answers_as_the_full_middleware_chain(
     iris_version: Any, path: str, body: Any, extra: dict[str, str], status: int
@@ -190,6 +195,28 @@ def test_the_hot_path_handler_answers_as_the_full_middleware_chain(
     assert full[1]["X-Content-Type-Options"] == "nosniff"
     assert stable(full[2]) == stable(hot[2])
     assert rows_full == rows_hot == (len(body.get("instances", [ROW])) if status == 200 else 0)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("wsgi_test_connection_kept")
+@pytest.mark.parametrize(("forwarded", "transport"), [("https", "https"), ("http", "http"), ("https, http", "https")])
+def test_behind_a_tls_proxy_the_hot_path_counts_the_forwarded_transport(
+    iris_version: Any, settings: Any, forwarded: str, transport: str
+) -> None:
+    """With SECURE_PROXY_SSL_HEADER set (BEHIND_TLS_PROXY), both handlers label a request with the transport the
+    proxy forwarded, not the WSGI scheme (plain HTTP behind the proxy)."""
+    # given
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    name = "django_http_requests_total_by_view_transport_method_total"
+    labels = {"view": "seed-predict", "transport": transport, "method": "POST"}
+    body = json.dumps({"features": ROW}).encode()
+    before = REGISTRY.get_sample_value(name, labels) or 0.0
+    # when
+    full = wsgi_call(mlmonitor.wsgi.full_handler, "/predict", body, HTTP_X_FORWARDED_PROTO=forwarded)
+    hot = wsgi_call(mlmonitor.wsgi.HotPathHandler(), "/predict", body, HTTP_X_FORWARDED_PROTO=forwarded)
+    # then
+    assert full[0] == hot[0] == 200
+    assert REGISTRY.get_sample_value(name, labels) == before + 2
 
 
 @pytest.mark.django_db
