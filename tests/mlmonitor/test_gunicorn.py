@@ -131,8 +131,9 @@ def chunked_predict(port: int) -> tuple[int, str]:
 @pytest.mark.parametrize("web_server", ["granian", "gunicorn"])
 def test_counts_are_exact_across_four_workers(tmp_path: Path, web_server: str) -> None:
     """200 predictions over 8 concurrent clients to 4 workers of either server (`python -m mlmonitor.serve`): every
-    scrape, whichever worker serves it, reports exactly 200 successful requests and 200 latency observations, the
-    model info, and passes promtool; the prediction log holds exactly 200 rows."""
+    scrape, whichever worker serves it, reports exactly 200 successful requests and 200 latency observations (in the
+    ml_* series and in the HTTP series), the model info, and passes promtool; the prediction log holds exactly 200
+    rows."""
     # given: a migrated SQLite database with the demo model, and the server as configured for production
     env = server_env(tmp_path)
     (tmp_path / "static").mkdir()  # whitenoise warns on every request about a missing STATIC_ROOT
@@ -176,6 +177,13 @@ def test_counts_are_exact_across_four_workers(tmp_path: Path, web_server: str) -
                 for serie in metrics.series("ml_prediction_distribution_total")
             )
             assert distribution == REQUESTS
+            # the HTTP series, recorded by the hot-path handler itself (mlmonitor/wsgi.py), as exact
+            predicted = {"view": "seed-predict", "method": "POST"}
+            answered = metrics.value(
+                "django_http_responses_total_by_status_view_method_total", status="200", **predicted
+            )
+            assert answered == REQUESTS
+            assert metrics.value("django_http_requests_latency_seconds_by_view_method_count", **predicted) == REQUESTS
         # Each process writes its own counter_<pid>.db: more than one holding prediction counts proves the summing.
         writers = [
             path.name
