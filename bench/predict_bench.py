@@ -95,6 +95,8 @@ PEER_REQUIREMENTS: dict[str, Callable[[], list[str]]] = {
         *_requirement_pins("prometheus-client", "numpy"),
     ],
     "mlserver": lambda: ["mlserver==1.7.1", "mlserver-sklearn==1.7.1", *_requirement_pins("scikit-learn")],
+    # not a peer: the sampling profiler of bench/predict_sample.py, kept out of the project's .venv like the peers
+    "py-spy": lambda: ["py-spy==0.4.3"],
 }
 
 
