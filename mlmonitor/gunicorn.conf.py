@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from mlmonitor.environment import environ_or, environ_value
+from mlmonitor.serve import GRACEFUL_SECONDS
 
 # Blank counts as unset, as in the settings (mlmonitor.environment).
 bind = environ_or("WEB_BIND", "127.0.0.1:8000")
@@ -24,7 +25,7 @@ workers = int(environ_or("WEB_WORKERS", "2"))
 threads = int(environ_or("WEB_THREADS", "8"))  # 8 measured 1.35x the req/s of 4 (docs/benchmarks.md)
 keepalive = int(environ_or("GUNICORN_KEEPALIVE", "5"))
 timeout = int(environ_or("GUNICORN_TIMEOUT", "60"))
-graceful_timeout = 20
+graceful_timeout = GRACEFUL_SECONDS  # as granian's --workers-kill-timeout (mlmonitor/serve.py)
 max_requests = 0
 accesslog = environ_value("WEB_ACCESSLOG")
 errorlog = "-"

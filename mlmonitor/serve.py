@@ -32,6 +32,10 @@ from pathlib import Path
 from mlmonitor.environment import environ_or, environ_value
 
 SERVERS = ("granian", "gunicorn")
+# Seconds a worker may take to stop after SIGTERM (finishing its requests) before it is killed: gunicorn's
+# graceful_timeout (mlmonitor/gunicorn.conf.py) and granian's --workers-kill-timeout, without which granian waits for
+# its workers without limit (a worker respawned after a kill once took more than 90 s to stop, in a full test run).
+GRACEFUL_SECONDS = 20
 WSGI_APP = "mlmonitor.wsgi:application"
 
 
@@ -88,6 +92,8 @@ def server_command(environ: Mapping[str, str], arguments: Sequence[str] = ()) ->
         "--log-level",
         environ_or("WEB_LOGLEVEL", "info", environ),
         "--respawn-failed-workers",
+        "--workers-kill-timeout",
+        str(GRACEFUL_SECONDS),
     ]
     if environ_value("WEB_ACCESSLOG", environ) is not None:
         command.append("--access-log")
