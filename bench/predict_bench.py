@@ -46,7 +46,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -143,9 +143,8 @@ def parse_wrk(output: str) -> dict[str, float]:
     return result
 
 
-def session_cpu_seconds(session: int) -> float:
-    """User + system CPU seconds of every live process in a session (the server and its workers), from /proc."""
-    total = 0
+def session_stats(session: int) -> Iterator[tuple[int, list[bytes]]]:
+    """(pid, /proc stat fields after "pid (comm) ") of every live process in a session (a server and its workers)."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -154,10 +153,15 @@ def session_cpu_seconds(session: int) -> float:
                 stat = handle.read()
         except OSError:
             continue
-        fields = stat[stat.rfind(b")") + 2 :].split()  # after "pid (comm) ": state is fields[0]
+        fields = stat[stat.rfind(b")") + 2 :].split()  # state is fields[0], the session fields[3]
         if int(fields[3]) == session:
-            total += int(fields[11]) + int(fields[12])  # utime, stime (proc(5) fields 14 and 15)
-    return total / CLOCK_TICKS
+            yield int(entry), fields
+
+
+def session_cpu_seconds(session: int) -> float:
+    """User + system CPU seconds of every live process in a session (the server and its workers), from /proc."""
+    ticks = sum(int(fields[11]) + int(fields[12]) for _, fields in session_stats(session))  # utime, stime (proc(5))
+    return ticks / CLOCK_TICKS
 
 
 class Process:

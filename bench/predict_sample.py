@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from predict_bench import PYTHON, ROOT, SINGLE_LUA, Server, database_env, peer_python, wrk
+from predict_bench import PYTHON, ROOT, SINGLE_LUA, Server, database_env, peer_python, session_stats, wrk
 
 # Functions that exist for monitoring only, as py-spy names them ("function (file:line)"): a sample counts once when
 # any of them is on its stack.
@@ -42,16 +41,7 @@ MONITORING = (
 
 def session_workers(session: int) -> list[int]:
     """The pids of a server's worker processes: its session's processes other than the session leader."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != session:
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_bytes()
-            except OSError:
-                continue
-            if int(stat[stat.rfind(b")") + 2 :].split()[3]) == session:
-                pids.append(int(entry))
-    return pids
+    return [pid for pid, _ in session_stats(session) if pid != session]
 
 
 def summarize(paths: list[Path], requests: float) -> None:

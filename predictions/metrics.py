@@ -109,34 +109,26 @@ def prediction_batch_record(
         values.append(latency_buckets[position])
         amounts.append(float(count))
     size_buckets = series.size_buckets
-    if rows == requests and 0 not in sizes:  # one row per request (the common batch): all in the first bucket
-        values.append(size_buckets[bisect.bisect_left(series.size_bounds, 1.0)])
-        amounts.append(float(requests))
-    else:
-        for position, count in bucket_counts(series.size_bounds, sizes).items():
-            values.append(size_buckets[position])
-            amounts.append(float(count))
+    for position, count in bucket_counts(series.size_bounds, sizes).items():
+        values.append(size_buckets[position])
+        amounts.append(float(count))
     if rows <= 32:  # rows counted per class and confidence bucket in Python (numpy calls cost 1-5 us each)
         confidence_bounds, bisect_left = series.confidence_bounds, bisect.bisect_left
         in_bucket: dict[tuple[int, int], int] = {}  # (class index, confidence bucket) -> rows
-        per_class: dict[int, list[float]] = {}  # class index -> [rows, their confidences' sum]
+        summed: dict[int, float] = {}  # class index -> its rows' confidences, added up
         for index, confidence in zip(predicted.tolist(), confidences.tolist(), strict=True):
             key = (index, bisect_left(confidence_bounds, confidence))
             in_bucket[key] = in_bucket.get(key, 0) + 1
-            counted = per_class.get(index)
-            if counted is None:
-                per_class[index] = [1.0, confidence]
-            else:
-                counted[0] += 1.0
-                counted[1] += confidence
-        confidence_buckets = series.confidence_buckets
+            summed[index] = summed.get(index, 0.0) + confidence
+        confidence_buckets, of_class = series.confidence_buckets, dict.fromkeys(summed, 0)
         for (index, position), count in in_bucket.items():
             values.append(confidence_buckets[index][position])
             amounts.append(float(count))
+            of_class[index] += count
         distribution, confidence_sums = series.distribution, series.confidence_sums
-        for index, (rows_of_class, total) in per_class.items():
+        for index, total in summed.items():
             values += (distribution[index], confidence_sums[index])
-            amounts += (rows_of_class, total)
+            amounts += (float(of_class[index]), total)
         writes.extend(values, amounts)
         return
     writes.extend(values, amounts)
