@@ -498,7 +498,9 @@ def _metrics_write(writes: MetricWrites) -> None:
 
 def _batch_metrics_record(batch: _ScoredBatch, now: float, writes: MetricWrites) -> None:
     """The request metrics of a committed batch, each series incremented once, into `writes` (a failure here is
-    logged and never fails the batch)."""
+    logged and never fails the batch). Nothing is built when METRICS_ENABLED is off."""
+    if not settings.METRICS_ENABLED:
+        return
     try:
         scored = batch.scored
         first = scored[0][0]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from predictions.metrics import BATCH_BUCKETS, CONFIDENCE_BUCKETS
-from predictions.models import ModelVersion
+from predictions.models import ModelVersion, Prediction
 from tests.conftest import ROW, iris_demo
 
 SEED_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -159,6 +159,36 @@ def test_request_histograms_and_counters_match_the_answers(api_client: Any, scra
             expected = int((confidences <= bound).sum())
             assert delta("ml_model_confidence_bucket", le=str(bound), **labels) == expected, (label, bound)
         assert delta("ml_model_confidence_bucket", le="+Inf", **labels) == confidences.size
+
+
+@pytest.mark.django_db
+def test_with_monitoring_off_a_batch_is_logged_and_no_series_moves(
+    api_client: Any, scrape: Any, iris_version: Any, settings: Any
+) -> None:
+    """METRICS_ENABLED off: a batch is scored and logged as usual, and neither its request, batch-size, class nor
+    data-quality series move."""
+    # given
+    rows = iris_demo().x_test.tolist()
+    before = scrape()
+    settings.METRICS_ENABLED = False
+    # when
+    response = api_client.post("/api/v1/models/iris/predict", {"instances": rows}, format="json")
+    after = scrape()
+    # then
+    assert response.status_code == 200
+    assert Prediction.objects.filter(model_version=iris_version).count() == len(rows)
+    for name, labels in (
+        ("ml_prediction_requests_total", {"model_version": "1", "status": "success"}),
+        ("ml_prediction_latency_seconds_count", {}),
+        ("ml_batch_size_sum", {}),
+        ("ml_data_quality_rows_total", {}),
+    ):
+        assert after.get(name, model_name="iris", **labels) == before.get(name, model_name="iris", **labels), name
+    for label in iris_version.class_labels:
+        labels = {"model_name": "iris", "predicted_class": label}
+        assert after.get("ml_prediction_distribution_total", **labels) == before.get(
+            "ml_prediction_distribution_total", **labels
+        )
 
 
 @pytest.mark.django_db
