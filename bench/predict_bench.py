@@ -12,16 +12,19 @@ Each round runs, one server at a time on the machine (the others stopped), `wrk 
 - `mlserver`: MLServer 1.7 + mlserver-sklearn serving the demo's iris pipeline (the same training code as
   `load_demo`, saved as joblib by bench/peers/mlserver_model.py) through the V2 protocol, asking for predict_proba,
   `parallel_workers: 0`;
-- mlmonitor again with monitoring off (METRICS_ENABLED=0), for the cost of monitoring: run right beside the
-  monitoring-on run, before it in every second round and after it in the others, so that neither side of the pair
-  always takes the same place in the round (a slower machine late in a round, a vacuum after the previous round's
-  runs, fall on both sides alike).
+- for the cost of monitoring, a pair: mlmonitor with monitoring on and mlmonitor with monitoring off
+  (METRICS_ENABLED=0), both servers up side by side, measured in alternating wrk slices (`--slices` per server, of
+  `--duration` / `--slices` seconds each, in the order on, off, off, on, on, off, ...). This machine's speed moves by
+  10-30% within seconds (1 s throughput of one server from 903 to 1,711 req/s), so two separate 8 s runs one after
+  the other differ by that much whatever the code; slices a few seconds apart see the same machine on both sides
+  (docs/benchmarks.md, "Monitoring cost: on and off side by side").
 
 The peers live in their own virtualenvs under BENCH_PEER_CACHE (default ~/.cache/mlmonitor-bench/<peer>-venv),
 created on first use with pinned versions; nothing is installed into the project's .venv. For every run the script
 prints req/s, p50, p99 and the CPU milliseconds the server's processes spent per request (utime + stime of every
 process in the server's session, from /proc, before and after the measured wrk run), then the medians, the two
-ratios (mlmonitor / each peer; median of the per-round ratios), the monitoring cost, and batch rows
+ratios (mlmonitor / each peer; median of the per-round ratios), the monitoring cost (the pair's on / off
+throughput, median of the per-round ratios), and batch rows
 per second for batches of 1,000 and 5,000 rows. Every mlmonitor run counts the rows in the prediction log against
 wrk's 2xx answers (rows x rows per request for batches) and the script exits 1 if an answer was not persisted.
 
@@ -407,6 +410,40 @@ def measured(
     return result
 
 
+def alternating_measured(
+    servers: list[Server], script: str, *, connections: int, duration: int, slices: int
+) -> tuple[list[dict[str, float]], int]:
+    """Servers running side by side, measured in turns: `slices` wrk runs of `duration` seconds each per server, the
+    order reversed every turn (A B, B A, A B, ...: neither side always goes first). Per server: req/s over all its
+    slices, the median of its slices' p50 and p99 (ms), its CPU per request and its non-2xx answers; and the rows
+    logged meanwhile (the servers share one database)."""
+    totals = [{"requests": 0.0, "non2xx": 0.0, "cpu_s": 0.0} for _ in servers]
+    latencies: list[dict[str, list[float]]] = [{"p50_ms": [], "p99_ms": []} for _ in servers]
+    before = count_rows(servers[0].env)
+    for turn in range(slices):
+        order = range(len(servers)) if turn % 2 == 0 else reversed(range(len(servers)))
+        for index in order:
+            server = servers[index]
+            cpu_before = server.cpu_seconds()
+            run = wrk(server.url, script, connections=connections, duration=duration)
+            totals[index]["cpu_s"] += server.cpu_seconds() - cpu_before
+            for key in ("requests", "non2xx"):
+                totals[index][key] += run[key]
+            for key, values in latencies[index].items():
+                values.append(run[key])
+    logged = count_rows(servers[0].env) - before
+    results = [
+        {
+            **total,
+            "rps": total["requests"] / (slices * duration),
+            **{key: statistics.median(values) for key, values in latency.items()},
+            "cpu_ms_per_request": 1000.0 * total["cpu_s"] / max(1.0, total["requests"]),
+        }
+        for total, latency in zip(totals, latencies, strict=True)
+    ]
+    return results, logged
+
+
 def persisted_check(result: dict[str, float], rows_per_request: int) -> str:
     """Compare the rows logged during a run with the rows wrk saw answered with 2xx; records a shortfall."""
     answered = (result["requests"] - result["non2xx"]) * rows_per_request
@@ -434,7 +471,10 @@ def main() -> None:
     parser.add_argument(
         "--peers", default="seed,seed-lean,mlserver", help="comma-separated: seed, seed-lean, mlserver; empty for none"
     )
-    parser.add_argument("--no-off", action="store_true", help="skip the monitoring-off runs")
+    parser.add_argument("--no-off", action="store_true", help="skip the monitoring on/off pair")
+    parser.add_argument(
+        "--slices", type=int, default=4, help="alternating wrk slices per server of the monitoring on/off pair"
+    )
     parser.add_argument(
         "--variant",
         action="append",
@@ -454,7 +494,12 @@ def main() -> None:
         sys.exit("wrk is not installed: apt-get install wrk")
     pythons = {peer: peer_python(peer) for peer in peers}
     env, cleanup = database_env()
-    runs: dict[str, list[dict[str, float]]] = {"mlmonitor": [], "mlmonitor-off": [], **{p: [] for p in peers}}
+    runs: dict[str, list[dict[str, float]]] = {
+        "mlmonitor": [],
+        "pair-on": [],
+        "pair-off": [],
+        **{p: [] for p in peers},
+    }
     batch: dict[int, list[dict[str, float]]] = {}
     try:
         for command in (["migrate", "-v0"], ["load_demo"]):
@@ -488,6 +533,21 @@ def main() -> None:
                 result["persisted"] = count_rows(env) - before
             return result
 
+        def pair_run() -> tuple[list[dict[str, float]], int]:
+            with (
+                Server(env, args.workers, args.threads, True) as on,
+                Server(env, args.workers, args.threads, False) as off,
+            ):
+                for server in (on, off):
+                    wrk(server.url, SINGLE_LUA, connections=args.connections, duration=warmup)
+                return alternating_measured(
+                    [on, off],
+                    SINGLE_LUA,
+                    connections=args.connections,
+                    duration=max(1, args.duration // args.slices),
+                    slices=args.slices,
+                )
+
         def peer_run(peer: str) -> dict[str, float]:
             seed = peer.startswith("seed")
             server: Process = SeedPeer(pythons[peer], lean=peer == "seed-lean") if seed else MLServerPeer(pythons[peer])
@@ -503,15 +563,23 @@ def main() -> None:
                 )
 
         for repeat in range(args.repeats):
-            pair = ["mlmonitor"] if args.no_off else ["mlmonitor", "mlmonitor-off"][:: 1 if repeat % 2 == 0 else -1]
-            order = [*pair, *peers, *variants]
+            order = ["mlmonitor", *([] if args.no_off else ["pair"]), *peers, *variants]
             for slot in order:
+                if slot == "pair":
+                    (pair_on, pair_off), logged = pair_run()
+                    both = {key: pair_on[key] + pair_off[key] for key in ("requests", "non2xx")}
+                    both["persisted"] = float(logged)
+                    check = persisted_check(both, 1)  # the pair shares one database: checked together
+                    pair_on["lost"], pair_off["lost"] = both["lost"], 0.0
+                    runs["pair-on"].append(pair_on)
+                    runs["pair-off"].append(pair_off)
+                    print(f"  round {repeat + 1} {line('pair-on', pair_on)}", flush=True)
+                    print(f"  round {repeat + 1} {line('pair-off', pair_off)}  {check}", flush=True)
+                    continue
                 if slot in variants:
                     result = mlmonitor_run(True, *variants[slot])
                 elif slot == "mlmonitor":
                     result = mlmonitor_run(True)
-                elif slot == "mlmonitor-off":
-                    result = mlmonitor_run(False)
                 else:
                     result = peer_run(slot)
                 runs[slot].append(result)
@@ -556,13 +624,13 @@ def main() -> None:
             f"(per round {', '.join(f'{r:.2f}' for r in ratios)}); CPU per request "
             f"{median(runs['mlmonitor'], 'cpu_ms_per_request') / median(runs[peer], 'cpu_ms_per_request'):.2f}x theirs"
         )
-    if runs["mlmonitor-off"]:
-        pairs = [on["rps"] / off["rps"] for on, off in zip(runs["mlmonitor"], runs["mlmonitor-off"], strict=True)]
+    if runs["pair-off"]:
+        pairs = [on["rps"] / off["rps"] for on, off in zip(runs["pair-on"], runs["pair-off"], strict=True)]
         print(
             f"monitoring cost: {100 * (1 - statistics.median(pairs)):.1f}% of throughput "
-            f"(on/off per round {', '.join(f'{p:.3f}' for p in pairs)}); CPU per request on/off "
-            f"{median(runs['mlmonitor'], 'cpu_ms_per_request'):.3f} / "
-            f"{median(runs['mlmonitor-off'], 'cpu_ms_per_request'):.3f} ms"
+            f"(on/off per round {', '.join(f'{p:.3f}' for p in pairs)}; {args.slices} alternating slices per server, "
+            f"side by side); CPU per request on/off {median(runs['pair-on'], 'cpu_ms_per_request'):.3f} / "
+            f"{median(runs['pair-off'], 'cpu_ms_per_request'):.3f} ms"
         )
     for size, size_runs in batch.items():
         print(f"batch rows/s, batches of {size} (4 connections): {median(size_runs, 'rows_per_s'):.0f}")
@@ -573,7 +641,7 @@ def main() -> None:
             f"{', '.join(f'{p:.3f}' for p in pairs)}); CPU per request "
             f"{median(runs['mlmonitor'], 'cpu_ms_per_request'):.3f} / {median(runs[name], 'cpu_ms_per_request'):.3f} ms"
         )
-    checked = [r for slot in ("mlmonitor", "mlmonitor-off", *variants) for r in runs[slot]] + [
+    checked = [r for slot in ("mlmonitor", "pair-on", *variants) for r in runs[slot]] + [
         r for size_runs in batch.values() for r in size_runs
     ]
     lost = sum(r["lost"] for r in checked)
