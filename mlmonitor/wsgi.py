@@ -32,6 +32,7 @@ work").
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -49,6 +50,8 @@ from django.urls import Resolver404, ResolverMatch, get_resolver
 from mlmonitor.environment import settings_module_default
 
 settings_module_default()
+
+logger = logging.getLogger(__name__)
 
 # What an anonymous JSON POST to a predict endpoint never uses: static files (not a static URL), the session and
 # authentication (no cookie, no credentials: the user is anonymous either way), CSRF (the view is exempt), messages,
@@ -228,6 +231,29 @@ def dispatcher(
     return application
 
 
+def worker_warm() -> None:
+    """Do at a worker's start what its first requests would otherwise do while clients wait: import the URL
+    configuration (every view module; about 100 ms) and, with WEB_WARM_MODELS, load the active models
+    (predictions.services.models_warm). A database that cannot be read leaves the models to the first requests, as
+    before (logged); the connection this thread opened is closed (the server's own threads answer requests)."""
+    get_resolver().url_patterns  # noqa: B018  # a cached property: the import happens here
+    if not settings.WEB_WARM_MODELS:
+        return
+    from django.db import connections
+
+    from predictions.services import models_warm
+
+    try:
+        loaded = models_warm()
+    except Exception as exc:
+        logger.warning("models not loaded at worker start (the first requests load them): %s", exc)
+    else:
+        logger.info("loaded %d model version(s) at worker start", len(loaded))
+    finally:
+        connections.close_all()
+
+
 full_handler = get_wsgi_application()  # sets Django up
 application = dispatcher(full_handler, HotPathHandler() if settings.WEB_HOT_PATH else None)
+worker_warm()
 gc.freeze()

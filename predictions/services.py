@@ -38,7 +38,7 @@ from .ids import uuid7_batch, uuid7_floor
 from .inference import ArtifactError, LoadedModel, artifact_load, extra_trusted_types, model_cache
 from .models import MLModel, ModelVersion, Prediction
 from .schema import FeatureSchema, SchemaError, feature_schema_parse
-from .selectors import model_version_resolve_cached, model_version_resolve_forget
+from .selectors import model_version_active_list, model_version_resolve_cached, model_version_resolve_forget
 
 logger = logging.getLogger(__name__)
 
@@ -235,6 +235,24 @@ def model_load(*, model_version: ModelVersion) -> LoadedModel:
         raise ApplicationError(
             f"Model {model_version} cannot be loaded: {exc}", code="model_unavailable", status=503
         ) from exc
+
+
+def models_warm() -> list[ModelVersion]:
+    """Load the active versions of enabled models into this process' model cache, the default model's first and at
+    most MODEL_CACHE_SIZE of them, and resolve the default model's version, as a web worker's first requests would;
+    returns the versions loaded. A version whose artifact cannot be loaded is logged and skipped (its requests answer
+    503 as before); database errors propagate."""
+    versions = sorted(model_version_active_list(), key=lambda version: (not version.model.is_default, version.pk))
+    loaded: list[ModelVersion] = []
+    for model_version in versions[: max(1, settings.MODEL_CACHE_SIZE)]:
+        try:
+            model_load(model_version=model_version)
+        except ApplicationError:
+            continue  # model_load logged why
+        loaded.append(model_version)
+    if any(version.model.is_default for version in versions):
+        model_version_resolve_cached(model_name=None)
+    return loaded
 
 
 # --- predictions ------------------------------------------------------------------------------------------------

@@ -164,6 +164,10 @@ WSGI_APPLICATION = "mlmonitor.wsgi.application"
 # The predict endpoints' common request through a handler with fewer middleware (mlmonitor/wsgi.py); off: every
 # request through MIDDLEWARE (for comparison: bench/predict_bench.py --variant full:WEB_HOT_PATH=0).
 WEB_HOT_PATH = env_bool("WEB_HOT_PATH", True)
+# A web worker loads the URL configuration and the active models (at most MODEL_CACHE_SIZE) when it starts
+# (mlmonitor/wsgi.py), not in its first requests: without it the first second after a start answered with a p99 of
+# 100-210 ms instead of about 25 (docs/benchmarks.md, "The first second of a web worker").
+WEB_WARM_MODELS = env_bool("WEB_WARM_MODELS", True)
 
 TEMPLATES = [
     {

@@ -13,6 +13,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Importing mlmonitor/wsgi.py in a test loads no model (the tests' database does not exist yet at collection).
+WEB_WARM_MODELS = False
 METRICS_COLLECTOR_CACHE_SECONDS = 0.0
 MODEL_REGISTRY_CACHE_SECONDS = 0.0
 # Uploads in tests do not queue the (seconds-long) suggested-threshold fit; tests that want it turn it on.

@@ -364,6 +364,37 @@ def _granian_with_demo(
     return server, port, env, log_path
 
 
+@pytest.mark.parametrize("warm", ["1", "0"])
+def test_a_granian_worker_loads_the_active_models_when_it_starts_unless_told_not_to(tmp_path: Path, warm: str) -> None:
+    """With WEB_WARM_MODELS on (the default) the worker loads the demo model as it starts: /metrics shows the model's
+    memory before any prediction. With it off, the model waits for the first request, as before."""
+    # given: a server started with the demo model registered, and no prediction yet
+    server, port, _, log_path = _granian_with_demo(
+        tmp_path,
+        {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"), "WEB_WORKERS": "1", "WEB_WARM_MODELS": warm},
+    )
+    try:
+        wait_for_http(port, "/healthz", timeout=60)
+        # when
+        exposition = http_get(port, "/metrics")[1]
+        # then
+        memory = [
+            line
+            for line in exposition.decode().splitlines()
+            if line.startswith('ml_model_memory_bytes{model_name="iris"}')
+        ]
+        if warm == "1":
+            assert memory and float(memory[0].rsplit(" ", 1)[1]) > 0, log_path.read_text()
+        else:
+            assert memory == []
+            assert _predict(port) == 200
+            assert _value(http_get(port, "/metrics")[1], 'ml_model_memory_bytes{model_name="iris"}') != "0.0"
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
 def test_granian_hands_over_a_cut_off_body_and_it_is_refused(tmp_path: Path) -> None:
     """A client declares 135 bytes, sends a complete JSON row of 35 and stops sending: granian hands the 35 bytes to
     the application, which answers 400 `body_truncated` and stores nothing (before, the row was scored and stored,

@@ -410,3 +410,17 @@ def test_a_multipart_upload_reads_whole_through_the_content_length_input() -> No
     # then
     assert request.POST["name"] == "iris"
     assert request.FILES["file"].read() == content
+
+
+def test_a_worker_start_without_a_readable_database_leaves_the_models_to_the_first_requests(
+    settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """worker_warm() at a worker's start: when the database cannot be read (here: no database access at all), it logs
+    a warning and returns; the worker still starts and its first requests load the models."""
+    # given
+    settings.WEB_WARM_MODELS = True
+    # when
+    with caplog.at_level("WARNING", logger="mlmonitor.wsgi"):
+        mlmonitor.wsgi.worker_warm()
+    # then
+    assert "models not loaded at worker start" in caplog.text

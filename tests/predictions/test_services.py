@@ -308,3 +308,28 @@ def test_concurrent_registrations_that_make_two_models_default_do_not_deadlock(
     assert errors == []
     assert all(version is not None and version.is_active for version in versions)
     assert MLModel.objects.filter(is_default=True).count() == 1
+
+
+@pytest.mark.django_db
+def test_models_warm_loads_the_active_versions_default_first_up_to_the_cache_size(
+    register_iris: Any, settings: Any
+) -> None:
+    """A web worker's start loads every enabled model's active version (the default model's first), at most
+    MODEL_CACHE_SIZE of them; a version whose artifact cannot be read is skipped and the others still load."""
+    from predictions.inference import model_cache
+
+    # given: the default model, two more models, one of them with its artifact file gone
+    other = register_iris(name="other", version="3", default=False)
+    default = register_iris(name="main", version="1", default=True)
+    broken = register_iris(name="broken", version="2", default=False)
+    broken.artifact.storage.delete(broken.artifact.name)
+    # when
+    loaded = services.models_warm()
+    # then
+    assert [version.pk for version in loaded] == [default.pk, other.pk]
+    assert len(model_cache.loaded_models()) == 2
+    # and with room for one model, only the default model's
+    model_cache.clear()
+    settings.MODEL_CACHE_SIZE = 1
+    assert [version.pk for version in services.models_warm()] == [default.pk]
+    assert len(model_cache.loaded_models()) == 1
