@@ -234,17 +234,17 @@ def dispatcher(
 def worker_warm() -> None:
     """Do at a worker's start what its first requests would otherwise do while clients wait: import the URL
     configuration (every view module; about 100 ms) and, with WEB_WARM_MODELS, load the active models
-    (predictions.services.models_warm). A database that cannot be read leaves the models to the first requests, as
-    before (logged); the connection this thread opened is closed (the server's own threads answer requests)."""
+    (WEB_WARM_MODELS_LOADER: predictions.services.models_warm). A database that cannot be read leaves the models to
+    the first requests, as before (logged); the connection this thread opened is closed (the server's own threads
+    answer requests)."""
     get_resolver().url_patterns  # noqa: B018  # a cached property: the import happens here
     if not settings.WEB_WARM_MODELS:
         return
     from django.db import connections
-
-    from predictions.services import models_warm
+    from django.utils.module_loading import import_string
 
     try:
-        loaded = models_warm()
+        loaded = import_string(settings.WEB_WARM_MODELS_LOADER)()
     except Exception as exc:
         logger.warning("models not loaded at worker start (the first requests load them): %s", exc)
     else:

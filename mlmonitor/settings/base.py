@@ -168,6 +168,8 @@ WEB_HOT_PATH = env_bool("WEB_HOT_PATH", True)
 # (mlmonitor/wsgi.py), not in its first requests: without it the first second after a start answered with a p99 of
 # 100-210 ms instead of about 25 (docs/benchmarks.md, "The first second of a web worker").
 WEB_WARM_MODELS = env_bool("WEB_WARM_MODELS", True)
+# What loads them, by dotted path: the project package imports no app (as METRICS_COLLECTORS).
+WEB_WARM_MODELS_LOADER = "predictions.services.models_warm"
 
 TEMPLATES = [
     {
