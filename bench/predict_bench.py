@@ -1,6 +1,7 @@
 """Prediction throughput, latency and worker CPU: mlmonitor against the seed's FastAPI sketch and MLServer, one run.
 
-Each round runs, one server at a time on the machine (the others stopped), `wrk -t2 -c32` single-row POSTs against:
+Each round runs `wrk -t2 -c32` single-row POSTs against each of these, one at a time on the machine (the others
+stopped; only the monitoring pair runs two servers at once):
 
 - mlmonitor under its web server (mlmonitor/serve.py: granian), monitoring on (METRICS_ENABLED=1), every answer
   persisted to the prediction log and committed before it is sent;
