@@ -244,11 +244,13 @@ def models_warm() -> list[ModelVersion]:
     503 as before); database errors propagate."""
     versions = sorted(model_version_active_list(), key=lambda version: (not version.model.is_default, version.pk))
     loaded: list[ModelVersion] = []
-    for model_version in versions[: max(1, settings.MODEL_CACHE_SIZE)]:
+    for model_version in versions:
+        if len(loaded) == max(1, settings.MODEL_CACHE_SIZE):
+            break
         try:
             model_load(model_version=model_version)
         except ApplicationError:
-            continue  # model_load logged why
+            continue  # model_load logged why; it takes no place in the cache
         loaded.append(model_version)
     if any(version.model.is_default for version in versions):
         model_version_resolve_cached(model_name=None)

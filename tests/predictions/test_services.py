@@ -333,3 +333,20 @@ def test_models_warm_loads_the_active_versions_default_first_up_to_the_cache_siz
     settings.MODEL_CACHE_SIZE = 1
     assert [version.pk for version in services.models_warm()] == [default.pk]
     assert len(model_cache.loaded_models()) == 1
+
+
+@pytest.mark.django_db
+def test_models_warm_gives_an_unreadable_versions_place_in_the_cache_to_the_next(
+    register_iris: Any, settings: Any
+) -> None:
+    """A version whose artifact cannot be read takes no place among the MODEL_CACHE_SIZE loaded at start."""
+    # given: room for two, and the unreadable version ordered before the last readable one
+    settings.MODEL_CACHE_SIZE = 2
+    default = register_iris(name="main", version="1", default=True)
+    broken = register_iris(name="broken", version="2", default=False)
+    broken.artifact.storage.delete(broken.artifact.name)
+    other = register_iris(name="other", version="3", default=False)
+    # when
+    loaded = services.models_warm()
+    # then
+    assert [version.pk for version in loaded] == [default.pk, other.pk]
