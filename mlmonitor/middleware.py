@@ -5,7 +5,7 @@ predict path that cost more than the 10% monitoring budget (docs/benchmarks.md).
 django_http_requests_before_middlewares_total, django_http_responses_before_middlewares_total,
 django_http_requests_total_by_view_transport_method_total, django_http_responses_total_by_status_view_method_total
 and django_http_requests_latency_seconds_by_view_method, under their usual names. METRICS_HTTP_DETAIL=1 restores the
-stock middleware. The hot-path handler of mlmonitor/wsgi.py runs without the pair and records the same series with
+stock middleware. The hot-path route of mlmonitor/wsgi.py runs no middleware and records the same series with
 HotPathHttpMetrics.
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 import bisect
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django_prometheus.middleware import PrometheusAfterMiddleware, PrometheusBeforeMiddleware
 from django_prometheus.utils import Time, TimeSince
@@ -60,14 +59,12 @@ class LeanPrometheusAfterMiddleware(PrometheusAfterMiddleware):
 
 
 class HotPathHttpMetrics(LeanPrometheusAfterMiddleware):
-    """The lean pair's series for a request served by the hot-path handler (mlmonitor/wsgi.py), which runs without
-    the pair: recorded once around the handler's whole middleware chain and written together
-    (MetricWrites.write_values).
+    """The lean pair's series for a request answered by the hot-path route (mlmonitor/wsgi.py), which runs no
+    middleware: recorded once per request and written together (MetricWrites.write_values).
 
-    The same series and labels as the pair: requests and responses before middlewares; and, when the request reached
-    URL resolution (the innermost middleware ran, as the After middleware's hooks need), requests by view, transport
-    and method, responses by status, view and method, and the latency by view and method. The latency here includes
-    the other middleware (the After middleware measures inside them): on the hot path that is a few microseconds."""
+    The same series and labels as the pair: requests and responses before middlewares, requests by view, transport
+    and method, responses by status, view and method, and the latency by view and method. The latency here is the
+    route's whole answer (the After middleware measures inside the other middleware: a few microseconds less)."""
 
     def __init__(self) -> None:
         super().__init__(get_response=lambda request: HttpResponse())  # never called: record() is the entry
@@ -76,20 +73,10 @@ class HotPathHttpMetrics(LeanPrometheusAfterMiddleware):
         # mapped to django-prometheus' short list, statuses are integers), looked up once each
         self._values: dict[tuple[str, str, bool, int], tuple[tuple[tuple[Any, ...], ...], list[float]]] = {}
 
-    def record(self, request: HttpRequest, response: HttpResponse, seconds: float) -> None:
-        """Record one request and its response, `seconds` after it entered the handler."""
-        match = request.resolver_match
-        if match is None:
-            metrics = self.metrics
-            values_of = MetricWrites.values_of
-            MetricWrites.write_values(
-                (*values_of(metrics.requests_total), *values_of(metrics.responses_total)), _ONES[:2]
-            )
-            return
-        # request.is_secure() without a TLS proxy setting is the WSGI scheme (Django's HttpRequest.scheme)
-        proxied = settings.SECURE_PROXY_SSL_HEADER
-        secure = request.is_secure() if proxied else request.META.get("wsgi.url_scheme") == "https"
-        key = (match.view_name or "<unnamed view>", self._method(request), secure, response.status_code)
+    def record(self, view: str, secure: bool, status: int, seconds: float) -> None:
+        """Record one POST to the URL named `view` (over TLS: `secure`, as request.is_secure()) answered with
+        `status`, `seconds` after the route took it."""
+        key = (view or "<unnamed view>", "POST", secure, status)
         values = self._values.get(key)
         if values is None:
             values = self._values[key] = self._values_for(*key)

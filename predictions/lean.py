@@ -16,7 +16,7 @@ as the DRF view. The view keeps the DRF class as `.cls`, so drf-spectacular docu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -57,22 +57,48 @@ def hot_path_eligible_meta(meta: Mapping[str, Any]) -> bool:
 def predict_answer(request: HttpRequest, *, model_name: str | None, version: str | None) -> HttpResponse:
     """Parse, score and log, and answer in JSON; an error answers the API's JSON error shape (4xx/5xx) and an
     unexpected exception propagates to Django's 500 handler, as under DRF."""
-    from .apis import prediction_payload
+    # request.body: a Content-Length over DATA_UPLOAD_MAX_MEMORY_SIZE raises RequestDataTooBig (413), as under DRF
+    body, status, headers = predict_bytes(
+        lambda: request.body if content_length(request.META) else b"",
+        model_name=model_name,
+        version=version,
+        context=lambda: {"request": request, "view": None},
+    )
+    return HttpResponse(body, status=status, content_type="application/json", headers=headers)
 
-    headers = _HEADERS
+
+def predict_bytes(
+    read: Callable[[], bytes],
+    *,
+    model_name: str | None,
+    version: str | None,
+    context: Callable[[], dict[str, Any]],
+) -> tuple[bytes, int, Mapping[str, str]]:
+    """The lean view's answer as (JSON body, status, headers besides Content-Type), for the view above and for the
+    WSGI-level route of mlmonitor/wsgi.py. `read()` returns the request body (empty: no body) and may raise what
+    reading a body raises (a truncated or oversized body); `context()` is DRF's exception-handler context, built
+    only when an error is answered. An exception the API's handler does not answer propagates."""
+    from .apis import prediction_payload  # predictions.apis imports this module
+
     try:
-        # request.body: a Content-Length over DATA_UPLOAD_MAX_MEMORY_SIZE raises RequestDataTooBig (413), as under DRF
-        payload = json_body_parse(request.body) if content_length(request.META) else {}
+        raw = read()
+        payload = json_body_parse(raw) if raw else {}
         result = services.prediction_create(model_name=model_name, version=version, payload=payload)
-        body = orjson.dumps(prediction_payload(result))
-        status = 200
+        return orjson.dumps(prediction_payload(result)), 200, _HEADERS
     except Exception as exc:
-        response = api_exception_handler(exc, {"request": request, "view": None})
+        response = api_exception_handler(exc, context())
         if response is None:
             raise
-        body, status = JSONRenderer().render(response.data), response.status_code
         headers = {**_HEADERS, **{k: v for k, v in response.items() if k.lower() != "content-type"}}  # Retry-After
-    return HttpResponse(body, status=status, content_type="application/json", headers=headers)
+        return JSONRenderer().render(response.data), response.status_code, headers
+
+
+def hot_path_answer(
+    read: Callable[[], bytes], url_kwargs: Mapping[str, Any], context: Callable[[], dict[str, Any]]
+) -> tuple[bytes, int, Mapping[str, str]]:
+    """predict_bytes for a request to a predict URL with these URL kwargs (`name`, `version`: absent on /predict):
+    the lean view's `hot_path_answer`, which mlmonitor.wsgi's hot-path route calls."""
+    return predict_bytes(read, model_name=url_kwargs.get("name"), version=url_kwargs.get("version"), context=context)
 
 
 class LeanPostMixin:
@@ -94,8 +120,9 @@ class LeanPostMixin:
         # What Django and drf-spectacular read from a DRF view: CSRF exemption (DRF applies CSRF only through
         # SessionAuthentication, whose requests take the DRF view), the class and its arguments.
         view.csrf_exempt = True  # type: ignore[attr-defined]
-        # mlmonitor.wsgi serves the requests this accepts through its hot-path handler (fewer middleware)
+        # mlmonitor.wsgi answers the requests `hot_path` accepts at the WSGI level, with `hot_path_answer`
         view.hot_path = hot_path_eligible_meta  # type: ignore[attr-defined]
+        view.hot_path_answer = hot_path_answer  # type: ignore[attr-defined]
         view.cls = drf_view.cls  # type: ignore[attr-defined]
         view.initkwargs = drf_view.initkwargs  # type: ignore[attr-defined]
         view.view_class = getattr(drf_view, "view_class", cls)  # type: ignore[attr-defined]

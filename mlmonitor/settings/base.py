@@ -161,7 +161,7 @@ if METRICS_ENABLED:
 
 ROOT_URLCONF = "mlmonitor.urls"
 WSGI_APPLICATION = "mlmonitor.wsgi.application"
-# The predict endpoints' common request through a handler with fewer middleware (mlmonitor/wsgi.py); off: every
+# The predict endpoints' common request answered at the WSGI level (mlmonitor/wsgi.py, HotPathRoute); off: every
 # request through MIDDLEWARE (for comparison: bench/predict_bench.py --variant full:WEB_HOT_PATH=0).
 WEB_HOT_PATH = env_bool("WEB_HOT_PATH", True)
 # A web worker loads the URL configuration and the active models (at most MODEL_CACHE_SIZE) when it starts

@@ -5,12 +5,14 @@ from __future__ import annotations
 import gc
 import importlib
 import json
+import re
 import sqlite3
 import threading
 from io import BytesIO
 from typing import Any
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.test import RequestFactory
 from prometheus_client import REGISTRY
@@ -89,7 +91,7 @@ def test_nothing_runs_as_a_thread_ends() -> None:
     assert not any(isinstance(value, threading.local) for value in vars(mlmonitor.wsgi).values())
 
 
-# --- the hot-path handler ----------------------------------------------------------------------------------------
+# --- the hot-path route ------------------------------------------------------------------------------------------
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 VOLATILE = {"prediction_id", "latency_ms"}
@@ -117,6 +119,17 @@ def wsgi_call(handler: Any, path: str, body: bytes, **extra: str) -> tuple[int, 
     finally:
         getattr(chunks, "close", lambda: None)()
     return answered[0], answered[1], content
+
+
+def request_log(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str, int]]:
+    """The django.request records logged since the last call (level, message, status), then forgotten."""
+    logged = [
+        (record.levelname, record.getMessage(), getattr(record, "status_code", 0))
+        for record in caplog.records
+        if record.name == "django.request"
+    ]
+    caplog.clear()
+    return logged
 
 
 def stable(content: bytes) -> object:
@@ -166,24 +179,30 @@ def http_series() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         *("https", "proxy-header-unset"),
     ],
 )
-def test_the_hot_path_handler_answers_as_the_full_middleware_chain(
-    iris_version: Any, path: str, body: Any, extra: dict[str, str], status: int
+def test_the_hot_path_route_answers_as_the_full_middleware_chain(
+    iris_version: Any, path: str, body: Any, extra: dict[str, str], status: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The same status, headers (security headers included) and body from both handlers, the same rows, and the same
-    increments of the HTTP series (the hot-path handler records them itself, without the metrics middleware)."""
+    """The same status, headers (security headers included) and body from the full handler and the route, the same
+    rows, the same increments of the HTTP series (the route records them itself, without the metrics middleware) and
+    the same log of an error answer (django.request)."""
     # given
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     assert mlmonitor.wsgi.hot_path_request(post_environ(path, raw, **extra))
     rows_before = Prediction.objects.count()
     series_before = http_series()
     # when
-    full = wsgi_call(mlmonitor.wsgi.full_handler, path, raw, **extra)
-    rows_full = Prediction.objects.count() - rows_before
-    series_full = http_series()
-    hot = wsgi_call(mlmonitor.wsgi.HotPathHandler(), path, raw, **extra)
+    with caplog.at_level("WARNING", logger="django.request"):
+        full = wsgi_call(mlmonitor.wsgi.full_handler, path, raw, **extra)
+        logged_full = request_log(caplog)
+        rows_full = Prediction.objects.count() - rows_before
+        series_full = http_series()
+        hot = wsgi_call(mlmonitor.wsgi.HotPathRoute(mlmonitor.wsgi.full_handler), path, raw, **extra)
+        logged_hot = request_log(caplog)
     rows_hot = Prediction.objects.count() - rows_before - rows_full
     series_hot = http_series()
     # then
+    assert logged_full == logged_hot
+    assert bool(logged_full) == (status >= 400)
     counted_full = {key: value - series_before.get(key, 0.0) for key, value in series_full.items()}
     counted_hot = {key: value - series_full.get(key, 0.0) for key, value in series_hot.items()}
     assert {k: v for k, v in counted_full.items() if v} == {k: v for k, v in counted_hot.items() if v}
@@ -195,6 +214,136 @@ def test_the_hot_path_handler_answers_as_the_full_middleware_chain(
     assert full[1]["X-Content-Type-Options"] == "nosniff"
     assert stable(full[2]) == stable(hot[2])
     assert rows_full == rows_hot == (len(body.get("instances", [ROW])) if status == 200 else 0)
+
+
+class Delegate:
+    """A WSGI handler that counts the requests it is handed."""
+
+    def __init__(self, handler: Any) -> None:
+        self.handler, self.calls = handler, 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        self.calls += 1
+        return self.handler(environ, start_response)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("wsgi_test_connection_kept")
+@pytest.mark.parametrize(
+    ("overrides", "extra", "routed", "status"),
+    [
+        ({"ALLOWED_HOSTS": ["example.org"]}, {}, False, 400),
+        ({"ALLOWED_HOSTS": ["example.org"]}, {"HTTP_HOST": "example.org:8000"}, True, 200),
+        ({"ALLOWED_HOSTS": [".example.org"]}, {"HTTP_HOST": "evil.test"}, False, 400),
+        (
+            {"USE_X_FORWARDED_HOST": True, "ALLOWED_HOSTS": ["api.example.org"]},
+            {"HTTP_X_FORWARDED_HOST": "api.example.org"},
+            True,
+            200,
+        ),
+        ({"SECURE_SSL_REDIRECT": True}, {}, False, 301),
+        ({"SECURE_SSL_REDIRECT": True}, {"wsgi.url_scheme": "https"}, True, 200),
+        (
+            {"SECURE_HSTS_SECONDS": 3600, "SECURE_HSTS_INCLUDE_SUBDOMAINS": True, "SECURE_HSTS_PRELOAD": True},
+            {"wsgi.url_scheme": "https"},
+            True,
+            200,
+        ),
+        ({"SECURE_HSTS_SECONDS": 3600}, {}, True, 200),
+        (
+            {
+                "X_FRAME_OPTIONS": "sameorigin",
+                "SECURE_REFERRER_POLICY": ["origin", "strict-origin"],
+                "SECURE_CROSS_ORIGIN_OPENER_POLICY": None,
+                "SECURE_CONTENT_TYPE_NOSNIFF": False,
+            },
+            {},
+            True,
+            200,
+        ),
+        ({"DISALLOWED_USER_AGENTS": [re.compile("curl")]}, {"HTTP_USER_AGENT": "curl/8.5"}, False, 403),
+        ({"PREPEND_WWW": True}, {"HTTP_HOST": "testserver"}, False, 301),
+        ({"DATA_UPLOAD_MAX_MEMORY_SIZE": 10}, {}, False, 413),
+    ],
+    ids=[
+        *("host-refused", "host-allowed", "subdomain-refused", "forwarded-host", "ssl-redirect", "ssl-already"),
+        *("hsts", "hsts-plain-http", "other-headers", "user-agent-refused", "prepend-www", "body-over-limit"),
+    ],
+)
+def test_under_other_settings_the_route_answers_as_the_full_chain_or_hands_the_request_to_it(
+    iris_version: Any, settings: Any, overrides: dict[str, Any], extra: dict[str, str], routed: bool, status: int
+) -> None:
+    """Where a middleware would answer a predict POST itself (a host outside ALLOWED_HOSTS, an SSL redirect, a refused
+    user agent, PREPEND_WWW, a body over DATA_UPLOAD_MAX_MEMORY_SIZE) the route hands it to the full handler; where
+    only the headers change (HSTS over TLS, framing, referrer and opener policies), it answers them as the chain."""
+    # given: both handlers built under the settings (middleware read them as they start)
+    for name, value in overrides.items():
+        setattr(settings, name, value)
+    body = json.dumps({"features": ROW}).encode()
+    full = mlmonitor.wsgi.WSGIHandler()
+    delegate = Delegate(mlmonitor.wsgi.WSGIHandler())
+    route = mlmonitor.wsgi.HotPathRoute(delegate)  # type: ignore[arg-type]  # a counting WSGIHandler
+    rows_before = Prediction.objects.count()
+    # when
+    expected = wsgi_call(full, "/predict", body, **extra)
+    answered = wsgi_call(route, "/predict", body, **extra)
+    # then
+    assert delegate.calls == (0 if routed else 1)
+    assert expected[0] == answered[0] == status
+    assert {k: v for k, v in expected[1].items() if k != "Content-Length"} == {
+        k: v for k, v in answered[1].items() if k != "Content-Length"
+    }
+    assert stable(expected[2]) == stable(answered[2])
+    assert Prediction.objects.count() - rows_before == (2 if status == 200 else 0)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("wsgi_test_connection_kept")
+def test_an_exception_the_view_does_not_answer_is_the_500_of_the_full_chain(
+    iris_version: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unexpected exception in the service: Django's 500 handler (the API's JSON 500), its headers and its log
+    record, from the route as from the full chain; nothing is stored."""
+    # given
+    from predictions import services
+
+    def broken(**kwargs: Any) -> Any:
+        raise RuntimeError("broken on purpose")
+
+    monkeypatch.setattr(services, "prediction_create", broken)
+    body = json.dumps({"features": ROW}).encode()
+    # when
+    with caplog.at_level("WARNING", logger="django.request"):
+        full = wsgi_call(mlmonitor.wsgi.full_handler, "/predict", body)
+        logged_full = request_log(caplog)
+        hot = wsgi_call(mlmonitor.wsgi.HotPathRoute(mlmonitor.wsgi.full_handler), "/predict", body)
+        logged_hot = request_log(caplog)
+    # then
+    assert full[0] == hot[0] == 500
+    assert json.loads(hot[2])["error"]["code"] == "server_error"
+    assert full[1] == hot[1]
+    assert full[2] == hot[2]
+    assert logged_full == logged_hot == [("ERROR", "Internal Server Error: /predict", 500)]
+    assert Prediction.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("wsgi_test_connection_kept")
+def test_while_the_database_is_down_the_route_answers_the_503_of_the_full_chain(iris_version: Any) -> None:
+    """The database unreachable: the JSON 503 `database_unavailable` with its Retry-After, from both."""
+    from tests.outages import database_unreachable
+
+    # given
+    body = json.dumps({"features": ROW}).encode()
+    # when
+    with database_unreachable():
+        full = wsgi_call(mlmonitor.wsgi.full_handler, "/predict", body)
+        hot = wsgi_call(mlmonitor.wsgi.HotPathRoute(mlmonitor.wsgi.full_handler), "/predict", body)
+    # then
+    assert full[0] == hot[0] == 503
+    assert full[1] == hot[1] and int(hot[1]["Retry-After"]) > 0
+    assert stable(full[2]) == stable(hot[2])
+    assert json.loads(hot[2])["error"]["code"] == "database_unavailable"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -213,7 +362,9 @@ def test_behind_a_tls_proxy_the_hot_path_counts_the_forwarded_transport(
     before = REGISTRY.get_sample_value(name, labels) or 0.0
     # when
     full = wsgi_call(mlmonitor.wsgi.full_handler, "/predict", body, HTTP_X_FORWARDED_PROTO=forwarded)
-    hot = wsgi_call(mlmonitor.wsgi.HotPathHandler(), "/predict", body, HTTP_X_FORWARDED_PROTO=forwarded)
+    hot = wsgi_call(
+        mlmonitor.wsgi.HotPathRoute(mlmonitor.wsgi.full_handler), "/predict", body, HTTP_X_FORWARDED_PROTO=forwarded
+    )
     # then
     assert full[0] == hot[0] == 200
     assert REGISTRY.get_sample_value(name, labels) == before + 2
@@ -271,26 +422,36 @@ def test_required_tokens_keep_every_predict_on_the_full_chain(settings: Any) -> 
     assert not mlmonitor.wsgi.hot_path_request(post_environ("/predict", b"{}"))
 
 
-def test_the_hot_path_handler_skips_only_the_listed_middleware() -> None:
-    """Every other middleware of MIDDLEWARE runs on the hot path (security headers, 411, 503); the metrics pair's
-    series are recorded by the handler."""
+def test_the_hot_path_route_does_the_work_of_every_middleware_it_does_not_run() -> None:
+    """MIDDLEWARE less the skipped ones and the metrics pair is exactly the chain whose work the route does
+    (HOT_PATH_MIDDLEWARE_DONE), so the route exists; it records the metrics pair's series itself."""
     # given
     from django.conf import settings
 
     skipped = mlmonitor.wsgi.HOT_PATH_MIDDLEWARE_SKIPPED | mlmonitor.wsgi.HOT_PATH_HTTP_METRICS_MIDDLEWARE
-    kept = [path for path in settings.MIDDLEWARE if path not in skipped]
     assert set(settings.MIDDLEWARE) >= mlmonitor.wsgi.HOT_PATH_HTTP_METRICS_MIDDLEWARE  # METRICS_ENABLED in tests
+    # then
+    assert tuple(path for path in settings.MIDDLEWARE if path not in skipped) == mlmonitor.wsgi.HOT_PATH_MIDDLEWARE_DONE
+    route = mlmonitor.wsgi.hot_path_route(mlmonitor.wsgi.full_handler)
+    assert route is not None
+    assert route.http_metrics is not None
+
+
+def test_with_a_middleware_the_route_does_not_know_every_request_takes_the_full_chain(
+    settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A middleware added to MIDDLEWARE (between the security headers and the rest here) might answer or change a
+    predict request: the route refuses to exist rather than skip it, and says so."""
+    # given
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE[:2], "django.middleware.gzip.GZipMiddleware", *settings.MIDDLEWARE[2:]]
     # when
-    handler = mlmonitor.wsgi.HotPathHandler()
-    # then: the chain holds one instance of each kept middleware, in order, and MIDDLEWARE is left as it was
-    seen, step = [], handler._middleware_chain
-    # each middleware is wrapped by convert_exception_to_response (functools.wraps: __wrapped__) around the next
-    while (middleware := getattr(step, "__wrapped__", None)) is not None and hasattr(middleware, "get_response"):
-        seen.append(f"{type(middleware).__module__}.{type(middleware).__qualname__}")
-        step = middleware.get_response
-    assert seen == kept
-    assert len(settings.MIDDLEWARE) == len(kept) + len(skipped)
-    assert handler.http_metrics is not None  # it records the metrics pair's series itself
+    with caplog.at_level("WARNING", logger="mlmonitor.wsgi"):
+        route = mlmonitor.wsgi.hot_path_route(mlmonitor.wsgi.full_handler)
+    # then
+    assert route is None
+    assert "GZipMiddleware" in caplog.text and "every request takes the full middleware chain" in caplog.text
+    with pytest.raises(ImproperlyConfigured):
+        mlmonitor.wsgi.HotPathRoute(mlmonitor.wsgi.full_handler)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -309,23 +470,6 @@ def test_a_hot_path_answer_is_counted_by_the_http_metrics(iris_version: Any) -> 
     assert REGISTRY.get_sample_value("django_http_requests_before_middlewares_total") == requests_before + 1
 
 
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("wsgi_test_connection_kept")
-def test_the_hot_path_handler_resolves_other_urls_itself(iris_version: Any) -> None:
-    """The hot-path handler takes a predict URL's match from the routing cache and resolves any other URL as Django
-    does (the handler alone, without the dispatcher in front)."""
-    # given
-    mlmonitor.wsgi._lean_view_match.cache_clear()
-    body = json.dumps({"features": ROW}).encode()
-    # when
-    predicted = wsgi_call(mlmonitor.wsgi.HotPathHandler(), "/predict", body)
-    missing = wsgi_call(mlmonitor.wsgi.HotPathHandler(), "/api/v1/models/iris/nothing", body)
-    # then
-    assert predicted[0] == 200 and json.loads(predicted[2])["model"] == "iris"
-    assert missing[0] == 404
-    assert mlmonitor.wsgi._lean_view_match.cache_info().currsize == 2
-
-
 def test_web_hot_path_off_serves_every_request_through_the_full_chain(settings: Any) -> None:
     # given
     settings.WEB_HOT_PATH = False
@@ -337,7 +481,7 @@ def test_web_hot_path_off_serves_every_request_through_the_full_chain(settings: 
     finally:
         settings.WEB_HOT_PATH = True
         importlib.reload(mlmonitor.wsgi)
-    assert isinstance(mlmonitor.wsgi.application.hot, mlmonitor.wsgi.HotPathHandler)  # type: ignore[attr-defined]
+    assert isinstance(mlmonitor.wsgi.application.hot, mlmonitor.wsgi.HotPathRoute)  # type: ignore[attr-defined]
 
 
 @pytest.mark.django_db(transaction=True)
