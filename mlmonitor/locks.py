@@ -21,7 +21,8 @@ def row_lock(model_class: type[Model], pk: object) -> None:
       version's references (the one-active-reference constraint; the last one to commit is the active reference).
 
     NO KEY UPDATE, not FOR UPDATE (PostgreSQL docs, "Row-Level Locks"): it leaves the row's key-share lock free, which
-    the check of a foreign key referencing it takes at commit (Django's constraints are deferred). With FOR UPDATE,
+    the check of a foreign key referencing it takes at commit (Django's constraints are deferred), and the prediction
+    log's version check at each insert (predictions/integrity.py). With FOR UPDATE,
     every prediction logged for a version waited to commit while that version's reference was stored (a write of tens of
     megabytes), and a first reference upload (the version's row locked, then at commit the key-share lock on its model's
     row for the new drift settings) deadlocked with an activation of another version (the model's row locked, then the

@@ -89,9 +89,10 @@ class Prediction(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
-    # No index of its own: the composite (model_version, id) index below serves every lookup by version.
+    # No index of its own: the composite (model_version, id) index below serves every lookup by version. No
+    # constraint: triggers check the version once per statement instead of once per row (predictions/integrity.py).
     model_version = models.ForeignKey(
-        ModelVersion, on_delete=models.CASCADE, related_name="predictions", db_index=False
+        ModelVersion, on_delete=models.CASCADE, related_name="predictions", db_index=False, db_constraint=False
     )
     features = models.BinaryField()
     predicted_index = models.SmallIntegerField()

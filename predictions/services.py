@@ -343,7 +343,9 @@ def _prediction_rows_insert(rows: list[_LogRow], writes: MetricWrites | None = N
     columns = ", ".join(database.ops.quote_name(c) for c in _LOG_COLUMNS)
     with transaction.atomic(), database.cursor() as cursor:
         if database.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            # the driver's own COPY: its errors made Django's (IntegrityError, OperationalError: the 503), as a
+            # Django cursor makes them
+            with database.wrap_database_errors, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
             return
@@ -504,7 +506,11 @@ def _prediction_rows_copy(batch: _ScoredBatch, version_id: int, ids: list[uuid.U
     # transaction, a savepoint as before, so a failed COPY leaves that transaction usable.
     atomic = connection.in_atomic_block or not connection.get_autocommit()
     with transaction.atomic() if atomic else nullcontext(), connection.cursor() as cursor:
-        with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+        # the driver's own COPY: its errors made Django's, as a Django cursor makes them
+        with (
+            connection.wrap_database_errors,
+            cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy,
+        ):
             copy.write(buffer)
 
 

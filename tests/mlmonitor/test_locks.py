@@ -16,7 +16,8 @@ from predictions.models import Prediction
 def test_a_locked_version_still_takes_predictions(iris_version: Any) -> None:
     """While a version's row is locked (a reference upload storing its blobs holds it to its commit), a prediction
     of that version is logged and committed: the lock leaves free the key-share lock that the prediction log's
-    foreign key check takes at commit. With FOR UPDATE the prediction waited for the upload's commit."""
+    version check takes (predictions/integrity.py; before it, the foreign key's check at commit). With FOR UPDATE the
+    prediction waited for the upload's commit."""
     from predictions.services import prediction_create
 
     if connection.vendor != "postgresql":

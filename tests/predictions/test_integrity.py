@@ -1,0 +1,106 @@
+"""The prediction log's reference to its model version, kept by triggers (predictions/integrity.py) instead of a
+foreign key constraint: every way a prediction is written refuses a version that does not exist, a version cannot be
+deleted under its predictions, and Django's cascade still deletes them with their version."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from predictions import services
+from predictions.coalescing import ScoringJob
+from predictions.models import ModelVersion, Prediction
+from tests.conftest import ROW
+
+pytestmark = pytest.mark.django_db
+
+# the message each database gives for a violation of the version check (PostgreSQL: the trigger's own)
+VIOLATION = "violates" if connection.vendor == "postgresql" else "FOREIGN KEY constraint failed"
+
+
+def _missing_version_id() -> int:
+    return (ModelVersion.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1000
+
+
+def _rows(version_id: int, count: int) -> list[tuple[Any, ...]]:
+    """Prediction-log rows in services._LOG_COLUMNS order."""
+    features, probabilities = np.zeros(4).tobytes(), np.array([0.9, 0.05, 0.05]).tobytes()
+    return [(uuid.uuid4(), version_id, features, 0, 0.9, probabilities, 1.0) for _ in range(count)]
+
+
+def _checks_now() -> None:
+    """Run the deferred checks of the current transaction now (PostgreSQL; SQLite's triggers run at once)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+@pytest.mark.parametrize("count", [1, 3, 501], ids=["one-row", "multi-row-insert", "copy-or-executemany"])
+def test_rows_of_a_version_that_does_not_exist_are_refused_and_none_is_stored(
+    iris_version: ModelVersion, count: int
+) -> None:
+    # given
+    rows = _rows(_missing_version_id(), count)
+    # when
+    with pytest.raises(IntegrityError, match=VIOLATION), transaction.atomic():
+        services._prediction_rows_insert(rows)
+    # then
+    assert Prediction.objects.count() == 0
+
+
+def test_a_scored_batch_for_a_version_deleted_meanwhile_is_refused_by_the_binary_copy(
+    iris_version: ModelVersion,
+) -> None:
+    """A process that still holds a version its cache resolved before the version was deleted: the batch's binary
+    COPY (over 500 rows, PostgreSQL) or INSERT is refused as a whole, and no row points at nothing."""
+    # given: a loaded model and 600 encoded rows, for a version id that no longer exists
+    loaded = services.model_load(model_version=iris_version)
+    model_input, log_matrix = loaded.encoder.encode_rows([ROW] * 600)
+    job = ScoringJob(model_input=model_input, log_matrix=log_matrix, started=time.perf_counter())
+    job.model, job.version_id, job.metric_labels = loaded, _missing_version_id(), ("iris", "gone")
+    # when
+    with pytest.raises(IntegrityError, match=VIOLATION), transaction.atomic():
+        services._scoring_batch_process([job])
+    # then
+    assert job.ids is None
+    assert Prediction.objects.count() == 0
+
+
+def test_a_prediction_moved_to_a_version_that_does_not_exist_is_refused(iris_version: ModelVersion) -> None:
+    # given
+    services._prediction_rows_insert(_rows(iris_version.pk, 1))
+    # when
+    with pytest.raises(IntegrityError, match=VIOLATION), transaction.atomic():
+        Prediction.objects.update(model_version_id=_missing_version_id())
+    # then
+    assert Prediction.objects.get().model_version_id == iris_version.pk
+
+
+def test_a_version_cannot_be_deleted_under_its_predictions(iris_version: ModelVersion) -> None:
+    """A DELETE that bypasses Django's cascade: refused (at commit on PostgreSQL, as the foreign key was)."""
+    # given
+    services._prediction_rows_insert(_rows(iris_version.pk, 2))
+    # when
+    with pytest.raises(IntegrityError, match=VIOLATION), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM predictions_modelversion WHERE id = %s", [iris_version.pk])
+        _checks_now()
+    # then
+    assert ModelVersion.objects.filter(pk=iris_version.pk).exists()
+    assert Prediction.objects.count() == 2
+
+
+def test_deleting_a_version_through_django_deletes_its_predictions(iris_version: ModelVersion) -> None:
+    # given
+    services._prediction_rows_insert(_rows(iris_version.pk, 2))
+    # when
+    with transaction.atomic():
+        iris_version.delete()
+        _checks_now()
+    # then
+    assert Prediction.objects.count() == 0
