@@ -9,10 +9,13 @@ rule with one check per statement on PostgreSQL (a statement-level trigger over 
   INSERT's new rows (of a changed row, for an UPDATE) is locked FOR KEY SHARE, the lock a foreign key check takes
   (a version's deletion waits for the inserting transaction, and an insert after a committed deletion finds no
   row), and a missing one raises foreign_key_violation (Django: IntegrityError);
-- a model version may not be deleted while predictions reference it: checked at commit (a deferred constraint
-  trigger, as Django creates foreign keys DEFERRABLE INITIALLY DEFERRED), after Django's cascade deleted them.
+- a model version's deletion deletes its predictions (on_delete=CASCADE, which Django's deletion does first, so the
+  trigger finds none; a DELETE that bypasses Django, or a prediction committed by a transaction the deletion waited
+  for, leaves none behind either); its id cannot change while predictions reference it.
 
-On SQLite (no statement-level triggers) row-level triggers check the same, with SQLite's foreign key message. The
+On SQLite (no statement-level triggers) row-level triggers do the same, with SQLite's foreign key message. A cascade
+rather than a refusal: SQLite's triggers cannot wait for the commit as Django's deferred foreign keys did, and a
+refusal at the statement would fail deletions that remove the predictions after the version (Django's test flush). The
 migration that dropped the constraint (0005) creates them; the tests insert and delete through each path.
 """
 
@@ -62,26 +65,39 @@ _POSTGRESQL_CREATE = [
     EXECUTE FUNCTION predictions_prediction_version_row_check()
     """,
     """
+    CREATE FUNCTION predictions_modelversion_predictions_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        DELETE FROM predictions_prediction WHERE model_version_id = OLD.id;
+        RETURN NULL;
+    END
+    $$
+    """,
+    """
+    CREATE TRIGGER predictions_modelversion_predictions_delete AFTER DELETE ON predictions_modelversion
+    FOR EACH ROW EXECUTE FUNCTION predictions_modelversion_predictions_delete()
+    """,
+    """
     CREATE FUNCTION predictions_modelversion_predictions_check() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         IF EXISTS (SELECT 1 FROM predictions_prediction WHERE model_version_id = OLD.id) THEN
             RAISE foreign_key_violation USING
-                MESSAGE = format('update or delete on table "predictions_modelversion" violates the model version '
-                                 'check of "predictions_prediction": model version %s is still referenced', OLD.id);
+                MESSAGE = format('update on table "predictions_modelversion" violates the model version check of '
+                                 '"predictions_prediction": model version %s is still referenced', OLD.id);
         END IF;
         RETURN NULL;
     END
     $$
     """,
     """
-    CREATE CONSTRAINT TRIGGER predictions_modelversion_predictions
-    AFTER DELETE OR UPDATE OF id ON predictions_modelversion DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW EXECUTE FUNCTION predictions_modelversion_predictions_check()
+    CREATE TRIGGER predictions_modelversion_predictions_check AFTER UPDATE OF id ON predictions_modelversion
+    FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) EXECUTE FUNCTION predictions_modelversion_predictions_check()
     """,
 ]
 _POSTGRESQL_DROP = [
-    "DROP TRIGGER IF EXISTS predictions_modelversion_predictions ON predictions_modelversion",
+    "DROP TRIGGER IF EXISTS predictions_modelversion_predictions_check ON predictions_modelversion",
     "DROP FUNCTION IF EXISTS predictions_modelversion_predictions_check()",
+    "DROP TRIGGER IF EXISTS predictions_modelversion_predictions_delete ON predictions_modelversion",
+    "DROP FUNCTION IF EXISTS predictions_modelversion_predictions_delete()",
     "DROP TRIGGER IF EXISTS predictions_prediction_version_update ON predictions_prediction",
     "DROP FUNCTION IF EXISTS predictions_prediction_version_row_check()",
     "DROP TRIGGER IF EXISTS predictions_prediction_version_insert ON predictions_prediction",
@@ -100,13 +116,19 @@ _SQLITE_CREATE = [
     BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed'); END
     """,
     """
-    CREATE TRIGGER predictions_modelversion_predictions BEFORE DELETE ON predictions_modelversion
-    FOR EACH ROW WHEN EXISTS (SELECT 1 FROM predictions_prediction WHERE model_version_id = OLD.id)
+    CREATE TRIGGER predictions_modelversion_predictions_delete AFTER DELETE ON predictions_modelversion
+    FOR EACH ROW BEGIN DELETE FROM predictions_prediction WHERE model_version_id = OLD.id; END
+    """,
+    """
+    CREATE TRIGGER predictions_modelversion_predictions_check BEFORE UPDATE OF id ON predictions_modelversion
+    FOR EACH ROW WHEN OLD.id IS NOT NEW.id
+    AND EXISTS (SELECT 1 FROM predictions_prediction WHERE model_version_id = OLD.id)
     BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed'); END
     """,
 ]
 _SQLITE_DROP = [
-    "DROP TRIGGER IF EXISTS predictions_modelversion_predictions",
+    "DROP TRIGGER IF EXISTS predictions_modelversion_predictions_check",
+    "DROP TRIGGER IF EXISTS predictions_modelversion_predictions_delete",
     "DROP TRIGGER IF EXISTS predictions_prediction_version_update",
     "DROP TRIGGER IF EXISTS predictions_prediction_version_insert",
 ]

@@ -6,8 +6,8 @@ row of a 1,000-row COPY went there (docs/benchmarks.md, "Batch path, in-process"
 dropped (`db_constraint=False`; Django still cascades a version's deletion to its predictions) and the same rule is
 kept by triggers (predictions/integrity.py): on PostgreSQL a statement-level trigger locks each distinct version of
 the statement's new rows (FOR KEY SHARE, the foreign key's own lock) and refuses a version that does not exist, and a
-deferred constraint trigger refuses, at commit, the deletion of a version that predictions still reference; on
-SQLite row-level triggers do the same. A violation is a foreign_key_violation (IntegrityError), as before.
+version's deletion takes its predictions with it however it is deleted; on SQLite row-level triggers do the same. A
+refused row is a foreign_key_violation (IntegrityError), as before.
 """
 
 from django.db import migrations, models

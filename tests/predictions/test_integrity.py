@@ -1,6 +1,6 @@
 """The prediction log's reference to its model version, kept by triggers (predictions/integrity.py) instead of a
-foreign key constraint: every way a prediction is written refuses a version that does not exist, a version cannot be
-deleted under its predictions, and Django's cascade still deletes them with their version."""
+foreign key constraint: every way a prediction is written refuses a version that does not exist, a version's
+deletion takes its predictions with it however it is deleted, and its id cannot change under them."""
 
 from __future__ import annotations
 
@@ -81,18 +81,32 @@ def test_a_prediction_moved_to_a_version_that_does_not_exist_is_refused(iris_ver
     assert Prediction.objects.get().model_version_id == iris_version.pk
 
 
-def test_a_version_cannot_be_deleted_under_its_predictions(iris_version: ModelVersion) -> None:
-    """A DELETE that bypasses Django's cascade: refused (at commit on PostgreSQL, as the foreign key was)."""
+def test_a_version_deleted_without_django_takes_its_predictions_with_it(iris_version: ModelVersion) -> None:
+    """A DELETE that bypasses Django's cascade leaves no prediction pointing at nothing."""
     # given
     services._prediction_rows_insert(_rows(iris_version.pk, 2))
     # when
-    with pytest.raises(IntegrityError, match=VIOLATION), transaction.atomic():
+    with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("DELETE FROM predictions_modelversion WHERE id = %s", [iris_version.pk])
         _checks_now()
     # then
-    assert ModelVersion.objects.filter(pk=iris_version.pk).exists()
-    assert Prediction.objects.count() == 2
+    assert not ModelVersion.objects.filter(pk=iris_version.pk).exists()
+    assert Prediction.objects.count() == 0
+
+
+def test_a_version_id_cannot_change_under_its_predictions(iris_version: ModelVersion) -> None:
+    # given
+    services._prediction_rows_insert(_rows(iris_version.pk, 1))
+    # when
+    with pytest.raises(IntegrityError), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE predictions_modelversion SET id = %s WHERE id = %s", [_missing_version_id(), iris_version.pk]
+            )
+        _checks_now()
+    # then
+    assert Prediction.objects.get().model_version_id == iris_version.pk
 
 
 def test_deleting_a_version_through_django_deletes_its_predictions(iris_version: ModelVersion) -> None:
