@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import IntegrityError
+
 _POSTGRESQL_CREATE = [
     """
     CREATE FUNCTION predictions_prediction_version_check() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -132,6 +134,14 @@ _SQLITE_DROP = [
     "DROP TRIGGER IF EXISTS predictions_prediction_version_update",
     "DROP TRIGGER IF EXISTS predictions_prediction_version_insert",
 ]
+
+
+def version_check_failed(exc: BaseException) -> bool:
+    """Whether an exception is Django's IntegrityError for a prediction whose model version does not exist (this
+    module's triggers: foreign_key_violation, SQLSTATE 23503, on PostgreSQL; SQLite's foreign key message)."""
+    if not isinstance(exc, IntegrityError):
+        return False
+    return getattr(exc.__cause__, "sqlstate", None) == "23503" or "FOREIGN KEY constraint failed" in str(exc)
 
 
 def _statements(vendor: str, postgresql: list[str], sqlite: list[str]) -> list[str]:

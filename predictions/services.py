@@ -16,7 +16,7 @@ import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django_prometheus.db.common import DatabaseWrapperMixin
@@ -36,6 +36,7 @@ from .data_quality import data_quality_batch_record
 from .encoding import RowError, rows_to_bytes
 from .ids import uuid7_batch, uuid7_floor
 from .inference import ArtifactError, LoadedModel, artifact_load, extra_trusted_types, model_cache
+from .integrity import version_check_failed
 from .models import MLModel, ModelVersion, Prediction
 from .schema import FeatureSchema, SchemaError, feature_schema_parse
 from .selectors import model_version_active_list, model_version_resolve_cached, model_version_resolve_forget
@@ -609,7 +610,22 @@ class PredictionResult:
 def prediction_create(*, model_name: str | None, version: str | None, payload: object) -> PredictionResult:
     """Validate, score and log one row or a batch (`payload` as posted, see prediction_request_parse); nothing is
     logged unless all rows are. 400 for input the schema refuses, 404/409 for an unknown or inactive model or
-    version, 422 for input the model cannot score, 503 when the model cannot be loaded."""
+    version, 422 for input the model cannot score, 503 when the model cannot be loaded.
+
+    A version deleted after this process resolved it (its resolution is cached for MODEL_REGISTRY_CACHE_SECONDS)
+    fails the prediction log's version check (predictions/integrity.py): the request is then resolved again and
+    scored once more, so it answers as a request sent after the deletion (another active version's 200, or the
+    404/409 of a version that is gone), not a 500."""
+    try:
+        return _prediction_create(model_name=model_name, version=version, payload=payload)
+    except IntegrityError as exc:
+        if not version_check_failed(exc):
+            raise
+    model_version_resolve_forget()
+    return _prediction_create(model_name=model_name, version=version, payload=payload)
+
+
+def _prediction_create(*, model_name: str | None, version: str | None, payload: object) -> PredictionResult:
     started = time.perf_counter()
     request = prediction_request_parse(payload=payload)
     try:
@@ -638,8 +654,9 @@ def prediction_create(*, model_name: str | None, version: str | None, payload: o
             raise job.error
         assert job.probabilities is not None and job.ids is not None
         assert job.predicted is not None and job.confidences is not None
-    except Exception:
-        metrics.prediction_error_record(model_name=name, model_version=version_label)
+    except Exception as exc:
+        if not version_check_failed(exc):  # a deleted version's request is answered again, not counted for it
+            metrics.prediction_error_record(model_name=name, model_version=version_label)
         raise
     return PredictionResult(
         model_name=name,
