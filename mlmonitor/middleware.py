@@ -69,8 +69,8 @@ class HotPathHttpMetrics(LeanPrometheusAfterMiddleware):
     def __init__(self) -> None:
         super().__init__(get_response=lambda request: HttpResponse())  # never called: record() is the entry
         # (view, method, https?, status) -> for each latency bucket, the values one request writes (its four
-        # counters', that bucket's and the latency sum's), and the buckets' upper bounds: a few keys (methods are
-        # mapped to django-prometheus' short list, statuses are integers), looked up once each
+        # counters', that bucket's and the latency sum's), and the buckets' upper bounds: a few keys (the route
+        # answers POSTs only, statuses are integers), looked up once each
         self._values: dict[tuple[str, str, bool, int], tuple[tuple[tuple[Any, ...], ...], list[float]]] = {}
 
     def record(self, view: str, secure: bool, status: int, seconds: float) -> None:

@@ -249,7 +249,7 @@ class HotPathRoute:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """Answer the request, or hand it to the full handler when a middleware would answer it itself."""
         started = time.perf_counter()
-        config = _route_settings or _current_route_settings()
+        config = _current_route_settings()
         secure = _scheme_secure(environ, config.proxy_ssl_header)
         length = self._content_length(environ)
         if (

@@ -5,7 +5,8 @@ permission classes, content negotiation, a parser, a renderer, and a Response th
 (docs/benchmarks.md, "Prediction service"). The predict endpoints take one shape of request almost always: a POST of
 an `application/json` body, no credentials, to an open endpoint, wanting JSON back. For that request the view here
 reads the body, parses it with orjson (mlmonitor.parsers.json_body_parse), calls the same service and writes the same
-JSON with orjson, with the DRF view's headers (`Allow`, `Vary: Cookie`).
+JSON with orjson, with the DRF view's headers (`Allow`, `Vary: Cookie`). The same work, as `hot_path_answer`, is
+what mlmonitor.wsgi's hot-path route calls for such a request without Django's handler in front of it.
 
 Every other request (another method or media type, an `Authorization` header, a session cookie, an `Accept` that is
 not JSON, or API_REQUIRE_TOKEN_FOR_READ on) goes to the DRF view unchanged, so authentication, CSRF, 405, 406 and
