@@ -15,7 +15,9 @@ stopped; only the monitoring pair runs two servers at once):
   `parallel_workers: 0`;
 - for the cost of monitoring, a pair: mlmonitor with monitoring on and mlmonitor with monitoring off
   (METRICS_ENABLED=0), both servers up side by side, measured in alternating wrk slices (`--slices` per server, of
-  `--duration` / `--slices` seconds each, in the order on, off, off, on, on, off, ...). This machine's speed moves by
+  `--duration` / `--slices` seconds each, in the order on, off, off, on, on, off, ...; which server starts and
+  goes first alternates from round to round). `--pair-off-env` and `--pair-off-tree` make the second server another
+  configuration or another checkout (an earlier commit in a `git worktree`), for A/B runs. This machine's speed moves by
   10-30% within seconds (1 s throughput of one server from 903 to 1,711 req/s), so two separate 8 s runs one after
   the other differ by that much whatever the code; slices a few seconds apart see the same machine on both sides
   (docs/benchmarks.md, "Monitoring cost: on and off side by side").
@@ -37,6 +39,7 @@ pip access to PyPI on the first run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -225,7 +228,13 @@ class Server(Process):
     name = "web server"
 
     def __init__(
-        self, env: dict[str, str], workers: int, threads: int, monitoring: bool, extra: dict[str, str] | None = None
+        self,
+        env: dict[str, str],
+        workers: int,
+        threads: int,
+        monitoring: bool,
+        extra: dict[str, str] | None = None,
+        tree: Path = ROOT,
     ) -> None:
         self.port = free_port()
         self.metrics_dir = tempfile.mkdtemp(prefix="mlmonitor-bench-prom-")
@@ -241,11 +250,7 @@ class Server(Process):
         }
         # granian unless the environment (or a variant) sets WEB_SERVER=gunicorn, as `make run` starts it
         command = [PYTHON, "-m", "mlmonitor.serve"]
-        super().__init__(
-            command,
-            server_env,
-            f"http://127.0.0.1:{self.port}/healthz",
-        )
+        super().__init__(command, server_env, f"http://127.0.0.1:{self.port}/healthz", tree)
         self.url = f"http://127.0.0.1:{self.port}/predict"
 
     def __exit__(self, *exc: object) -> None:
@@ -484,7 +489,21 @@ def main() -> None:
         "`NAME:KEY=VALUE,KEY=VALUE` (server environment, e.g. `t4:WEB_THREADS=4`; `gunicorn:WEB_SERVER=gunicorn` "
         "runs gunicorn gthread with the same worker and thread counts)",
     )
+    parser.add_argument(
+        "--pair-off-env",
+        default="",
+        help="`KEY=VALUE,KEY=VALUE`: environment of the pair's second server, over METRICS_ENABLED=0 (e.g. "
+        "`METRICS_ENABLED=1,WEB_HOT_PATH=0` compares two configurations side by side)",
+    )
+    parser.add_argument(
+        "--pair-off-tree",
+        default=str(ROOT),
+        help="a checkout the pair's second server runs from (e.g. a `git worktree` of an earlier commit, with "
+        "`--pair-off-env METRICS_ENABLED=1`: two commits side by side; its migrations must match this tree's)",
+    )
     args = parser.parse_args()
+    pair_off_env = dict(pair.split("=", 1) for pair in args.pair_off_env.split(",") if pair)
+    pair_off_tree = Path(args.pair_off_tree).resolve()
     if args.quick:
         args.duration, args.repeats, args.batch_rows = 4, 1, "1000"
     warmup = 2
@@ -534,20 +553,30 @@ def main() -> None:
                 result["persisted"] = count_rows(env) - before
             return result
 
-        def pair_run() -> tuple[list[dict[str, float]], int]:
-            with (
-                Server(env, args.workers, args.threads, True) as on,
-                Server(env, args.workers, args.threads, False) as off,
-            ):
-                for server in (on, off):
+        def pair_run(on_first: bool) -> tuple[list[dict[str, float]], int]:
+            """The pair side by side: (on, off) results and the rows logged. Which server starts, warms up and takes
+            the first slice alternates with `on_first`, so no order favours one side in every round
+            (docs/benchmarks.md, "Monitoring cost: deferred records, tried and not kept")."""
+            with contextlib.ExitStack() as stack:
+                roles = (True, False) if on_first else (False, True)
+                servers = [
+                    stack.enter_context(
+                        Server(env, args.workers, args.threads, True)
+                        if monitoring
+                        else Server(env, args.workers, args.threads, False, pair_off_env, pair_off_tree)
+                    )
+                    for monitoring in roles
+                ]
+                for server in servers:
                     wrk(server.url, SINGLE_LUA, connections=args.connections, duration=warmup)
-                return alternating_measured(
-                    [on, off],
+                results, logged = alternating_measured(
+                    servers,
                     SINGLE_LUA,
                     connections=args.connections,
                     duration=max(1, args.duration // args.slices),
                     slices=args.slices,
                 )
+                return (results if on_first else results[::-1]), logged
 
         def peer_run(peer: str) -> dict[str, float]:
             seed = peer.startswith("seed")
@@ -567,7 +596,7 @@ def main() -> None:
             order = ["mlmonitor", *([] if args.no_off else ["pair"]), *peers, *variants]
             for slot in order:
                 if slot == "pair":
-                    (pair_on, pair_off), logged = pair_run()
+                    (pair_on, pair_off), logged = pair_run(on_first=repeat % 2 == 0)
                     both = {key: pair_on[key] + pair_off[key] for key in ("requests", "non2xx")}
                     both["persisted"] = float(logged)
                     check = persisted_check(both, 1)  # the pair shares one database: checked together
