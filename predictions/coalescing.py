@@ -10,6 +10,7 @@ before it answers (the leader commits before it wakes anyone).
 
 from __future__ import annotations
 
+import _thread
 import threading
 import uuid
 import weakref
@@ -19,6 +20,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .inference import LoadedModel
+
+
+def _held_lock() -> _thread.LockType:
+    """A new lock, already acquired."""
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
 
 
 @dataclass(eq=False)
@@ -36,7 +44,10 @@ class ScoringJob:
     predicted: np.ndarray | None = None  # each row's class index (argmax), with its probability below
     confidences: np.ndarray | None = None
     error: BaseException | None = None
-    _wake: threading.Event = field(default_factory=threading.Event)
+    # held from the start; released once, by the leader that answered it or passed it the lead: a waiting request
+    # blocks in acquire(). A bare lock, not an Event, whose Condition makes its waits and wake-ups in Python: 18 us
+    # less CPU per wake-up (bench/coalescing_handoff.py; docs/benchmarks.md, "Waking a waiting request").
+    _wake: _thread.LockType = field(default_factory=_held_lock)
     _lead: bool = False
 
 
@@ -62,7 +73,7 @@ class Coalescer:
             lead = not self._leading
             self._leading = True
         if not lead:
-            job._wake.wait()
+            job._wake.acquire()
             if not job._lead:
                 return job
         self._lead_batches(job)
@@ -89,9 +100,9 @@ class Coalescer:
                     successor._lead = True
             for member in batch:
                 if member is not job:
-                    member._wake.set()
+                    member._wake.release()
             if successor is not None:
-                successor._wake.set()
+                successor._wake.release()
 
 
 class CoalescerRegistry:
